@@ -1,0 +1,247 @@
+"""Typed run configuration, loaded from TOML (``conf/local.toml`` is the embedded default).
+
+Every section is a frozen dataclass; unknown keys fail loudly (a typo in a config file must not
+be silently ignored). Jobs accept ``--config FILE`` plus overrides: ``--lakehouse``, ``--run-id``
+and generic ``--set section.key=value`` (value parsed as TOML, e.g. ``--set train.epochs=2``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "conf" / "local.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+@dataclass(frozen=True)
+class SparkSection:
+    master: str = "local[*]"  # used only when not launched by spark-submit
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestSection:
+    max_field_chars: int = 65536  # a canonical text field longer than this is quarantined
+    max_record_chars: int = 1_048_576
+    default_source: str = "crawl"
+
+
+@dataclass(frozen=True)
+class TextSection:
+    # canonical field -> weight (an integer weight repeats the field's tokens when counting)
+    fields: dict[str, int] = field(
+        default_factory=lambda: {"title": 1, "description": 1, "category": 1, "color": 1}
+    )
+    max_chars: int = 20000
+    min_token_len: int = 2
+    stopwords_language: str = "english"
+    # extra word-list files (one word per line, '#' comments) added to the packaged lists
+    extra_stopwords: list[str] = field(default_factory=list)
+    extra_nonvisual: list[str] = field(default_factory=list)
+    extra_marketing: list[str] = field(default_factory=list)
+    # replace the packaged lists entirely (empty = use packaged)
+    replace_nonvisual: str = ""
+    replace_marketing: str = ""
+    vocab_size: int = 30000
+    min_count: int = 2
+
+
+@dataclass(frozen=True)
+class LabelsSection:
+    train: float = 0.8
+    val: float = 0.1
+    test: float = 0.1
+    salt: str = "catalog2vec"
+
+
+@dataclass(frozen=True)
+class ImagesSection:
+    short_side: int = 256
+    max_pixels: int = 40_000_000
+    jpeg_quality: int = 90
+    image_root: str = ""  # relative image_uri values resolve against this (default: as stored)
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    arch: str = "resnet50"
+    loss: str = "softmax"  # softmax (sampled, negative sampling) | bce (multi-label sigmoid)
+    num_negatives: int = 100
+    negative_sampler: str = "unigram"  # uniform | unigram (count^0.75)
+    embed_dim: int = 0  # 0 = no projection (z is the pooled 2048-d feature)
+    dropout: float = 0.0
+    image_size: int = 224
+    epochs: int = 20
+    batch_size: int = 20
+    max_steps: int = 0  # 0 = no cap
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_step_size: int = 10
+    lr_gamma: float = 0.1
+    workers: int = 2
+    checkpoint_every: int = 100
+    seed: int = 0
+    deterministic: bool = False
+    init_weights: str = ""
+    num_processes: int = 1
+    local_mode: bool = True
+    use_gpu: bool = False
+    mlflow: bool = False
+
+
+@dataclass(frozen=True)
+class EmbedSection:
+    batch_size: int = 64
+    top_n: int = 10
+    full_probabilities: bool = False
+
+
+@dataclass(frozen=True)
+class RetrievalSection:
+    index: str = "flat"  # flat (exact inner product) | ivf | hnsw
+    k: int = 10
+
+
+@dataclass(frozen=True)
+class ClusterSection:
+    k: int = 12
+    prototypes: int = 5
+    metric: str = "cosine"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SimilaritySection:
+    conditions: int = 8
+    attribute_fn: str = "xnor"
+    lam: float = 0.5
+    epochs: int = 30
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class CtrSection:
+    num_trees: int = 100
+    num_leaves: int = 31
+    max_depth: int = -1
+    learning_rate: float = 0.1
+    negative_rate: float = 0.1  # w: keep this fraction of negatives for the tree sample
+    early_stopping_rounds: int = 20
+    lr_reg: float = 0.01
+    pca_components: int = 8
+    top_tags: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    lakehouse: str = "lakehouse"
+    run_id: str = ""
+    spark: SparkSection = field(default_factory=SparkSection)
+    ingest: IngestSection = field(default_factory=IngestSection)
+    text: TextSection = field(default_factory=TextSection)
+    labels: LabelsSection = field(default_factory=LabelsSection)
+    images: ImagesSection = field(default_factory=ImagesSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    embed: EmbedSection = field(default_factory=EmbedSection)
+    retrieval: RetrievalSection = field(default_factory=RetrievalSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
+    similarity: SimilaritySection = field(default_factory=SimilaritySection)
+    ctr: CtrSection = field(default_factory=CtrSection)
+    source_path: str = ""  # where this config was loaded from (informational)
+
+    def with_overrides(self, **kwargs: Any) -> Config:
+        return dataclasses.replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return _build(tp, value, where)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    if origin in (list, dict):
+        if not isinstance(value, origin):
+            raise ConfigError(f"{where}: expected {origin.__name__}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return value
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare string
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    lakehouse: str | None = None,
+    run_id: str | None = None,
+) -> Config:
+    """Load a TOML config (default ``conf/local.toml``) with ``section.key=value`` overrides."""
+    cfg_path = Path(path) if path else DEFAULT_CONFIG
+    data: dict[str, Any] = {}
+    if cfg_path.exists():
+        with cfg_path.open("rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from exc
+    elif path:
+        raise ConfigError(f"config file not found: {cfg_path}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(data, key.strip(), raw.strip())
+    cfg: Config = _build(Config, data, "")
+    cfg = cfg.with_overrides(lakehouse=lakehouse, run_id=run_id, source_path=str(cfg_path))
+    if not cfg.run_id:
+        cfg = dataclasses.replace(cfg, run_id=new_run_id())
+    return cfg

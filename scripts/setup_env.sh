@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent environment set-up: .venv with the locked dependencies, the package in editable
+# mode, Spark defaults that enable Delta, and a warm Delta jar cache (Maven, via Spark's own
+# resolver) so that jobs and tests never resolve jars mid-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON_BIN="${PYTHON_BIN:-$(command -v python3.11 || command -v python3)}"
+VENV=.venv
+UV_VERSION=0.13.9
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV with $PYTHON_BIN"
+  "$PYTHON_BIN" -m venv "$VENV"
+fi
+if [ ! -x "$VENV/bin/uv" ]; then
+  "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
+fi
+export SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
+echo "[setup] installing locked dependencies (requirements.lock)"
+"$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" -r requirements.lock
+"$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" --no-deps -e .
+
+# import check: PyPI's torchvision must match torch (a mismatched pair fails at import)
+"$VENV/bin/python" -c "import torch, torchvision; print('[setup] torch', torch.__version__, 'torchvision', torchvision.__version__)"
+
+echo "[setup] writing Spark defaults (Delta) and warming the Delta jar cache"
+"$VENV/bin/python" -m catalog2vec.spark --install-defaults --warm
+echo "[setup] done"
