@@ -95,10 +95,9 @@ def input_base_dir(input_path: str) -> str:
     if "://" in input_path:
         return input_path.rsplit("/", 1)[0]
     fixed = re.split(r"[*?\[]", input_path, maxsplit=1)[0]
-    base = Path(fixed)
-    if not (input_path == fixed and base.is_dir()):
-        base = base.parent
-    return str(base.resolve())
+    if fixed.endswith("/") or (fixed == input_path and Path(fixed).is_dir()):
+        return str(Path(fixed).resolve())
+    return str(Path(fixed).parent.resolve())
 
 
 def read_source(spark: Any, files: list[str], fmt: str) -> Any:
