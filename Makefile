@@ -37,3 +37,6 @@ bench: setup
 
 clean:
 	rm -rf lakehouse reports indexes spark-warehouse .pytest_cache
+
+package: setup
+	bash scripts/package.sh
