@@ -51,11 +51,15 @@ class TextSection:
     extra_stopwords: list[str] = field(default_factory=list)
     extra_nonvisual: list[str] = field(default_factory=list)
     extra_marketing: list[str] = field(default_factory=list)
-    # replace the packaged lists entirely (empty = use packaged)
+    extra_shops: list[str] = field(default_factory=list)
+    # replace the packaged lists entirely (empty = use packaged; stop words: a one-word-per-line file)
+    replace_stopwords: str = ""
     replace_nonvisual: str = ""
     replace_marketing: str = ""
+    replace_shops: str = ""
     vocab_size: int = 30000
     min_count: int = 2
+    top_k_log: int = 30  # how many top words build_vocab prints
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class ImagesSection:
     max_pixels: int = 40_000_000
     jpeg_quality: int = 90
     image_root: str = ""  # relative image_uri values resolve against this (default: as stored)
+    upscale: bool = False  # False: images smaller than short_side are kept at their size (not enlarged)
 
 
 @dataclass(frozen=True)
@@ -101,36 +106,56 @@ class TrainSection:
     local_mode: bool = True
     use_gpu: bool = False
     mlflow: bool = False
+    mlflow_tracking_uri: str = ""  # "" = MLflow's default (./mlruns)
+    vocab_version: str = ""  # "" = the latest in silver/vocab
+    model_version: str = ""  # "" = derived: {arch}-{loss}-{vocab_version[:8]}-{config hash[:8]}
+    scale_min: float = 0.25  # RandomResizedCrop scale lower bound
+    top_k: int = 5  # validation: precision/recall@k
+    log_every: int = 10  # steps between progress lines
+    amp: bool = True  # bf16 autocast + channels_last (CUDA only)
 
 
 @dataclass(frozen=True)
 class EmbedSection:
-    batch_size: int = 64
-    top_n: int = 10
-    full_probabilities: bool = False
+    batch_size: int = 64  # images per model forward (predict_batch_udf / RunInference batch)
+    top_n: int = 10  # tags kept per item in gold/item_tags
+    full_probabilities: bool = False  # also write gold/item_tag_probabilities (all K per item)
+    commit_rows: int = 50000  # images per MERGE commit (a killed run resumes after the last one)
+    device: str = "auto"  # auto (the task's GPU if any, else CPU) | cpu | cuda
+    torch_threads: int = 0  # intra-op threads per Python worker (0 = torch default)
 
 
 @dataclass(frozen=True)
 class RetrievalSection:
     index: str = "flat"  # flat (exact inner product) | ivf | hnsw
     k: int = 10
+    nlist: int = 0  # ivf lists (0 = min(4*sqrt(n), n/39))
+    nprobe: int = 8  # ivf lists visited per query
+    hnsw_m: int = 32
+    ef_search: int = 64
 
 
 @dataclass(frozen=True)
 class ClusterSection:
     k: int = 12
     prototypes: int = 5
-    metric: str = "cosine"
+    metric: str = "cosine"  # nearest-prototype assignment of new items: cosine | euclidean
     seed: int = 0
+    max_iter: int = 50
 
 
 @dataclass(frozen=True)
 class SimilaritySection:
     conditions: int = 8
-    attribute_fn: str = "xnor"
-    lam: float = 0.5
+    attribute_fn: str = "xnor"  # xnor | or | and
+    lam: float = 0.5  # weight of the attribute supervision (0 = unsupervised conditions)
     epochs: int = 30
     lr: float = 1e-3
+    batch_size: int = 256
+    neg_per_pos: int = 3
+    max_pos_pairs: int = 20000
+    cond_dim: int = 32
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,11 +164,22 @@ class CtrSection:
     num_leaves: int = 31
     max_depth: int = -1
     learning_rate: float = 0.1
+    min_data_in_leaf: int = 20
     negative_rate: float = 0.1  # w: keep this fraction of negatives for the tree sample
     early_stopping_rounds: int = 20
     lr_reg: float = 0.01
+    lr_elastic_net: float = 0.0
+    lr_max_iter: int = 100
+    lr_with_raw: bool = True  # trees+LR: leaf one-hot plus the raw one-hot/numeric features
+    lr_negative_rate: float = 1.0  # 1.0 = LR on all training rows (else down-sampled + re-calibrated)
     pca_components: int = 8
-    top_tags: int = 5
+    top_tags: int = 5  # top-ranked tags per item joined as tag:<word> = probability
+    max_tag_features: int = 200  # most frequent tags (train window) kept as model columns
+    max_categories: int = 1000  # per categorical field, most frequent values of the train window
+    min_category_count: int = 5  # rarer values share one "other" bucket
+    train_fraction: float = 0.7  # time-ordered split: first 70% train, next 15% validation, rest test
+    validation_fraction: float = 0.15
+    ablate_visual: bool = True  # also train trees+LR without tag/embedding features (same run)
     seed: int = 0
 
 

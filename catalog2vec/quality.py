@@ -31,6 +31,8 @@ class Reason(StrEnum):
     NOT_AN_IMAGE = "not_an_image"
     DECOMPRESSION_BOMB = "decompression_bomb"  # over images.max_pixels
     IMAGE_UNDECODABLE = "image_undecodable"  # anything else Pillow cannot decode
+    # neighbors / cluster / evaluate / train_similarity (gold.item_embeddings rows)
+    INVALID_EMBEDDING = "invalid_embedding"  # empty, wrong dimension, NaN/inf or zero-norm vector
     # impressions
     MISSING_LABEL = "missing_label"
     INVALID_VALUE = "invalid_value"

@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
+import ingest_catalog
 import pytest
 
-import ingest_catalog
 from catalog2vec.lakehouse import delta_version, read_arrow, read_table, write_table
 from catalog2vec.lakehouse.table import SchemaMismatchError
 from catalog2vec.schemas import bronze
@@ -165,7 +165,7 @@ def test_deltalake_reader_matches_spark(spark, lakehouse, examples_dir):
 
 def test_write_through_declaration_rejects_mismatch(spark, lakehouse):
     df = spark.createDataFrame([("t", "x", "oops")], "vocab_version string, token string, index string")
-    with pytest.raises(SchemaMismatchError, match="silver.vocab"):
+    with pytest.raises(SchemaMismatchError, match=r"silver\.vocab"):
         from catalog2vec.schemas import silver
 
         write_table(spark, df, silver.VOCAB, lakehouse)

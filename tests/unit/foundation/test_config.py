@@ -49,5 +49,5 @@ def test_wrong_type_fails(tmp_path):
 def test_missing_file_and_bad_override():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent.toml")
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(None, ["nonsense"])

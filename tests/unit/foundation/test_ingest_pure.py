@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog2vec.ingest.catalog import IngestCounts, IngestError, input_base_dir, parse_mapping, resolve_inputs
+from catalog2vec.ingest.catalog import (
+    IngestCounts,
+    IngestError,
+    input_base_dir,
+    parse_mapping,
+    resolve_inputs,
+)
 from catalog2vec.quality import Reason
 
 
