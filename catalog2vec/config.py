@@ -122,7 +122,7 @@ class EmbedSection:
     full_probabilities: bool = False  # also write gold/item_tag_probabilities (all K per item)
     commit_rows: int = 50000  # images per MERGE commit (a killed run resumes after the last one)
     device: str = "auto"  # auto (the task's GPU if any, else CPU) | cpu | cuda
-    torch_threads: int = 0  # intra-op threads per Python worker (0 = torch default)
+    torch_threads: int = 0  # intra-op threads per Python worker (0 = spark.task.cpus on CPU)
 
 
 @dataclass(frozen=True)

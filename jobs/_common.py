@@ -46,7 +46,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def run_job(name: str, fn: Callable[[], Any]) -> int:
     """Run ``fn`` with logging set up; a user error becomes one clear line and exit code 2."""
-    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(asctime)s %(levelname)s %(message)s", force=True)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     t0 = time.time()
     try:
         fn()

@@ -60,6 +60,7 @@ IMPRESSIONS = TableSpec(
         C("features", "map<string,string>", True, "context/user categorical fields"),
         C("click", "int", False, "1 = clicked"),
         C("source", "string", False, "log name; 'synthetic' for catalog2vec.ctr.simulate"),
+        C("true_ctr", "double", True, "ground-truth click probability: synthetic impressions only, else null"),
         C("run_id", "string", False),
     ),
 )

@@ -34,3 +34,18 @@ ITEM_TAGS = TableSpec(
         C("run_id", "string", False),
     ),
 )
+
+ITEM_TAG_PROBABILITIES = TableSpec(
+    layer="gold",
+    name="item_tag_probabilities",
+    doc="Full tag probability vector per item (index i = vocabulary index i of the model's vocab); "
+    "written only when embed.full_probabilities = true.",
+    key=("model_version", "item_id"),
+    version_column="model_version",
+    columns=(
+        C("model_version", "string", False),
+        C("item_id", "string", False),
+        C("probabilities", "array<float>", False, "K probabilities (softmax or sigmoid, per the model's loss)"),
+        C("run_id", "string", False),
+    ),
+)

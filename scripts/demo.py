@@ -30,6 +30,19 @@ def steps(lh: str, run_id: str) -> list[tuple[str, list[str]]]:
     return [
         ("ingest_catalog", [*common, "--input", sample, "--format", "csv", "--source", "myntra_sample",
                             "--mapping", MAPPING, "--image-template", "images/{item_id}.jpg"]),
+        ("build_vocab", [*common]),
+        ("build_labels", [*common]),
+        ("ingest_images", [*common]),
+        ("train", [*common]),
+        ("embed", [*common, "--model-version", "latest"]),
+        ("neighbors", [*common, "--model-version", "latest"]),
+        ("cluster", [*common, "--model-version", "latest"]),
+        ("train_similarity", [*common, "--model-version", "latest"]),
+        ("evaluate", [*common, "--model-version", "latest"]),
+        ("simulate_impressions", [*common, "--impressions", "40000"]),
+        ("build_ctr_features", [*common, "--source", "synthetic", "--model-version", "latest",
+                                "--feature-version", "synthetic-demo"]),
+        ("train_ctr", [*common, "--feature-version", "synthetic-demo"]),
     ]
 
 

@@ -1,1 +1,51 @@
-"""catalog2vec.text"""
+"""catalog2vec.text — catalog text → clean tokens → vocabulary → weak labels.
+
+Pure functions (:mod:`.clean`, :mod:`.vocab`, :mod:`.wordlists`) shared by the Spark jobs
+(:mod:`.spark_text`, ``jobs/build_vocab.py``, ``jobs/build_labels.py``) and the Beam pipeline
+(``pipelines/text_vocab.py``).
+"""
+
+from catalog2vec.text.clean import (
+    TOKEN_PATTERN,
+    CleanerSettings,
+    CleanResult,
+    TextCleaner,
+    clean_arrow_batch,
+    filter_tokens,
+    get_cleaner,
+    is_alphabetic,
+    normalise,
+    tokenise,
+)
+from catalog2vec.text.vocab import (
+    VocabEntry,
+    current_vocab_version,
+    finalize_vocab,
+    read_vocab_parquet,
+    split_for,
+    split_fraction,
+    vocab_version,
+)
+from catalog2vec.text.wordlists import nltk_stopwords, packaged_wordlist
+
+__all__ = [
+    "TOKEN_PATTERN",
+    "CleanResult",
+    "CleanerSettings",
+    "TextCleaner",
+    "VocabEntry",
+    "clean_arrow_batch",
+    "current_vocab_version",
+    "filter_tokens",
+    "finalize_vocab",
+    "get_cleaner",
+    "is_alphabetic",
+    "nltk_stopwords",
+    "normalise",
+    "packaged_wordlist",
+    "read_vocab_parquet",
+    "split_for",
+    "split_fraction",
+    "tokenise",
+    "vocab_version",
+]

@@ -1,0 +1,115 @@
+"""The ``catalog2vec`` console script.
+
+  catalog2vec similar --lakehouse DIR --item-id ID -k 10 [--grid out.png]
+  catalog2vec similar --lakehouse DIR --image query.jpg -k 10 [--grid out.png]
+
+Reads ``gold.item_embeddings`` with delta-rs (no JVM), builds or loads the faiss index under
+``<lakehouse>/indexes/<model_version>/`` and prints the k nearest items (cosine similarity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from catalog2vec.retrieval.index import INDEX_KINDS, IndexParams
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catalog2vec", description="catalog2vec command-line tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser(
+        "similar",
+        help="nearest items to an item or an image",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (default ./lakehouse)")
+    sim.add_argument(
+        "--model-version", default="latest", help="model version (default: newest trained model)"
+    )
+    query = sim.add_mutually_exclusive_group(required=True)
+    query.add_argument("--item-id", help="query by a catalog item already embedded")
+    query.add_argument("--image", help="query by an image file, embedded on the fly with the model")
+    sim.add_argument("-k", type=int, default=10, help="number of neighbours (default 10)")
+    sim.add_argument("--index", choices=INDEX_KINDS, default="flat", help="index kind (default flat = exact)")
+    sim.add_argument(
+        "--rebuild", action="store_true", help="rebuild the saved index from gold.item_embeddings"
+    )
+    sim.add_argument("--grid", default=None, help="write a PNG grid of the query and its neighbours")
+    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def similar(args: argparse.Namespace) -> int:
+    from catalog2vec.retrieval.query import embed_image_file, save_grid
+    from catalog2vec.retrieval.store import (
+        build_or_load_index,
+        item_images,
+        item_titles,
+        resolve_model_version,
+    )
+
+    if args.k < 1:
+        raise ValueError("-k must be >= 1")
+    mv = resolve_model_version(args.lakehouse, args.model_version)
+    idx = build_or_load_index(args.lakehouse, mv, IndexParams(kind=args.index), rebuild=args.rebuild)
+    if args.item_id is not None:
+        if args.item_id not in idx:
+            raise ValueError(
+                f"item_id {args.item_id!r} has no embedding for model {mv} ({idx.size} items indexed)"
+            )
+        hits = idx.similar_to(args.item_id, args.k)
+        query_label = f"item {args.item_id}"
+    else:
+        vec = embed_image_file(args.lakehouse, mv, args.image)
+        hits = idx.neighbors(vec[None, :], args.k)[0]
+        query_label = f"image {args.image}"
+    ids = [h[0] for h in hits] + ([args.item_id] if args.item_id else [])
+    titles = item_titles(args.lakehouse, ids)
+    if args.json:
+        out = [
+            {"rank": r, "item_id": i, "score": round(s, 6), "title": titles.get(i, "")}
+            for r, (i, s) in enumerate(hits, 1)
+        ]
+        print(json.dumps({"model_version": mv, "query": query_label, "neighbors": out}, indent=2))
+    else:
+        print(
+            f"model {mv}, {idx.params.kind} index of {idx.size} items; query: {query_label}"
+            + (f" ({titles.get(args.item_id, '')})" if args.item_id else "")
+        )
+        print(f"{'rank':>4}  {'score':>6}  {'item_id':<12} title")
+        for r, (i, s) in enumerate(hits, 1):
+            print(f"{r:>4}  {s:6.3f}  {i:<12} {titles.get(i, '')}")
+    if args.grid:
+        images = item_images(args.lakehouse, ids)
+        if args.item_id is not None:
+            query_cell = (images.get(args.item_id), f"QUERY {args.item_id}: {titles.get(args.item_id, '')}")
+        else:
+            from pathlib import Path
+
+            query_cell = (Path(args.image).read_bytes(), f"QUERY {Path(args.image).name}")
+        cells = [query_cell] + [
+            (images.get(i), f"{r}. {s:.2f} {titles.get(i, i)}") for r, (i, s) in enumerate(hits, 1)
+        ]
+        per_row = 6
+        rows = [cells[j : j + per_row] for j in range(0, len(cells), per_row)]
+        path = save_grid(rows, args.grid, title=f"{query_label} — model {mv}")
+        print(f"grid: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "similar":
+            return similar(args)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"catalog2vec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 1  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Impressions + item features → ``gold/ctr_features`` with a time-ordered split.
+
+* categorical: the impression's ``features`` map, plus ``item_id`` where there is one;
+* numeric (only with a ``model_version``): ``tag:<word>`` = predicted probability of each of
+  the item's top ``ctr.top_tags`` tags (``gold/item_tags``), and ``emb_pca_<i>`` = the item
+  embedding (``gold/item_embeddings``) projected on ``ctr.pca_components`` principal components
+  fitted on the items seen in the TRAIN window only (no look-ahead);
+* split: ``ts`` below the ``train_fraction`` quantile → train, below the
+  ``train_fraction + validation_fraction`` quantile → validation, the rest → test.
+
+Item tables are catalog-sized and PCA runs on the driver (scikit-learn); impressions stay in
+Spark. Logs without item ids (iPinYou) get raw features only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catalog2vec.config import Config
+
+
+@dataclass(frozen=True)
+class FeatureCounts:
+    feature_version: str
+    rows: int
+    train: int
+    validation: int
+    test: int
+    with_tags: int
+    with_embedding: int
+
+    def __str__(self) -> str:
+        return (
+            f"feature_version={self.feature_version} rows={self.rows} train={self.train} "
+            f"validation={self.validation} test={self.test} with_tags={self.with_tags} "
+            f"with_embedding={self.with_embedding}"
+        )
+
+
+def resolve_model_version(lakehouse: str, model_version: str | None) -> str | None:
+    """``latest`` → the model_version of the newest ``<lakehouse>/models/*/model_card.json``."""
+    if model_version != "latest":
+        return model_version
+    cards = sorted(Path(lakehouse).glob("models/*/model_card.json"), key=lambda p: p.stat().st_mtime)
+    if not cards:
+        raise FileNotFoundError(
+            f"--model-version latest: no {lakehouse}/models/*/model_card.json; run the embedding job first"
+        )
+    card = json.loads(cards[-1].read_text())
+    return str(card.get("model_version") or cards[-1].parent.name)
+
+
+def split_cutoffs(impressions: Any, train_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """Exact time quantiles (µs since epoch) that end the train and validation windows."""
+    from pyspark.sql import functions as F
+
+    if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
+        raise ValueError("need 0 < train_fraction, validation_fraction and train + validation < 1")
+    q = impressions.select(F.unix_micros("ts").cast("double").alias("t")).approxQuantile(
+        "t", [train_fraction, train_fraction + validation_fraction], 0.0
+    )
+    return int(q[0]), int(q[1])
+
+
+def assign_split(df: Any, c1: int, c2: int) -> Any:
+    from pyspark.sql import functions as F
+
+    t = F.unix_micros("ts")
+    return df.withColumn(
+        "split", F.when(t < c1, "train").when(t < c2, "validation").otherwise("test")
+    )
+
+
+def tag_features(spark: Any, lakehouse: str, model_version: str, top_tags: int) -> Any:
+    """item_id → map(tag:<word> → probability) of the item's top-ranked tags."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.schemas import gold
+
+    tags = read_table(spark, lakehouse, gold.ITEM_TAGS).where(F.col("model_version") == model_version)
+    tags = tags.where(F.col("rank") <= top_tags)
+    return tags.groupBy("item_id").agg(
+        F.map_from_entries(
+            F.collect_list(F.struct(F.concat(F.lit("tag:"), F.lower("tag")), F.col("probability").cast("double")))
+        ).alias("tag_map")
+    )
+
+
+def embedding_pca(
+    spark: Any, lakehouse: str, model_version: str, train_items: list[str], k: int, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """item_id → map(emb_pca_i → value); PCA fitted on the train-window items only."""
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+    from sklearn.decomposition import PCA
+
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.schemas import gold
+
+    emb = (
+        read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
+        .where(F.col("model_version") == model_version)
+        .select("item_id", "embedding")
+        .toPandas()
+    )
+    if emb.empty:
+        raise ValueError(f"gold.item_embeddings has no rows for model_version {model_version!r}")
+    x = np.stack(emb["embedding"].to_numpy()).astype(np.float64)
+    fit_mask = emb["item_id"].isin(set(train_items)).to_numpy()
+    if fit_mask.sum() < 2:
+        raise ValueError("fewer than 2 train-window items have embeddings: cannot fit the PCA")
+    n_comp = int(min(k, fit_mask.sum(), x.shape[1]))
+    pca = PCA(n_components=n_comp, random_state=seed).fit(x[fit_mask])
+    z = pca.transform(x)
+    names = [f"emb_pca_{i}" for i in range(n_comp)]
+    rows = pd.DataFrame({"item_id": emb["item_id"].astype(str)})
+    rows["emb_map"] = [dict(zip(names, map(float, r), strict=True)) for r in z]
+    sdf = spark.createDataFrame(rows, "item_id string, emb_map map<string,double>")
+    info = {
+        "components": n_comp,
+        "fitted_on_items": int(fit_mask.sum()),
+        "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio_],
+    }
+    return sdf, info
+
+
+def build_ctr_features(
+    spark: Any,
+    cfg: Config,
+    model_version: str | None = None,
+    source: str | None = None,
+    feature_version: str | None = None,
+) -> FeatureCounts:
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, write_table
+    from catalog2vec.schemas import bronze, ctr
+
+    c = cfg.ctr
+    model_version = resolve_model_version(cfg.lakehouse, model_version)
+    imps = read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
+    if source:
+        imps = imps.where(F.col("source") == source)
+    imps = imps.cache()
+    n = imps.count()
+    if n == 0:
+        raise ValueError(f"bronze.impressions has no rows{f' for source {source!r}' if source else ''}")
+    version = feature_version or f"{source or 'all'}-{model_version or 'raw'}"
+    c1, c2 = split_cutoffs(imps, c.train_fraction, c.validation_fraction)
+    df = assign_split(imps, c1, c2)
+    empty_num = F.create_map().cast("map<string,double>")
+    info: dict[str, Any] = {"feature_version": version, "model_version": model_version, "source": source}
+    if model_version:
+        tags = tag_features(spark, cfg.lakehouse, model_version, c.top_tags)
+        train_items = [
+            r["item_id"] for r in df.where("split = 'train' AND item_id IS NOT NULL").select("item_id").distinct().collect()
+        ]
+        emb, info["pca"] = embedding_pca(spark, cfg.lakehouse, model_version, train_items, c.pca_components, c.seed)
+        df = df.join(F.broadcast(tags), "item_id", "left").join(F.broadcast(emb), "item_id", "left")
+        numeric = F.map_concat(F.coalesce("tag_map", empty_num), F.coalesce("emb_map", empty_num))
+        has_tags, has_emb = F.col("tag_map").isNotNull(), F.col("emb_map").isNotNull()
+    else:
+        numeric, has_tags, has_emb = empty_num, F.lit(False), F.lit(False)
+    item_map = F.when(
+        F.col("item_id").isNotNull(), F.create_map(F.lit("item_id"), F.col("item_id"))
+    ).otherwise(F.create_map().cast("map<string,string>"))
+    features = F.coalesce(F.col("features"), F.create_map().cast("map<string,string>"))
+    out = df.select(
+        F.lit(version).alias("feature_version"),
+        "impression_id",
+        "ts",
+        "split",
+        "click",
+        "item_id",
+        "source",
+        F.map_concat(features, item_map).alias("categorical"),
+        numeric.alias("numeric"),
+        F.lit(cfg.run_id).alias("run_id"),
+        has_tags.alias("_has_tags"),
+        has_emb.alias("_has_emb"),
+    ).cache()
+    stats = out.groupBy().agg(
+        F.count("*").alias("rows"),
+        F.sum(F.when(F.col("split") == "train", 1).otherwise(0)).alias("train"),
+        F.sum(F.when(F.col("split") == "validation", 1).otherwise(0)).alias("validation"),
+        F.sum(F.when(F.col("split") == "test", 1).otherwise(0)).alias("test"),
+        F.sum(F.col("_has_tags").cast("int")).alias("with_tags"),
+        F.sum(F.col("_has_emb").cast("int")).alias("with_embedding"),
+    ).first()
+    if stats["rows"] != n:
+        raise AssertionError(f"feature rows {stats['rows']} != impressions {n}")
+    write_table(
+        spark, out.drop("_has_tags", "_has_emb"), ctr.CTR_FEATURES, cfg.lakehouse, mode="replace_where", version=version
+    )
+    counts = FeatureCounts(version, *(int(stats[k] or 0) for k in ("rows", "train", "validation", "test", "with_tags", "with_embedding")))
+    info.update(counts.__dict__)
+    info["split_cutoffs_utc_us"] = [c1, c2]
+    if "://" not in cfg.lakehouse:
+        meta = Path(cfg.lakehouse) / "models" / "ctr" / "features" / f"{version}.json"
+        os.makedirs(meta.parent, exist_ok=True)
+        meta.write_text(json.dumps(info, indent=2))
+    out.unpersist()
+    imps.unpersist()
+    return counts

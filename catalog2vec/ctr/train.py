@@ -1,0 +1,470 @@
+"""Train the Facebook-style CTR model (He et al. 2014) and its baselines in one run.
+
+1. ``FeatureSpec`` learned on the train window (``catalog2vec.ctr.encoding``).
+2. **trees**: LightGBM on the train window with negatives down-sampled at rate ``w``
+   (``ctr.negative_rate``), early stopping on the (equally down-sampled) validation window;
+   the booster is cut at its best iteration.
+3. **trees+LR**: every training row is encoded by the leaf it reaches in each tree (one-hot
+   ``SparseVector`` from a pandas UDF with the booster broadcast once), optionally followed by the
+   raw one-hot features (``ctr.lr_with_raw``), and Spark MLlib ``LogisticRegression`` is fitted on
+   ALL training rows (or a down-sampled set when ``ctr.lr_negative_rate < 1``, then re-calibrated).
+4. **baselines**, same run: ``lr_only`` (MLlib LR on the raw one-hot features) and ``trees_only``
+   (the booster's probability re-calibrated with ``q = p / (p + (1-p)/w)``); plus
+   ``trees_lr_no_visual`` (trees+LR without tag/embedding features) when the features have any.
+5. Metrics on the TEST window: NE, calibration, AUC, log loss, and Table 1 (NE ÷ NE of trees only).
+
+Outputs: ``<lakehouse>/models/ctr/<version>/`` (booster.txt, lr_model/, model_card.json, …),
+``gold.ctr_predictions`` and ``gold.ctr_metrics`` (replaced per version), and a report
+(report.json / report.md / report.html, calibration.png, ne_by_trees.png) under
+``<lakehouse>/reports/ctr/<version>/``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import resource
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from catalog2vec.config import Config
+from catalog2vec.ctr.encoding import (
+    FeatureSpec,
+    learn_spec,
+    select_columns,
+    to_matrix,
+    tree_prob_udf,
+    vector_udf,
+)
+from catalog2vec.ctr.metrics import evaluate, negative_downsample, recalibrate
+
+log = logging.getLogger(__name__)
+
+MODELS = ("trees_lr", "lr_only", "trees_only", "trees_lr_no_visual")
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    import fsspec
+
+    fs, p = fsspec.core.url_to_fs(path)
+    fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(p, "wb") as fh:
+        fh.write(data)
+
+
+def _root(lakehouse: str) -> str:
+    from pathlib import Path
+
+    return lakehouse.rstrip("/") if "://" in lakehouse else str(Path(lakehouse).resolve())
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this (driver) process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def fit_trees(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    n_categorical: int,
+    cfg: Config,
+    feature_names: list[str],
+) -> tuple[Any, dict[str, Any]]:
+    """LightGBM with early stopping on validation; returns the booster cut at its best iteration."""
+    import lightgbm as lgb
+
+    c = cfg.ctr
+    params = {
+        "objective": "binary",
+        "num_leaves": c.num_leaves,
+        "max_depth": c.max_depth,
+        "learning_rate": c.learning_rate,
+        "min_data_in_leaf": c.min_data_in_leaf,
+        "seed": c.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+        "metric": "binary_logloss",
+    }
+    names = [f"f{i}" for i in range(len(feature_names))]  # LightGBM forbids ':' etc. in names
+    cats = list(range(n_categorical))
+    dtrain = lgb.Dataset(x_train, y_train, feature_name=names, categorical_feature=cats, free_raw_data=False)
+    dvalid = lgb.Dataset(x_valid, y_valid, reference=dtrain, categorical_feature=cats)
+    evals: dict[str, Any] = {}
+    t0 = time.time()
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=c.num_trees,
+        valid_sets=[dvalid],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(c.early_stopping_rounds, verbose=False), lgb.record_evaluation(evals)],
+    )
+    seconds = time.time() - t0
+    best = int(booster.best_iteration or booster.num_trees())
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return booster, {
+        "best_iteration": best,
+        "trained_rounds": len(evals.get("validation", {}).get("binary_logloss", [])),
+        "train_seconds": seconds,
+        "validation_logloss": evals.get("validation", {}).get("binary_logloss", []),
+    }
+
+
+def _fit_lr(train_vec: Any, cfg: Config) -> Any:
+    from pyspark.ml.classification import LogisticRegression
+
+    c = cfg.ctr
+    lr = LogisticRegression(
+        featuresCol="v",
+        labelCol="label",
+        regParam=c.lr_reg,
+        elasticNetParam=c.lr_elastic_net,
+        maxIter=c.lr_max_iter,
+        standardization=False,  # one-hot inputs: plain L2 on the weights (regParam = ctr.lr_reg)
+    )
+    return lr.fit(train_vec)
+
+
+def _lr_predict(model: Any, vec: Any, w: float) -> Any:
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    out = model.transform(vec).select("impression_id", "ts", "click", vector_to_array(F.col("probability"))[1].alias("p"))
+    if w < 1.0:
+        out = out.withColumn("p", F.col("p") / (F.col("p") + (1 - F.col("p")) / F.lit(w)))
+    return out
+
+
+def calibration_plot(preds: dict[str, pd.DataFrame], bins: int = 10) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    lo, hi = 1.0, 0.0
+    for name, df in preds.items():
+        q = pd.qcut(df["p"].rank(method="first"), bins, labels=False)
+        g = df.groupby(q).agg(pred=("p", "mean"), obs=("click", "mean"))
+        ax.plot(g["pred"], g["obs"], marker="o", label=name)
+        lo, hi = min(lo, g["pred"].min()), max(hi, g["pred"].max(), g["obs"].max())
+    lo = max(lo, 1e-4)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="perfect")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean predicted CTR (decile of predictions)")
+    ax.set_ylabel("observed CTR")
+    ax.set_title("Calibration on the test window")
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def ne_curve_plot(curve: list[dict[str, float]], trees_lr_ne: float) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([c["trees"] for c in curve], [c["ne"] for c in curve], marker=".", label="trees only (re-calibrated)")
+    ax.axhline(trees_lr_ne, color="C1", ls="--", label=f"trees+LR (all trees) NE={trees_lr_ne:.4f}")
+    ax.set_xlabel("number of boosted trees")
+    ax.set_ylabel("normalized entropy (test)")
+    ax.set_title("NE by number of trees")
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def table1_markdown(metrics: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| model | NE | NE relative to trees only | calibration | AUC | log loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in metrics.items():
+        rel = m.get("ne_relative_to_trees")
+        auc = m.get("auc")
+        lines.append(
+            f"| {name} | {m['ne']:.4f} | {'' if rel is None else f'{rel * 100:.1f}%'} | "
+            f"{m['calibration']:.3f} | {'' if auc is None else f'{auc:.4f}'} | {m['log_loss']:.5f} |"
+        )
+    return "\n".join(lines)
+
+
+def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None = None) -> dict[str, Any]:
+    """Run the whole training; returns the report dict (also written as report.json)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists, write_table
+    from catalog2vec.schemas import bronze, ctr
+
+    t_start = time.time()
+    c = cfg.ctr
+    version = version or feature_version
+    timings: dict[str, float] = {}
+    df = read_table(spark, cfg.lakehouse, ctr.CTR_FEATURES).where(F.col("feature_version") == feature_version)
+    df = df.withColumn("label", F.col("click").cast("double")).cache()
+    split_counts = {r["split"]: (int(r["n"]), int(r["clicks"])) for r in df.groupBy("split").agg(
+        F.count("*").alias("n"), F.sum("click").alias("clicks")).collect()}
+    for s in ("train", "validation", "test"):
+        n, k = split_counts.get(s, (0, 0))
+        if n == 0 or k == 0 or k == n:
+            raise ValueError(
+                f"feature version {feature_version!r}: the {s} window has {n} rows and {k} clicks; "
+                "need both clicks and non-clicks in train, validation and test (run build_ctr_features)"
+            )
+    sources = sorted(r["source"] for r in df.select("source").distinct().collect())
+    train, _valid, test = (df.where(F.col("split") == s) for s in ("train", "validation", "test"))
+
+    t0 = time.time()
+    spec = learn_spec(train, c.max_categories, c.min_category_count, c.max_tag_features)
+    timings["feature_spec_s"] = time.time() - t0
+    log.info("feature spec: %d categorical, %d numeric", len(spec.categorical), len(spec.numeric))
+
+    # ---- tree sample: negatives down-sampled at w, train + validation ----
+    w = c.negative_rate
+    t0 = time.time()
+    sample = negative_downsample(df.where(F.col("split") != "test"), w, c.seed)
+    sample_pdf = sample.select(select_columns(sample, spec).alias("f"), "click", "split").toPandas()
+    fpdf = pd.json_normalize(sample_pdf["f"].map(lambda r: r.asDict() if hasattr(r, "asDict") else r))
+    x_all = to_matrix(fpdf, spec)
+    y_all = sample_pdf["click"].to_numpy()
+    is_tr = (sample_pdf["split"] == "train").to_numpy()
+    timings["tree_sample_s"] = time.time() - t0
+    log.info("tree sample: %d rows (%d clicks) at negative rate %.3f", len(y_all), int(y_all.sum()), w)
+
+    def trees_for(sp: FeatureSpec) -> tuple[Any, dict[str, Any]]:
+        cols = [spec.feature_names.index(n) for n in sp.feature_names]
+        x = x_all[:, cols]
+        return fit_trees(x[is_tr], y_all[is_tr], x[~is_tr], y_all[~is_tr], len(sp.categorical), cfg, sp.feature_names)
+
+    booster, tree_info = trees_for(spec)
+    timings["trees_s"] = tree_info["train_seconds"]
+    log.info("trees: best iteration %d of %d", tree_info["best_iteration"], c.num_trees)
+
+    lr_train = train if c.lr_negative_rate >= 1.0 else negative_downsample(train, c.lr_negative_rate, c.seed + 1)
+    lr_w = min(c.lr_negative_rate, 1.0)
+
+    def encoded(frame: Any, sp: FeatureSpec, b: Any | None, with_raw: bool) -> Any:
+        enc = vector_udf(spark, sp, b, with_raw)
+        return frame.select("impression_id", "ts", "click", "label", enc(select_columns(frame, sp)).alias("v"))
+
+    preds: dict[str, Any] = {}
+    lr_models: dict[str, Any] = {}
+    t0 = time.time()
+    lr_models["trees_lr"] = _fit_lr(encoded(lr_train, spec, booster, c.lr_with_raw), cfg)
+    timings["trees_lr_fit_s"] = time.time() - t0
+    preds["trees_lr"] = _lr_predict(lr_models["trees_lr"], encoded(test, spec, booster, c.lr_with_raw), lr_w)
+    t0 = time.time()
+    lr_models["lr_only"] = _fit_lr(encoded(lr_train, spec, None, True), cfg)
+    timings["lr_only_fit_s"] = time.time() - t0
+    preds["lr_only"] = _lr_predict(lr_models["lr_only"], encoded(test, spec, None, True), lr_w)
+    prob = tree_prob_udf(spark, spec, booster, w)
+    preds["trees_only"] = test.select("impression_id", "ts", "click", prob(select_columns(test, spec)).alias("p"))
+    booster_nv = None
+    spec_nv = spec.without_visual()
+    if c.ablate_visual and spec.has_visual and spec_nv.n_features:
+        t0 = time.time()
+        booster_nv, tree_info["no_visual"] = trees_for(spec_nv)
+        tree_info["no_visual"].pop("validation_logloss", None)
+        lr_models["trees_lr_no_visual"] = _fit_lr(encoded(lr_train, spec_nv, booster_nv, c.lr_with_raw), cfg)
+        preds["trees_lr_no_visual"] = _lr_predict(
+            lr_models["trees_lr_no_visual"], encoded(test, spec_nv, booster_nv, c.lr_with_raw), lr_w
+        )
+        timings["no_visual_s"] = time.time() - t0
+
+    # ---- metrics on the test window ----
+    t0 = time.time()
+    local = {name: p.toPandas() for name, p in preds.items()}
+    metrics: dict[str, dict[str, Any]] = {name: evaluate(pdf["click"], pdf["p"]) for name, pdf in local.items()}
+    base_ne = metrics["trees_only"]["ne"]
+    for m in metrics.values():
+        m["ne_relative_to_trees"] = m["ne"] / base_ne
+    truth: dict[str, Any] | None = None
+    if table_exists(cfg.lakehouse, bronze.IMPRESSIONS) and "synthetic" in sources:
+        tp = (
+            read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
+            .where(F.col("true_ctr").isNotNull())
+            .select("impression_id", "true_ctr")
+            .join(test.select("impression_id", "click"), "impression_id")
+            .toPandas()
+        )
+        if len(tp) == split_counts["test"][0]:
+            truth = evaluate(tp["click"], tp["true_ctr"])
+            truth["ne_relative_to_trees"] = truth["ne"] / base_ne
+    timings["evaluate_s"] = time.time() - t0
+
+    # ---- NE by number of trees (trees only, re-calibrated) ----
+    test_pdf = test.select(select_columns(test, spec).alias("f"), "click").toPandas()
+    x_test = to_matrix(pd.json_normalize(test_pdf["f"].map(lambda r: r.asDict() if hasattr(r, "asDict") else r)), spec)
+    n_trees = booster.num_trees()
+    grid = sorted({*np.unique(np.linspace(1, n_trees, min(n_trees, 25)).astype(int)).tolist(), n_trees})
+    curve = []
+    for k in grid:
+        p = recalibrate(booster.predict(x_test, num_iteration=int(k)), w)
+        m = evaluate(test_pdf["click"], p)
+        curve.append({"trees": int(k), "ne": m["ne"], "auc": m["auc"]})
+
+    # ---- outputs ----
+    root = _root(cfg.lakehouse)
+    model_dir = f"{root}/models/ctr/{version}"
+    report_dir = f"{root}/reports/ctr/{version}"
+    _write_bytes(f"{model_dir}/booster.txt", booster.model_to_string().encode())
+    if booster_nv is not None:
+        _write_bytes(f"{model_dir}/booster_no_visual.txt", booster_nv.model_to_string().encode())
+    for name, model in lr_models.items():
+        model.write().overwrite().save(f"{model_dir}/{name}_lr")
+    pred_rows = None
+    for name, p in preds.items():
+        part = p.select(
+            F.lit(version).alias("ctr_version"), F.lit(name).alias("model"), "impression_id", "ts",
+            "click", F.col("p").cast("double").alias("p"), F.lit(cfg.run_id).alias("run_id"),
+        )
+        pred_rows = part if pred_rows is None else pred_rows.unionByName(part)
+    write_table(spark, pred_rows, ctr.CTR_PREDICTIONS, cfg.lakehouse, mode="replace_where", version=version)
+    mrows = [
+        {"ctr_version": version, "model": name, "split": "test", **{k: m[k] for k in (
+            "rows", "clicks", "ctr", "log_loss", "ne", "calibration", "auc", "ne_relative_to_trees")},
+         "run_id": cfg.run_id}
+        for name, m in metrics.items()
+    ]
+    write_table(
+        spark, spark.createDataFrame(pd.DataFrame(mrows), schema=ctr.CTR_METRICS.spark_schema()),
+        ctr.CTR_METRICS, cfg.lakehouse, mode="replace_where", version=version,
+    )
+    visual = None
+    if "trees_lr_no_visual" in metrics:
+        a, b = metrics["trees_lr_no_visual"]["ne"], metrics["trees_lr"]["ne"]
+        visual = {"ne_without": a, "ne_with": b, "improved": bool(b < a), "relative_change": (b - a) / a}
+    timings["total_s"] = time.time() - t_start
+    report: dict[str, Any] = {
+        "ctr_version": version,
+        "feature_version": feature_version,
+        "sources": sources,
+        "synthetic": "synthetic" in sources,
+        "run_id": cfg.run_id,
+        "splits": {s: {"rows": n, "clicks": k} for s, (n, k) in split_counts.items()},
+        "negative_rate": w,
+        "lr_negative_rate": lr_w,
+        "lr_with_raw": c.lr_with_raw,
+        "trees": {k: v for k, v in tree_info.items() if k != "validation_logloss"},
+        "leaf_vector_size": int(sum(t["num_leaves"] for t in booster.dump_model()["tree_info"])),
+        "raw_vector_size": spec.raw_size,
+        "features": spec.feature_names,
+        "visual_features": [n for n in spec.feature_names if n.startswith(("tag:", "emb_"))],
+        "metrics_test": metrics,
+        "ground_truth_test": truth,
+        "visual_features_effect": visual,
+        "ne_by_trees": curve,
+        "timings_s": timings,
+        "driver_peak_rss_mib": peak_rss_mib(),
+        "config": cfg.to_dict()["ctr"],
+    }
+    card = {
+        "model_version": version,
+        "kind": "ctr_trees_lr",
+        "feature_version": feature_version,
+        "run_id": cfg.run_id,
+        "feature_spec": spec.to_dict(),
+        "metrics_test": metrics,
+        "artifacts": ["booster.txt", *[f"{n}_lr" for n in lr_models], "feature_spec.json"]
+        + (["booster_no_visual.txt"] if booster_nv is not None else []),
+        "config": cfg.to_dict()["ctr"],
+        "synthetic": "synthetic" in sources,
+    }
+    _write_bytes(f"{model_dir}/feature_spec.json", json.dumps(spec.to_dict(), indent=2).encode())
+    _write_bytes(f"{model_dir}/model_card.json", json.dumps(card, indent=2, default=str).encode())
+    _write_bytes(f"{report_dir}/report.json", json.dumps(report, indent=2, default=str).encode())
+    _write_bytes(f"{report_dir}/calibration.png", calibration_plot(local))
+    _write_bytes(f"{report_dir}/ne_by_trees.png", ne_curve_plot(curve, metrics["trees_lr"]["ne"]))
+    md = report_markdown(report)
+    _write_bytes(f"{report_dir}/report.md", md.encode())
+    _write_bytes(f"{report_dir}/report.html", report_html(report).encode())
+    df.unpersist()
+    report["model_dir"], report["report_dir"] = model_dir, report_dir
+    return report
+
+
+def visual_sentence(report: dict[str, Any]) -> str:
+    v = report.get("visual_features_effect")
+    if not v:
+        return "visual features: none in this feature set (no comparison)"
+    verdict = "IMPROVED" if v["improved"] else "did NOT improve"
+    return (
+        f"visual features (tags + embedding PCA) {verdict} NE: {v['ne_without']:.4f} without -> "
+        f"{v['ne_with']:.4f} with ({v['relative_change'] * 100:+.1f}%)"
+    )
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    rows = dict(report["metrics_test"])
+    if report.get("ground_truth_test"):
+        rows["ground_truth (synthetic oracle)"] = report["ground_truth_test"]
+    label = " — SYNTHETIC impressions" if report["synthetic"] else ""
+    sp = report["splits"]
+    return "\n".join(
+        [
+            f"# CTR report {report['ctr_version']}{label}",
+            "",
+            f"features `{report['feature_version']}` from {', '.join(report['sources'])}; "
+            f"train {sp['train']['rows']} rows ({sp['train']['clicks']} clicks), validation "
+            f"{sp['validation']['rows']} ({sp['validation']['clicks']}), test {sp['test']['rows']} "
+            f"({sp['test']['clicks']}); time-ordered split.",
+            "",
+            f"Trees: {report['trees']['best_iteration']} (early stopping), negatives down-sampled at "
+            f"w = {report['negative_rate']}, re-calibrated q = p/(p+(1-p)/w); leaf vector "
+            f"{report['leaf_vector_size']} wide, raw one-hot {report['raw_vector_size']} wide.",
+            "",
+            "## Test-window metrics (Table 1 style: NE relative to trees only)",
+            "",
+            table1_markdown(rows),
+            "",
+            visual_sentence(report),
+            "",
+            "![calibration](calibration.png) ![NE by number of trees](ne_by_trees.png)",
+            "",
+        ]
+    )
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.4f}"
+
+
+def report_html(report: dict[str, Any]) -> str:
+    import html
+
+    rows = dict(report["metrics_test"])
+    if report.get("ground_truth_test"):
+        rows["ground_truth (synthetic oracle)"] = report["ground_truth_test"]
+    trs = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{m['ne']:.4f}</td><td>{(m.get('ne_relative_to_trees') or 0) * 100:.1f}%"
+        f"</td><td>{m['calibration']:.3f}</td><td>{_fmt(m['auc'])}</td>"
+        f"<td>{m['log_loss']:.5f}</td></tr>"
+        for n, m in rows.items()
+    )
+    label = " (SYNTHETIC impressions)" if report["synthetic"] else ""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>CTR {html.escape(report['ctr_version'])}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:4px 10px;"
+        "border-bottom:1px solid #ddd;text-align:right}td:first-child{text-align:left}</style></head><body>"
+        f"<h1>CTR report {html.escape(report['ctr_version'])}{label}</h1>"
+        f"<p>{html.escape(visual_sentence(report))}</p>"
+        "<table><tr><th>model</th><th>NE</th><th>NE rel. trees only</th><th>calibration</th><th>AUC</th>"
+        f"<th>log loss</th></tr>{trs}</table>"
+        "<p><img src='calibration.png'> <img src='ne_by_trees.png'></p>"
+        f"<pre>{html.escape(json.dumps(report['splits'], indent=1))}</pre></body></html>"
+    )

@@ -1,0 +1,197 @@
+"""Pure batch inference: JPEG bytes → tensors → (embedding, L2 norm, top-N tag indices/probabilities).
+
+One implementation shared by the Spark ``predict_batch_udf`` (:mod:`catalog2vec.embed.udf`), the Beam
+``RunInference`` pipeline (``pipelines/embed.py``) and the benchmark. No Spark or Beam import here.
+
+* images that cannot be decoded do not fail the batch: they get a zero tensor and ``ok = 0`` (the
+  job quarantines them with reason ``image_undecodable``);
+* inference runs in eval mode under ``torch.inference_mode``; on CUDA the model and the batch are
+  ``channels_last`` and the forward runs under bf16 autocast (the outputs are returned as float32).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Per-image results of one batch (row i belongs to input image i)."""
+
+    embedding: np.ndarray  # (B, D) float32, the pooled (projected) feature z
+    norm: np.ndarray  # (B,) float32, ||z||_2
+    tag_index: np.ndarray  # (B, N) int32, vocabulary indices by decreasing probability
+    tag_probability: np.ndarray  # (B, N) float32
+    ok: np.ndarray  # (B,) int32, 1 = decoded, 0 = undecodable (zeros elsewhere)
+    probabilities: np.ndarray | None = None  # (B, K) float32 when asked for
+
+    def __len__(self) -> int:
+        return int(self.ok.shape[0])
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``cpu`` | ``cuda`` | ``auto``: the GPU Spark assigned to this task (resource ``gpu``), else
+    ``cuda:0`` when CUDA is available, else the CPU."""
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference not in ("auto", "cuda") and not preference.startswith("cuda:"):
+        raise ValueError(f"embed.device must be auto | cpu | cuda, got {preference!r}")
+    if not torch.cuda.is_available():
+        if preference != "auto":
+            raise ValueError(f"embed.device={preference!r} but CUDA is not available")
+        return torch.device("cpu")
+    if preference.startswith("cuda:"):
+        return torch.device(preference)
+    try:  # one GPU per task on a cluster: spark.task.resource.gpu.amount=1
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if ctx is not None and "gpu" in ctx.resources():
+            return torch.device(f"cuda:{ctx.resources()['gpu'].addresses[0]}")
+    except ImportError:  # pragma: no cover - Beam workers without pyspark
+        pass
+    return torch.device("cuda:0")
+
+
+def _task_cpus() -> int:
+    """Inside a Spark task: ``spark.task.cpus`` (the cores Spark reserved for this task), so that
+    concurrent Python workers do not oversubscribe the CPU; 0 (torch default) elsewhere."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        return int(ctx.cpus()) if ctx is not None else 0
+    except ImportError:  # pragma: no cover
+        return 0
+
+
+class Preprocessor:
+    """Decode + eval transform (resize, center crop, normalise) for one image size."""
+
+    def __init__(self, image_size: int) -> None:
+        from catalog2vec.vision.transforms import eval_transform
+
+        self.image_size = int(image_size)
+        self._transform = eval_transform(self.image_size)
+
+    def one(self, data: bytes | bytearray | memoryview | None) -> tuple[torch.Tensor, bool]:
+        from catalog2vec.vision.transforms import decode_image
+
+        if data is None or len(data) == 0:
+            return torch.zeros(3, self.image_size, self.image_size), False
+        try:
+            img = decode_image(bytes(data))
+        except ValueError as exc:
+            log.warning("undecodable image: %s", exc)
+            return torch.zeros(3, self.image_size, self.image_size), False
+        return self._transform(img), True
+
+    def batch(self, images: Sequence[Any]) -> tuple[torch.Tensor, np.ndarray]:
+        """(B, 3, S, S) float32 tensor and the ok flags (int32)."""
+        if len(images) == 0:
+            return torch.zeros(0, 3, self.image_size, self.image_size), np.zeros(0, np.int32)
+        pairs = [self.one(x) for x in images]
+        return torch.stack([t for t, _ in pairs]), np.array([int(ok) for _, ok in pairs], np.int32)
+
+
+class InferenceModel:
+    """A loaded model directory ready for batched inference on one device."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokens: list[str],
+        image_size: int,
+        device: torch.device,
+        top_n: int,
+        full_probabilities: bool = False,
+        card: dict[str, Any] | None = None,
+    ) -> None:
+        if top_n < 1:
+            raise ValueError(f"embed.top_n must be >= 1, got {top_n}")
+        self.device = device
+        self.model = model.to(device).eval()
+        if device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.tokens = tokens
+        self.image_size = int(image_size)
+        self.top_n = min(int(top_n), len(tokens))
+        self.full_probabilities = full_probabilities
+        self.card = card or {}
+        self.preprocessor = Preprocessor(self.image_size)
+
+    @classmethod
+    def from_dir(
+        cls,
+        model_dir: str,
+        top_n: int,
+        device: str = "auto",
+        threads: int = 0,
+        full_probabilities: bool = False,
+    ) -> InferenceModel:
+        from catalog2vec.vision.model import load_model_dir
+
+        dev = select_device(device)
+        if threads <= 0 and dev.type == "cpu":
+            threads = _task_cpus()
+        if threads > 0:
+            torch.set_num_threads(threads)
+        loaded = load_model_dir(model_dir, map_location="cpu")
+        log.info("loaded %s (%s, %d words, %d px) on %s", model_dir, loaded.card.get("arch"),
+                 len(loaded.tokens), loaded.image_size, dev)
+        return cls(loaded.model, loaded.tokens, loaded.image_size, dev, top_n, full_probabilities, loaded.card)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-processed batch → (z float32 (B, D), tag probabilities float32 (B, K))."""
+        model: Any = self.model
+        with torch.inference_mode():
+            x = x.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    z = model(x)
+                    probs = model.tag_probabilities(z)
+            else:
+                z = model(x)
+                probs = model.tag_probabilities(z)
+            return z.float(), probs.float()
+
+    def predict_tensors(self, x: torch.Tensor, ok: np.ndarray) -> BatchOutput:
+        if x.shape[0] == 0:
+            d = int(getattr(self.model, "embedding_dim", 0))
+            empty_f = np.zeros((0, self.top_n), np.float32)
+            return BatchOutput(np.zeros((0, d), np.float32), np.zeros(0, np.float32),
+                               np.zeros((0, self.top_n), np.int32), empty_f, ok)
+        z, probs = self.forward(x)
+        top_p, top_i = probs.topk(self.top_n, dim=1)
+        return BatchOutput(
+            embedding=z.cpu().numpy().astype(np.float32, copy=False),
+            norm=torch.linalg.vector_norm(z, dim=1).cpu().numpy().astype(np.float32),
+            tag_index=top_i.cpu().numpy().astype(np.int32),
+            tag_probability=top_p.cpu().numpy().astype(np.float32),
+            ok=ok,
+            probabilities=probs.cpu().numpy().astype(np.float32) if self.full_probabilities else None,
+        )
+
+    def predict(self, images: Sequence[Any]) -> BatchOutput:
+        """JPEG bytes (one per image) → :class:`BatchOutput`."""
+        x, ok = self.preprocessor.batch(images)
+        return self.predict_tensors(x, ok)
+
+
+def crash_after_commits() -> int:
+    """Test hook: ``CATALOG2VEC_EMBED_CRASH_AFTER=n`` makes the job exit hard after n Delta commits."""
+    raw = os.environ.get("CATALOG2VEC_EMBED_CRASH_AFTER", "")
+    return int(raw) if raw.strip() else 0
+
+
+__all__ = ["BatchOutput", "InferenceModel", "Preprocessor", "crash_after_commits", "select_device"]

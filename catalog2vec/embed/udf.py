@@ -1,0 +1,87 @@
+"""The Spark ``predict_batch_udf`` around :class:`catalog2vec.embed.core.InferenceModel`.
+
+The model is loaded once per Python worker (``make_predict_fn`` runs on the executor and
+``pyspark.ml.model_cache`` keeps the predict function), then called on batches of ``batch_size``
+JPEG byte strings. The UDF returns a struct: ``embedding array<float>, norm float,
+tag_index array<int>, tag_probability array<float>, ok int`` (+ ``probabilities array<float>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def result_type(full_probabilities: bool = False) -> Any:
+    from pyspark.sql import types as T
+
+    fields = [
+        T.StructField("embedding", T.ArrayType(T.FloatType()), True),
+        T.StructField("norm", T.FloatType(), True),
+        T.StructField("tag_index", T.ArrayType(T.IntegerType()), True),
+        T.StructField("tag_probability", T.ArrayType(T.FloatType()), True),
+        T.StructField("ok", T.IntegerType(), True),
+    ]
+    if full_probabilities:
+        fields.append(T.StructField("probabilities", T.ArrayType(T.FloatType()), True))
+    return T.StructType(fields)
+
+
+def make_predict_fn_factory(
+    model_dir: str,
+    top_n: int,
+    device: str = "auto",
+    threads: int = 0,
+    full_probabilities: bool = False,
+) -> Callable[[], Callable[[np.ndarray], dict[str, np.ndarray]]]:
+    """``make_predict_fn`` for ``predict_batch_udf``: loads the model (on the executor) and returns
+    ``predict(images: ndarray[object bytes]) -> dict of column arrays``."""
+
+    def make_predict_fn() -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        from catalog2vec.embed.core import InferenceModel
+
+        model = InferenceModel.from_dir(model_dir, top_n, device, threads, full_probabilities)
+
+        def predict(images: np.ndarray) -> dict[str, np.ndarray]:
+            out = model.predict(list(images))
+            cols = {
+                "embedding": out.embedding,
+                "norm": out.norm,
+                "tag_index": out.tag_index,
+                "tag_probability": out.tag_probability,
+                "ok": out.ok,
+            }
+            if full_probabilities and out.probabilities is not None:
+                cols["probabilities"] = out.probabilities
+            return cols
+
+        return predict
+
+    return make_predict_fn
+
+
+def embedding_udf(
+    model_dir: str,
+    top_n: int,
+    batch_size: int,
+    device: str = "auto",
+    threads: int = 0,
+    full_probabilities: bool = False,
+) -> Any:
+    """``predict_batch_udf`` over a binary (JPEG bytes) column; marked non-deterministic so the
+    optimizer never evaluates it twice for the struct's fields."""
+    from pyspark.ml.functions import predict_batch_udf
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    udf = predict_batch_udf(
+        make_predict_fn_factory(model_dir, top_n, device, threads, full_probabilities),
+        return_type=result_type(full_probabilities),
+        batch_size=batch_size,
+    )
+    return udf.asNondeterministic()
+
+
+__all__ = ["embedding_udf", "make_predict_fn_factory", "result_type"]

@@ -1,0 +1,474 @@
+"""The evaluation report of one model version against two baselines, on held-out items.
+
+Three feature sets are evaluated side by side on the **test split** (items never trained on):
+
+* ``model``: the trained embeddings (``gold.item_embeddings``);
+* ``random_weights``: the same architecture at random init, embedding the same images;
+* ``color_histogram``: a joint RGB histogram of the same images.
+
+Sections: retrieval (precision/recall/hit@k, relevant = same category, and same category +
+colour, gallery = the other test items), label prediction (top-k recall of each item's own
+vocabulary words: the model head, kNN word transfer from train items for every feature set, and
+a word-frequency prior), linear probe (category / colour / gender, trained on train-split
+features), clustering (k-means NMI / purity against category; plus the Spark job's clusters),
+attribute-aware similarity (PAN vs cosine) and a verdict that is flagged loudly when the model
+does not beat both baselines. Written as ``report.json`` + ``report.html`` (pictures embedded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catalog2vec.config import Config
+from catalog2vec.evaluation import metrics as M
+from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
+from catalog2vec.retrieval.index import l2_normalize
+
+log = logging.getLogger(__name__)
+
+FEATURES = ("model", "random_weights", "color_histogram")
+RETRIEVAL_KS = (1, 5, 10, 20)
+TAG_KS = (3, 5, 10)
+# headline metrics used by the verdict (higher is better)
+HEADLINE = (
+    ("retrieval", "category", "precision@10"),
+    ("retrieval", "category_color", "precision@10"),
+    ("linear_probe", "category", "accuracy"),
+    ("linear_probe", "color", "accuracy"),
+    ("linear_probe", "gender", "accuracy"),
+    ("clustering", "test_kmeans", "nmi"),
+    ("label_prediction", "knn_transfer", "recall@5"),
+)
+
+
+def reports_dir(lakehouse: str | os.PathLike[str], model_version: str) -> Path:
+    return Path(lakehouse) / "reports" / model_version
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _knn_word_transfer(
+    train_x: np.ndarray, train_words: list[list[int]], test_x: np.ndarray, num_words: int, k: int = 10
+) -> np.ndarray:
+    """Word scores of test items: cosine-weighted votes of the k nearest train items' words."""
+    sims = l2_normalize(test_x) @ l2_normalize(train_x).T
+    kk = min(k, sims.shape[1])
+    nn_idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    scores = np.zeros((test_x.shape[0], num_words), dtype=np.float64)
+    for i in range(test_x.shape[0]):
+        for j in nn_idx[i]:
+            w = max(float(sims[i, j]), 0.0) + 1e-6
+            for word in train_words[j]:
+                scores[i, word] += w
+    return scores
+
+
+def _tag_recall(ranked: list[list[int]], truth: list[list[int]]) -> dict[str, float]:
+    return {f"recall@{k}": M.tag_recall_at_k(ranked, truth, k) for k in TAG_KS}
+
+
+def _model_head_tags(
+    spark: Any, root: str, model_version: str, test_ids: list[str], tokens: list[str]
+) -> Any:
+    """Ranked tag indices per test item from gold.item_tags (None when the table/version is absent)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists
+    from catalog2vec.schemas import gold
+
+    if not table_exists(root, gold.ITEM_TAGS):
+        return None
+    pdf = (
+        read_table(spark, root, gold.ITEM_TAGS)
+        .where((F.col("model_version") == model_version) & F.col("item_id").isin(test_ids))
+        .select("item_id", "tag", "rank")
+        .toPandas()
+    )
+    if pdf.empty:
+        return None
+    index = {t: i for i, t in enumerate(tokens)}
+    ranked: dict[str, list[int]] = {}
+    for iid, grp in pdf.sort_values(["item_id", "rank"]).groupby("item_id"):
+        ranked[str(iid)] = [index[t] for t in grp["tag"] if t in index]
+    return [ranked.get(i, []) for i in test_ids], int(pdf.groupby("item_id")["rank"].max().max())
+
+
+def _bar_chart(report: dict[str, Any]) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{s}:{g}:{m}" for s, g, m in HEADLINE]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    width = 0.27
+    for f_i, feat in enumerate(FEATURES):
+        vals = [report["headline"][feat].get(lbl) or 0.0 for lbl in labels]
+        ax.bar(np.arange(len(labels)) + (f_i - 1) * width, vals, width, label=feat)
+    ax.set_xticks(np.arange(len(labels)))
+    ax.set_xticklabels([lbl.replace(":", "\n", 1) for lbl in labels], fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("headline metrics on the test split (higher is better)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def evaluate(
+    spark: Any,
+    cfg: Config,
+    model_version: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    max_train: int = 2000,
+    examples: int = 4,
+) -> dict[str, Any]:
+    """Compute every section, write report.json + report.html (+ PNGs); returns the report dict."""
+    import torch
+
+    from catalog2vec.retrieval.inputs import model_card, read_images, split_frame
+    from catalog2vec.retrieval.query import embed_images, grid_png_bytes
+
+    t0 = time.time()
+    out = Path(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
+    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
+    card = model_card(cfg.lakehouse, model_version)
+    test_all = frame[frame["split"] == "test"]
+    train_all = frame[frame["split"] == "train"]
+    if len(test_all) < 3:
+        raise ValueError(f"only {len(test_all)} test-split items with embeddings; cannot evaluate")
+    rng = np.random.default_rng(0)
+    if len(train_all) > max_train:
+        train_all = train_all.iloc[np.sort(rng.choice(len(train_all), max_train, replace=False))]
+    images = read_images(spark, cfg.lakehouse, list(test_all["item_id"]) + list(train_all["item_id"]))
+    test = test_all[test_all["item_id"].isin(images)].reset_index(drop=True)
+    train = train_all[train_all["item_id"].isin(images)].reset_index(drop=True)
+    report: dict[str, Any] = {
+        "model_version": model_version,
+        "vocab_version": vocab_version,
+        "run_id": cfg.run_id,
+        "model_card": {
+            k: card.get(k) for k in ("arch", "loss", "embedding_dim", "num_words", "image_size", "metrics")
+        },
+        "protocol": {
+            "queries_and_gallery": "test split (items never trained on); each query ranked against the other test items",
+            "relevance": {"category": "same category", "category_color": "same category and colour"},
+            "probe": "LogisticRegression on standardised frozen features, trained on the train split",
+            "features": list(FEATURES),
+        },
+        "counts": {
+            "items_with_embedding_and_labels": len(frame),
+            "test_items": len(test),
+            "train_items_for_probe": len(train),
+            "test_items_without_image": int(len(test_all) - len(test)),
+            "train_items_without_image": int(len(train_all) - len(train)),
+            "invalid_embeddings": len(emb.invalid),
+        },
+    }
+
+    # ---- features of the three systems
+    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        "model": (emb.matrix[test["row"].to_numpy()], emb.matrix[train["row"].to_numpy()])
+    }
+    test_bytes = [images[i] for i in test["item_id"]]
+    train_bytes = [images[i] for i in train["item_id"]]
+    rand_head: Any = None
+    if card:
+        net = random_weights_model(card, seed=0)
+        size = int(card.get("image_size", 224))
+        feats["random_weights"] = (embed_images(net, size, test_bytes), embed_images(net, size, train_bytes))
+        with torch.inference_mode():
+            rand_head = net.tag_probabilities(torch.from_numpy(feats["random_weights"][0])).numpy()
+    else:
+        report["counts"]["random_weights_skipped"] = "no model card: architecture unknown"
+    feats["color_histogram"] = (color_histograms(test_bytes), color_histograms(train_bytes))
+    log.info("features ready (%.1fs)", time.time() - t0)
+
+    cat_test, col_test, _gen_test = (list(test[c].astype(str)) for c in ("category", "color", "gender"))
+    catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, col_test, strict=True)]
+    truth = [list(v) for v in test["labels"]]
+    train_words = [list(v) for v in train["labels"]]
+    k_clusters = max(2, min(cfg.cluster.k, len(test) // 2))
+
+    from sklearn.cluster import KMeans
+
+    sections: dict[str, dict[str, Any]] = {
+        "retrieval": {},
+        "label_prediction": {},
+        "linear_probe": {},
+        "clustering": {},
+    }
+    for name, (xt, xtr) in feats.items():
+        ranked = M.rank_by_cosine(xt, xt, exclude_self=True)
+        sections["retrieval"][name] = {
+            "category": M.retrieval_report_from_ranking(ranked, cat_test, RETRIEVAL_KS),
+            "category_color": M.retrieval_report_from_ranking(ranked, catcol_test, RETRIEVAL_KS),
+        }
+        sections["linear_probe"][name] = {
+            attr: linear_probe(xtr, list(train[attr].astype(str)), xt, list(test[attr].astype(str)))
+            for attr in ("category", "color", "gender")
+        }
+        knn = M.top_k_from_scores(_knn_word_transfer(xtr, train_words, xt, len(tokens)), max(TAG_KS))
+        lp: dict[str, Any] = {"knn_transfer": _tag_recall(knn.tolist(), truth)}
+        sections["label_prediction"][name] = lp
+        km = KMeans(n_clusters=k_clusters, n_init=4, random_state=cfg.cluster.seed).fit(l2_normalize(xt))
+        sections["clustering"][name] = {
+            "test_kmeans": {
+                "k": k_clusters,
+                "nmi": M.nmi(cat_test, km.labels_),
+                "purity": M.purity(cat_test, km.labels_),
+            }
+        }
+    log.info("retrieval, probe, kNN labels, k-means done (%.1fs)", time.time() - t0)
+    head = _model_head_tags(spark, cfg.lakehouse, model_version, list(test["item_id"]), tokens)
+    if head is not None:
+        ranked_tags, top_n = head
+        sections["label_prediction"]["model"]["head"] = {
+            **_tag_recall(ranked_tags, truth),
+            "top_n_stored": top_n,
+        }
+    if rand_head is not None:
+        sections["label_prediction"]["random_weights"]["head"] = _tag_recall(
+            M.top_k_from_scores(rand_head, max(TAG_KS)).tolist(), truth
+        )
+    prior = np.zeros(len(tokens))
+    for words in train_words:
+        prior[words] += 1
+    prior_rank = [list(np.argsort(-prior, kind="stable")[: max(TAG_KS)])] * len(truth)
+    sections["label_prediction"]["word_frequency_prior"] = {"knn_transfer": _tag_recall(prior_rank, truth)}
+    sections["clustering"]["model"]["spark_job"] = _spark_clusters(spark, cfg, model_version, frame, test)
+    report.update(sections)
+
+    # ---- attribute-aware similarity
+    report["similarity"] = _pan_section(cfg, model_version, feats["model"][0], catcol_test, cat_test, tokens)
+
+    log.info("similarity section done (%.1fs)", time.time() - t0)
+
+    # ---- verdict
+    headline: dict[str, dict[str, float | None]] = {}
+    for name in FEATURES:
+        row: dict[str, float | None] = {}
+        for sec, group, metric in HEADLINE:
+            try:
+                val = report[sec][name][group][metric]
+                row[f"{sec}:{group}:{metric}"] = None if val is None or not math.isfinite(val) else float(val)
+            except KeyError:
+                row[f"{sec}:{group}:{metric}"] = None
+        headline[name] = row
+    report["headline"] = headline
+    report["verdict"] = verdict(headline)
+
+    # ---- pictures
+    pictures: dict[str, bytes] = {"headline_metrics.png": _bar_chart(report)}
+    titles = dict(zip(frame["item_id"], frame["title"].astype(str), strict=True))
+    qi = list(range(0, len(test), max(1, len(test) // examples)))[:examples]
+    for name in ("model", "color_histogram"):
+        ranked = M.rank_by_cosine(feats[name][0], feats[name][0], exclude_self=True)
+        rows = []
+        for q in qi:
+            qid = test["item_id"][q]
+            cells: list[tuple[bytes | None, str]] = [(images[qid], f"QUERY {titles.get(qid, qid)}")]
+            for j in ranked[q][:5]:
+                nid = test["item_id"][j]
+                mark = "+" if cat_test[j] == cat_test[q] else "-"
+                cells.append((images[nid], f"{mark} {titles.get(nid, nid)}"))
+            rows.append(cells)
+        pictures[f"retrieval_{name}.png"] = grid_png_bytes(rows, title=f"test-split retrieval: {name}")
+    proto_png = _prototype_grid(spark, cfg, model_version, titles)
+    if proto_png:
+        pictures["cluster_prototypes.png"] = proto_png
+    report["pictures"] = sorted(pictures)
+    report["seconds"] = round(time.time() - t0, 1)
+    report = _clean(report)
+    write_report(report, pictures, out)
+    return report
+
+
+def verdict(headline: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    """The model beats a baseline when it is better on a strict majority of the comparable headline
+    metrics; the flag is raised unless it beats both."""
+    out: dict[str, Any] = {}
+    for base in ("random_weights", "color_histogram"):
+        wins = losses = 0
+        for metric, val in headline["model"].items():
+            other = headline.get(base, {}).get(metric)
+            if val is None or other is None:
+                continue
+            wins += int(val > other)
+            losses += int(val <= other)
+        compared = wins + losses
+        out[f"beats_{base}"] = bool(compared and wins * 2 > compared)
+        out[f"wins_vs_{base}"] = f"{wins}/{compared}"
+    ok = out["beats_random_weights"] and out["beats_color_histogram"]
+    out["beats_both_baselines"] = ok
+    out["flag"] = (
+        ""
+        if ok
+        else "WARNING: THE MODEL DOES NOT BEAT BOTH BASELINES "
+        f"(wins vs random weights {out['wins_vs_random_weights']}, "
+        f"vs colour histogram {out['wins_vs_color_histogram']}). Do not ship these embeddings."
+    )
+    return out
+
+
+def _spark_clusters(
+    spark: Any, cfg: Config, model_version: str, frame: Any, test: Any
+) -> dict[str, Any] | None:
+    """NMI / purity against category of the clusters written by jobs/cluster.py (all items, and test)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists
+    from catalog2vec.schemas import analysis
+
+    if not table_exists(cfg.lakehouse, analysis.ITEM_CLUSTERS):
+        return None
+    pdf = (
+        read_table(spark, cfg.lakehouse, analysis.ITEM_CLUSTERS)
+        .where(F.col("model_version") == model_version)
+        .select("item_id", "cluster")
+        .toPandas()
+    )
+    if pdf.empty:
+        return None
+    merged = frame[["item_id", "category", "split"]].merge(pdf, on="item_id")
+    tst = merged[merged["split"] == "test"]
+    return {
+        "k": int(pdf["cluster"].nunique()),
+        "items": len(merged),
+        "nmi_all": M.nmi(list(merged["category"].astype(str)), list(merged["cluster"])),
+        "purity_all": M.purity(list(merged["category"].astype(str)), list(merged["cluster"])),
+        "nmi_test": M.nmi(list(tst["category"].astype(str)), list(tst["cluster"])) if len(tst) else None,
+        "purity_test": M.purity(list(tst["category"].astype(str)), list(tst["cluster"]))
+        if len(tst)
+        else None,
+    }
+
+
+def _prototype_grid(spark: Any, cfg: Config, model_version: str, titles: dict[str, str]) -> bytes | None:
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists
+    from catalog2vec.retrieval.inputs import read_images
+    from catalog2vec.retrieval.query import grid_png_bytes
+    from catalog2vec.schemas import analysis
+
+    if not table_exists(cfg.lakehouse, analysis.CLUSTERS):
+        return None
+    rows = (
+        read_table(spark, cfg.lakehouse, analysis.CLUSTERS)
+        .where(F.col("model_version") == model_version)
+        .orderBy("cluster")
+        .limit(8)
+        .collect()
+    )
+    if not rows:
+        return None
+    ids = [p for r in rows for p in r["prototypes"][:5]]
+    imgs = read_images(spark, cfg.lakehouse, ids)
+    grid = [
+        [(imgs.get(p), f"c{r['cluster']} (n={r['size']}): {titles.get(p, p)}") for p in r["prototypes"][:5]]
+        for r in rows
+    ]
+    return grid_png_bytes(grid, title="cluster prototypes (nearest the centroid first), first 8 clusters")
+
+
+def _pan_section(
+    cfg: Config, model_version: str, x_test: np.ndarray, catcol: list[str], cat: list[str], tokens: list[str]
+) -> dict[str, Any]:
+    from catalog2vec.similarity.pan import TrainedPAN, pan_scores, pan_similarity_matrix
+    from catalog2vec.similarity.training import similarity_dir
+
+    d = similarity_dir(cfg.lakehouse, model_version)
+    try:
+        trained = TrainedPAN.load(d)
+    except FileNotFoundError:
+        return {"available": False, "note": f"no trained PAN at {d}; run jobs/train_similarity.py"}
+    n = x_test.shape[0]
+    iu, ju = np.triu_indices(n, k=1)
+    y = np.asarray([catcol[i] == catcol[j] for i, j in zip(iu, ju, strict=True)], dtype=int)
+    p, s, w = pan_scores(trained.model, x_test[iu], x_test[ju])
+    xn = l2_normalize(x_test)
+    cos = (xn[iu] * xn[ju]).sum(axis=1)
+    section: dict[str, Any] = {
+        "available": True,
+        "attribute_words": trained.attribute_words,
+        "test_pairs": len(y),
+    }
+    section["test_positive_pairs"] = int(y.sum())
+    if 0 < y.sum() < len(y):
+        section["pair_auc"] = {"pan": M.auc(y, p), "cosine": M.auc(y, cos)}
+    sims = pan_similarity_matrix(trained.model, x_test, x_test)
+    for name, ranked in (
+        ("pan", M.rank_by_scores(sims, exclude_self=True)),
+        ("cosine", M.rank_by_cosine(x_test, x_test, exclude_self=True)),
+    ):
+        section.setdefault("retrieval", {})[name] = {
+            "category_color": {
+                k: v
+                for k, v in M.retrieval_report_from_ranking(ranked, catcol, RETRIEVAL_KS).items()
+                if k.startswith("precision")
+            },
+            "category": {
+                k: v
+                for k, v in M.retrieval_report_from_ranking(ranked, cat, RETRIEVAL_KS).items()
+                if k.startswith("precision")
+            },
+        }
+    words = trained.attribute_words
+    examples = []
+    pos_idx = list(np.flatnonzero(y == 1)[:3]) + list(np.flatnonzero(y == 0)[:2])
+    for e in pos_idx:
+        top = np.argsort(-w[e])[:3]
+        examples.append(
+            {
+                "pair": [catcol[iu[e]], catcol[ju[e]]],
+                "similar": bool(y[e]),
+                "p": float(p[e]),
+                "cosine": float(cos[e]),
+                "conditions": [
+                    {
+                        "condition": int(c),
+                        "word": words[c] if c < len(words) else "",
+                        "w": float(w[e, c]),
+                        "s": float(s[e, c]),
+                    }
+                    for c in top
+                ],
+            }
+        )
+    section["example_pairs"] = examples
+    return section
+
+
+def write_report(report: dict[str, Any], pictures: dict[str, bytes], out: Path) -> None:
+    from catalog2vec.evaluation.html import render_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in pictures.items():
+        (out / name).write_bytes(data)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False))
+    (out / "report.html").write_text(render_html(report, pictures))
+    log.info("report written to %s", out)

@@ -1,0 +1,169 @@
+"""Analyst helpers over the gold embedding tables (no JVM: delta-rs + numpy / DuckDB), and the
+example queries documented in docs/embed.md (Spark SQL and DuckDB; tests run every one of them).
+
+>>> from catalog2vec.lakehouse import gold
+>>> v = gold.latest_model_version("lakehouse")
+>>> gold.top_tags("lakehouse", "10039", v)
+>>> gold.nearest_neighbours("lakehouse", "10039", v, k=8)
+>>> con = duckdb_connect("lakehouse"); con.sql(gold.query("nearest_neighbours", "duckdb", item_id="10039", model_version=v))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catalog2vec.lakehouse.analyst import read_arrow
+from catalog2vec.lakehouse.io import table_exists
+
+# {model_version}, {item_id}, {tag}, {k} are filled by :func:`query` (values are SQL-quoted there).
+EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
+    "top_tags_of_item": {
+        "duckdb": (
+            "SELECT tag, probability, rank FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND item_id = {item_id}\nORDER BY rank"
+        ),
+        "spark": (
+            "SELECT tag, probability, rank FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND item_id = {item_id}\nORDER BY rank"
+        ),
+    },
+    "items_with_top_tag": {
+        "duckdb": (
+            "SELECT item_id, probability FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND rank = 1 AND tag = {tag}\n"
+            "ORDER BY probability DESC, item_id"
+        ),
+        "spark": (
+            "SELECT item_id, probability FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND rank = 1 AND tag = {tag}\n"
+            "ORDER BY probability DESC, item_id"
+        ),
+    },
+    "nearest_neighbours": {
+        "duckdb": (
+            "SELECT o.item_id, list_cosine_similarity(o.embedding, q.embedding) AS score\n"
+            "FROM gold.item_embeddings q JOIN gold.item_embeddings o\n"
+            "  ON o.model_version = q.model_version AND o.item_id <> q.item_id\n"
+            "WHERE q.model_version = {model_version} AND q.item_id = {item_id}\n"
+            "ORDER BY score DESC, o.item_id LIMIT {k}"
+        ),
+        "spark": (
+            "SELECT o.item_id,\n"
+            "  aggregate(zip_with(o.embedding, q.embedding, (x, y) -> x * y), 0D, (acc, v) -> acc + v)\n"
+            "    / (o.norm * q.norm) AS score\n"
+            "FROM gold.item_embeddings q JOIN gold.item_embeddings o\n"
+            "  ON o.model_version = q.model_version AND o.item_id <> q.item_id\n"
+            "WHERE q.model_version = {model_version} AND q.item_id = {item_id}\n"
+            "ORDER BY score DESC, o.item_id LIMIT {k}"
+        ),
+    },
+    "tag_counts": {
+        "duckdb": (
+            "SELECT tag, count(*) AS items FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND rank = 1\nGROUP BY tag ORDER BY items DESC, tag"
+        ),
+        "spark": (
+            "SELECT tag, count(*) AS items FROM gold.item_tags\n"
+            "WHERE model_version = {model_version} AND rank = 1\nGROUP BY tag ORDER BY items DESC, tag"
+        ),
+    },
+}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def query(name: str, engine: str, model_version: str, item_id: str = "", tag: str = "", k: int = 10) -> str:
+    """An example query with its parameters filled in (``engine``: ``duckdb`` | ``spark``)."""
+    try:
+        template = EXAMPLE_QUERIES[name][engine]
+    except KeyError:
+        raise KeyError(f"no example query {name!r} for {engine!r}; have {sorted(EXAMPLE_QUERIES)}") from None
+    return template.format(model_version=_sql_str(model_version), item_id=_sql_str(item_id), tag=_sql_str(tag),
+                           k=int(k))
+
+
+def model_versions(root: str | os.PathLike[str]) -> list[str]:
+    """Model versions present in gold/item_embeddings, sorted."""
+    if not table_exists(root, "gold.item_embeddings"):
+        return []
+    col = read_arrow(root, "gold.item_embeddings", columns=["model_version"]).column("model_version")
+    return sorted({str(v) for v in col.to_pylist()})
+
+
+def latest_model_version(root: str | os.PathLike[str]) -> str:
+    """``<root>/models/LATEST`` when it names an embedded version, else the newest model directory
+    that has embeddings, else the last version in the table."""
+    versions = model_versions(root)
+    if not versions:
+        raise FileNotFoundError(f"no embeddings in {root}/gold/item_embeddings (run jobs/embed.py first)")
+    models = os.path.join(os.path.abspath(str(root)), "models")
+    latest = os.path.join(models, "LATEST")
+    if os.path.isfile(latest):
+        with open(latest) as fh:
+            name = fh.read().strip()
+        if name in versions:
+            return name
+    cards = {v: os.path.join(models, v, "model_card.json") for v in versions}
+    dated = [v for v in versions if os.path.isfile(cards[v])]
+    if dated:
+        from catalog2vec.embed.job import _card_age
+
+        return max(dated, key=lambda v: _card_age(Path(cards[v])))
+    return versions[-1]
+
+
+def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[list[str], np.ndarray]:
+    """(item_ids sorted, L2-normalised embeddings (n, D) float32) of one model version."""
+    import pyarrow.compute as pc
+
+    table = read_arrow(root, "gold.item_embeddings", columns=["model_version", "item_id", "embedding"])
+    table = table.filter(pc.equal(table.column("model_version"), model_version)).sort_by("item_id")
+    if table.num_rows == 0:
+        raise ValueError(f"no embeddings for model_version {model_version!r} in {root}")
+    flat = table.column("embedding").combine_chunks()
+    dim = len(flat[0])
+    mat = np.asarray(flat.flatten(), dtype=np.float32).reshape(table.num_rows, dim)
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    return [str(x) for x in table.column("item_id").to_pylist()], mat / np.maximum(norms, 1e-12)
+
+
+def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version: str, k: int = 10) -> Any:
+    """The k items most cosine-similar to ``item_id`` (pandas: item_id, score, rank)."""
+    import pandas as pd
+
+    ids, mat = embedding_matrix(root, model_version)
+    try:
+        i = ids.index(str(item_id))
+    except ValueError:
+        raise KeyError(f"item {item_id!r} has no embedding for model_version {model_version!r}") from None
+    scores = mat @ mat[i]
+    scores[i] = -np.inf
+    order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:k]
+    return pd.DataFrame({"item_id": [ids[j] for j in order], "score": [float(scores[j]) for j in order],
+                         "rank": list(range(1, len(order) + 1))})
+
+
+def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> Any:
+    """The stored top-N tags of one item (pandas: tag, probability, rank)."""
+    import pyarrow.compute as pc
+
+    t = read_arrow(root, "gold.item_tags", columns=["model_version", "item_id", "tag", "probability", "rank"])
+    t = t.filter(pc.and_(pc.equal(t.column("model_version"), model_version), pc.equal(t.column("item_id"), item_id)))
+    return t.select(["tag", "probability", "rank"]).sort_by("rank").to_pandas()
+
+
+__all__ = [
+    "EXAMPLE_QUERIES",
+    "embedding_matrix",
+    "latest_model_version",
+    "model_versions",
+    "nearest_neighbours",
+    "query",
+    "top_tags",
+]

@@ -1,0 +1,108 @@
+"""Train the attribute-aware similarity head (PAN) on one model version's frozen embeddings.
+
+Training items: the train split of ``silver.item_labels`` (vocabulary version of the model card)
+that have an embedding, a category and a colour. Positives: pairs with the same category +
+colour; negatives: sampled pairs that differ. Condition c is supervised by the vocabulary word
+whose presence splits the training items most evenly (see ``choose_attribute_words``).
+The head is saved to ``<lakehouse>/similarity/<model_version>/`` (pan.pt + pan_card.json).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catalog2vec.config import Config
+from catalog2vec.retrieval.inputs import split_frame
+from catalog2vec.similarity.pan import (
+    PANConfig,
+    TrainedPAN,
+    attribute_matrix,
+    choose_attribute_words,
+    negative_pairs,
+    pan_scores,
+    positive_pairs,
+    train_pan,
+)
+
+log = logging.getLogger(__name__)
+
+
+def similarity_dir(lakehouse: str | os.PathLike[str], model_version: str) -> Path:
+    return Path(lakehouse) / "similarity" / model_version
+
+
+def pan_config(cfg: Config) -> PANConfig:
+    s = cfg.similarity
+    return PANConfig(
+        conditions=s.conditions,
+        attribute_fn=s.attribute_fn,
+        lam=s.lam,
+        epochs=s.epochs,
+        lr=s.lr,
+        batch_size=s.batch_size,
+        neg_per_pos=s.neg_per_pos,
+        max_pos_pairs=s.max_pos_pairs,
+        cond_dim=s.cond_dim,
+        seed=s.seed,
+    )
+
+
+def pair_eval(
+    trained: TrainedPAN, h: np.ndarray, groups: list[str], seed: int = 1, max_pos: int = 5000
+) -> dict[str, Any]:
+    """Pair AUC of PAN vs plain cosine on labelled pairs of held-out items."""
+    from catalog2vec.evaluation.metrics import auc
+    from catalog2vec.retrieval.index import l2_normalize
+
+    rng = np.random.default_rng(seed)
+    pos = positive_pairs(groups, max_pos, rng)
+    if pos.shape[0] == 0:
+        return {"pairs": 0, "auc_pan": float("nan"), "auc_cosine": float("nan")}
+    neg = negative_pairs(groups, pos.shape[0] * 3, rng)
+    pairs = np.concatenate([pos, neg])
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    p, _, _ = pan_scores(trained.model, h[pairs[:, 0]], h[pairs[:, 1]])
+    hn = l2_normalize(h)
+    cos = (hn[pairs[:, 0]] * hn[pairs[:, 1]]).sum(axis=1)
+    return {"pairs": len(y), "positives": len(pos), "auc_pan": auc(y, p), "auc_cosine": auc(y, cos)}
+
+
+def train_similarity(spark: Any, cfg: Config, model_version: str) -> dict[str, Any]:
+    pcfg = pan_config(cfg)
+    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
+    train = frame[(frame["split"] == "train") & frame["group"].notna()]
+    if train.empty:
+        raise ValueError("no training items with an embedding, a category and a colour")
+    label_sets = [list(v) for v in train["labels"]]
+    attr_ids = choose_attribute_words(label_sets, tokens, pcfg.conditions) if pcfg.lam > 0 else []
+    attrs = attribute_matrix(label_sets, attr_ids, pcfg.conditions) if attr_ids else None
+    words = [tokens[i] for i in attr_ids]
+    log.info(
+        "PAN: %d train items, %d groups, attribute words %s", len(train), train["group"].nunique(), words
+    )
+    trained = train_pan(emb.matrix[train["row"].to_numpy()], list(train["group"]), attrs, pcfg, words)
+    held = frame[(frame["split"] != "train") & frame["group"].notna()]
+    evaluation = (
+        pair_eval(trained, emb.matrix[held["row"].to_numpy()], list(held["group"])) if len(held) > 1 else {}
+    )
+    extra = {
+        "model_version": model_version,
+        "vocab_version": vocab_version,
+        "train_items": len(train),
+        "train_groups": int(train["group"].nunique()),
+        "skipped_no_category_or_colour": int(frame["group"].isna().sum()),
+        "loss_history": trained.history,
+        "heldout_pairs": evaluation,
+        "run_id": cfg.run_id,
+    }
+    out = trained.save(similarity_dir(cfg.lakehouse, model_version), extra)
+    return {
+        "model_version": model_version,
+        "dir": str(out),
+        **{k: v for k, v in extra.items() if k != "loss_history"},
+    }

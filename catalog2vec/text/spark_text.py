@@ -1,0 +1,420 @@
+"""Spark side of the text pipeline: catalog → silver/catalog_tokens → silver/vocab → silver/item_labels.
+
+The cleaning itself is :mod:`catalog2vec.text.clean`, run on executors by ``mapInArrow``; counting
+is Spark SQL (explode → groupBy with map-side partial aggregation); only the final top-K rows of
+the vocabulary are collected to the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog2vec.config import Config
+from catalog2vec.quality import Reason
+from catalog2vec.text.clean import CLEAN_BATCH_DDL, CleanerSettings, clean_arrow_batch, parse_text_columns
+from catalog2vec.text.vocab import (
+    SPLIT_HEX_DIGITS,
+    VocabEntry,
+    check_ratios,
+    current_vocab_version,
+    finalize_vocab,
+    write_vocab_files,
+    write_vocab_parquet,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_labels", "build_vocab", "clean_frame", "parse_text_columns", "token_stats", "top_k_vocab"]
+
+BRONZE_SOURCE = "bronze.catalog_items"
+TOKENS_SOURCE = "silver.catalog_tokens"
+
+
+@dataclass(frozen=True)
+class VocabCounts:
+    read: int  # input rows
+    tokenised: int  # items written to catalog_tokens (at least one token)
+    quarantined: int  # rows rejected with a reason (no_tokens, missing_item_id, malformed_record)
+    duplicates: int  # ad-hoc input rows whose item_id repeats (one row per id is kept)
+    truncated: int = 0  # items whose text was cut at text.max_chars (still tokenised)
+
+    def check(self) -> None:
+        if self.read != self.tokenised + self.quarantined + self.duplicates:
+            raise AssertionError(f"build_vocab accounting does not add up: {self}")
+
+
+@dataclass(frozen=True)
+class VocabResult:
+    vocab: list[VocabEntry]
+    counts: VocabCounts
+    paths: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.vocab[0].vocab_version if self.vocab else ""
+
+
+def clean_frame(df: Any, settings: CleanerSettings) -> Any:
+    """``df`` (item_id + the settings' fields) → item_id, tokens, n_raw_tokens, truncated,
+    uniq_tokens, uniq_counts. Runs :func:`clean_arrow_batch` on the executors."""
+    from pyspark.sql import functions as F
+
+    cols = [F.col("item_id").cast("string").alias("item_id")]
+    cols += [F.col(f"`{name}`").cast("string").alias(name) for name in settings.field_names]
+
+    def run(batches: Any) -> Any:
+        for batch in batches:
+            yield clean_arrow_batch(batch, settings)
+
+    return df.select(*cols).mapInArrow(run, CLEAN_BATCH_DDL)
+
+
+def token_stats(cleaned: Any) -> Any:
+    """token, count (weighted occurrences), doc_freq (items containing it)."""
+    from pyspark.sql import functions as F
+
+    pairs = cleaned.select(F.explode(F.arrays_zip("uniq_tokens", "uniq_counts")).alias("p"))
+    return pairs.groupBy(F.col("p.uniq_tokens").alias("token")).agg(
+        F.sum("p.uniq_counts").cast("long").alias("count"), F.count(F.lit(1)).cast("long").alias("doc_freq")
+    )
+
+
+def top_k_vocab(stats: Any, vocab_size: int, min_count: int, fingerprint: str) -> list[VocabEntry]:
+    """Collect only the top ``vocab_size`` rows (ordered in Spark) and number them on the driver."""
+    from pyspark.sql import functions as F
+
+    top = (
+        stats.where(F.col("count") >= min_count)
+        .orderBy(F.col("count").desc(), F.col("token").asc())
+        .limit(vocab_size)
+        .collect()
+    )
+    return finalize_vocab(((r["token"], r["count"], r["doc_freq"]) for r in top), vocab_size, min_count, fingerprint)
+
+
+def vocab_frame(spark: Any, entries: list[VocabEntry]) -> Any:
+    from catalog2vec.schemas import silver
+
+    rows = [(e.vocab_version, e.token, e.index, e.count, e.doc_freq) for e in entries]
+    return spark.createDataFrame(rows, schema=silver.VOCAB.spark_schema())
+
+
+def _record_json(df: Any, columns: list[str]) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
+
+
+def read_adhoc(spark: Any, input_path: str, fmt: str, id_column: str, fields: Mapping[str, int]) -> tuple[Any, Any, str]:
+    """Read an ad-hoc file/glob → (items[item_id, fields…, _order], rejected[source, record,
+    item_id, reason, detail], source). Missing ids and unparseable rows are rejected."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.ingest.catalog import CORRUPT, read_source, resolve_inputs
+
+    files = resolve_inputs(input_path)
+    source = files[0].rsplit("/", 1)[-1]
+    raw = read_source(spark, files, fmt)
+    src_cols = [c for c in raw.columns if c not in (CORRUPT, "_file", "_file_mtime")]
+    missing = [c for c in (id_column, *fields) if c not in src_cols]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in the input; it has {src_cols}")
+    record = F.coalesce(F.col(CORRUPT), _record_json(raw, src_cols))
+    item_id = F.trim(F.col(f"`{id_column}`"))
+    reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(Reason.MALFORMED_RECORD.value)).when(
+        item_id.isNull() | (item_id == ""), F.lit(Reason.MISSING_ITEM_ID.value)
+    )
+    detail = F.when(F.col(CORRUPT).isNotNull(), F.lit("could not parse the record")).otherwise(
+        F.lit(f"{id_column} is missing or blank")
+    )
+    checked = raw.select(
+        item_id.alias("item_id"),
+        *[F.col(f"`{c}`").alias(c) for c in fields],
+        reason.alias("_reason"),
+        detail.alias("_detail"),
+        record.alias("_record"),
+        F.col("_file"),
+    )
+    rejected = checked.where(F.col("_reason").isNotNull()).select(
+        F.col("_file").alias("source"),
+        F.col("_record").alias("record"),
+        F.col("item_id"),
+        F.col("_reason").alias("reason"),
+        F.col("_detail").alias("detail"),
+    )
+    good = checked.where(F.col("_reason").isNull()).drop("_reason", "_detail", "_file")
+    return good, rejected, source
+
+
+def dedupe_items(items: Any, fields: list[str]) -> Any:
+    """One row per item_id: the row whose field texts joined by U+0001 sort first (the Beam
+    pipeline applies the identical rule)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key = F.concat_ws("\u0001", *[F.coalesce(F.col(f"`{c}`"), F.lit("")) for c in fields])
+    w = Window.partitionBy("item_id").orderBy(key.asc())
+    return items.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+
+
+def build_vocab(
+    spark: Any,
+    cfg: Config,
+    *,
+    input_path: str | None = None,
+    fmt: str = "csv",
+    id_column: str = "item_id",
+    text_columns: Mapping[str, int] | None = None,
+    output: str | None = None,
+    vocab_size: int | None = None,
+    min_count: int | None = None,
+    write_tokens: bool = True,
+) -> VocabResult:
+    """Lakehouse mode (``input_path`` None): bronze/catalog_items → silver/catalog_tokens,
+    silver/vocab (+ ``<lakehouse>/vocab/<version>/vocab.parquet`` and ``vocab/CURRENT``),
+    rejects to bronze/quarantine. Ad-hoc mode (``input_path`` and ``output``): the same outputs as
+    plain Parquet under ``output`` (``vocab.parquet``, ``catalog_tokens/``, ``quarantine/``)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.quality import write_quarantine
+    from catalog2vec.schemas import bronze
+
+    k = int(vocab_size if vocab_size is not None else cfg.text.vocab_size)
+    mc = int(min_count if min_count is not None else cfg.text.min_count)
+    adhoc = input_path is not None
+    if adhoc and not output:
+        raise ValueError("--input needs --output (ad-hoc mode writes plain Parquet, no lakehouse)")
+    if k < 1:
+        raise ValueError(f"--vocab-size must be >= 1, got {k}")
+
+    if adhoc:
+        assert input_path is not None
+        fields = dict(text_columns or cfg.text.fields)
+        settings = CleanerSettings.from_config(cfg.text, fields)
+        parsed, rejected, source = read_adhoc(spark, input_path, fmt, id_column, fields)
+        n_parsed = int(parsed.count())  # rows with an id, before de-duplication (JVM-only pass)
+        items = dedupe_items(parsed, list(fields))
+    else:
+        settings = CleanerSettings.from_config(cfg.text, text_columns)
+        n_parsed = 0
+        bronze_df = read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS)
+        missing = [f for f in settings.field_names if f not in bronze_df.columns]
+        if missing:
+            raise ValueError(f"text.fields {missing} are not columns of bronze.catalog_items {bronze_df.columns}")
+        items = bronze_df.select("item_id", *settings.field_names)
+        rejected = None
+        source = BRONZE_SOURCE
+
+    fingerprint = settings.fingerprint()
+    cleaned = clean_frame(items, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    agg = cleaned.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.size("tokens") == 0, 1).otherwise(0)).alias("empty"),
+        F.sum(F.when(F.col("truncated"), 1).otherwise(0)).alias("truncated"),
+    ).collect()[0]
+    n_items, n_empty, n_trunc = int(agg["n"]), int(agg["empty"] or 0), int(agg["truncated"] or 0)
+    log.info("cleaned %d items (%d with no token left, %d truncated)", n_items, n_empty, n_trunc)
+
+    good = cleaned.where(F.size("tokens") > 0)
+    vocab = top_k_vocab(token_stats(good), k, mc, fingerprint)
+    if not vocab:
+        cleaned.unpersist()
+        raise ValueError(
+            f"the vocabulary is empty: no token occurs at least min_count={mc} times in {n_items} items"
+        )
+    version = vocab[0].vocab_version
+
+    # rows rejected: items whose text cleaned down to nothing (+ ad-hoc parse/id problems)
+    empty_ids = cleaned.where(F.size("tokens") == 0).select("item_id", "n_raw_tokens")
+    no_tokens = None
+    if n_empty:
+        no_tokens = items.join(empty_ids, "item_id", "inner").select(
+            F.lit(source).alias("source"),
+            _record_json(items, ["item_id", *settings.field_names]).alias("record"),
+            F.col("item_id"),
+            F.lit(Reason.NO_TOKENS.value).alias("reason"),
+            F.concat(F.lit("raw tokens: "), F.col("n_raw_tokens").cast("string"), F.lit(", none survived filtering")).alias(
+                "detail"
+            ),
+        )
+    rejects = [d for d in (rejected, no_tokens) if d is not None]
+    bad: Any = None
+    for part in rejects:
+        bad = part if bad is None else bad.unionByName(part)
+
+    tokens_out = good.select("item_id", "tokens", "n_raw_tokens", "truncated", F.lit(cfg.run_id).alias("run_id"))
+    manifest = {
+        "vocab_version": version,
+        "vocab_size": len(vocab),
+        "requested_vocab_size": k,
+        "min_count": mc,
+        "fields": dict(settings.fields),
+        "cleaning_fingerprint": fingerprint,
+        "run_id": cfg.run_id,
+        "created_at": datetime.now(UTC).isoformat(),
+        "source": input_path or BRONZE_SOURCE,
+    }
+    paths: dict[str, str] = {}
+    reasons: dict[str, int] = {}
+    if adhoc:
+        assert output is not None
+        out = output.rstrip("/")
+        n_bad = 0
+        if bad is not None:
+            bad_rows = bad.withColumn("run_id", F.lit(cfg.run_id)).persist(StorageLevel.MEMORY_AND_DISK)
+            for r in bad_rows.groupBy("reason").count().collect():
+                reasons[r["reason"]] = int(r["count"])
+            n_bad = sum(reasons.values())
+            bad_rows.write.mode("overwrite").parquet(f"{out}/quarantine")
+            bad_rows.unpersist()
+            paths["quarantine"] = f"{out}/quarantine"
+        if write_tokens:
+            tokens_out.write.mode("overwrite").parquet(f"{out}/catalog_tokens")
+            paths["catalog_tokens"] = f"{out}/catalog_tokens"
+        n_dupes = n_parsed - n_items
+        counts = VocabCounts(
+            read=n_parsed + n_bad - n_empty, tokenised=n_items - n_empty, quarantined=n_bad, duplicates=n_dupes, truncated=n_trunc
+        )
+        manifest["counts"] = asdict(counts)
+        paths["vocab"] = write_vocab_parquet(vocab, out, manifest)
+    else:
+        n_bad = 0
+        if bad is not None:
+            n_bad = write_quarantine(spark, bad, cfg.lakehouse, "build_vocab", cfg.run_id)
+            reasons[Reason.NO_TOKENS.value] = n_bad
+        if write_tokens:
+            paths["catalog_tokens"] = _merge_tokens(spark, cfg, tokens_out)
+        paths["vocab_table"] = _write_vocab_table(spark, cfg, vocab)
+        manifest["counts"] = {"read": n_items, "tokenised": n_items - n_empty, "quarantined": n_bad, "duplicates": 0}
+        paths["vocab"] = write_vocab_files(vocab, cfg.lakehouse, manifest)
+        counts = VocabCounts(
+            read=n_items, tokenised=n_items - n_empty, quarantined=n_bad, duplicates=0, truncated=n_trunc
+        )
+    cleaned.unpersist()
+    counts.check()
+    return VocabResult(vocab=vocab, counts=counts, paths=paths, reasons=reasons)
+
+
+def _merge_tokens(spark: Any, cfg: Config, tokens_out: Any) -> str:
+    """MERGE into silver/catalog_tokens, skipped (no Delta commit) when no row would change."""
+    from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
+    from catalog2vec.schemas import silver
+
+    if table_exists(cfg.lakehouse, silver.CATALOG_TOKENS):
+        content = ["item_id", "tokens", "n_raw_tokens", "truncated"]
+        existing = read_table(spark, cfg.lakehouse, silver.CATALOG_TOKENS).select(*content)
+        if not tokens_out.select(*content).exceptAll(existing).limit(1).count():
+            log.info("silver/catalog_tokens is up to date: nothing to merge")
+            return table_path(cfg.lakehouse, silver.CATALOG_TOKENS)
+    return write_table(spark, tokens_out, silver.CATALOG_TOKENS, cfg.lakehouse, mode="merge")
+
+
+def _write_vocab_table(spark: Any, cfg: Config, vocab: list[VocabEntry]) -> str:
+    """silver/vocab: replace_where on vocab_version, skipped when that version is already there
+    (the version is a content hash, so an existing version has exactly this content)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
+    from catalog2vec.schemas import silver
+
+    version = vocab[0].vocab_version
+    if table_exists(cfg.lakehouse, silver.VOCAB):
+        existing = read_table(spark, cfg.lakehouse, silver.VOCAB).where(F.col("vocab_version") == version).count()
+        if existing == len(vocab):
+            log.info("silver/vocab already holds %s (%d rows): nothing to write", version, existing)
+            return table_path(cfg.lakehouse, silver.VOCAB)
+    return write_table(spark, vocab_frame(spark, vocab), silver.VOCAB, cfg.lakehouse, mode="replace_where", version=version)
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    read: int
+    labelled: int
+    quarantined: int
+    splits: dict[str, int]
+
+    def check(self) -> None:
+        if self.read != self.labelled + self.quarantined:
+            raise AssertionError(f"build_labels accounting does not add up: {self}")
+
+
+def split_column(item_id: Any, train: float, val: float, test: float, salt: str) -> Any:
+    """Spark expression identical to :func:`catalog2vec.text.vocab.split_for`."""
+    from pyspark.sql import functions as F
+
+    check_ratios(train, val, test)
+    frac = F.conv(F.substring(F.sha2(F.concat(F.lit(f"{salt}:"), item_id), 256), 1, SPLIT_HEX_DIGITS), 16, 10).cast(
+        "double"
+    ) / float(16**SPLIT_HEX_DIGITS)
+    return F.when(frac < train, "train").when(frac < train + val, "val").otherwise("test")
+
+
+def label_frame(tokens: Any, vocab: Any) -> Any:
+    """tokens[item_id, tokens] × vocab[token, index] → item_id, labels (sorted distinct indices;
+    null when no token is in the vocabulary). The vocabulary is broadcast (K rows)."""
+    from pyspark.sql import functions as F
+
+    exploded = tokens.select("item_id", F.explode(F.array_distinct("tokens")).alias("token"))
+    hits = exploded.join(F.broadcast(vocab.select("token", "index")), "token", "inner")
+    labels = hits.groupBy("item_id").agg(F.array_sort(F.collect_set("index")).alias("labels"))
+    return tokens.select("item_id", "tokens").join(labels, "item_id", "left")
+
+
+def resolve_vocab_version(cfg: Config, requested: str | None) -> str:
+    return requested or current_vocab_version(cfg.lakehouse)
+
+
+def build_labels(spark: Any, cfg: Config, vocab_version: str | None = None) -> tuple[str, LabelCounts]:
+    """silver/catalog_tokens + silver/vocab[vocab_version] → silver/item_labels (replace_where on
+    the version); items with no vocabulary word → bronze/quarantine (no_vocab_words)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, write_table
+    from catalog2vec.quality import write_quarantine
+    from catalog2vec.schemas import silver
+
+    lc = cfg.labels
+    check_ratios(lc.train, lc.val, lc.test)
+    version = resolve_vocab_version(cfg, vocab_version)
+    vocab = read_table(spark, cfg.lakehouse, silver.VOCAB).where(F.col("vocab_version") == version)
+    if not vocab.limit(1).count():
+        raise ValueError(f"vocab_version {version!r} is not in silver/vocab; run build_vocab or pick another version")
+    tokens = read_table(spark, cfg.lakehouse, silver.CATALOG_TOKENS)
+    joined = label_frame(tokens, vocab).persist(StorageLevel.MEMORY_AND_DISK)
+    ok = joined.where(F.col("labels").isNotNull())
+    out = ok.select(
+        F.lit(version).alias("vocab_version"),
+        "item_id",
+        F.col("labels").cast("array<int>").alias("labels"),
+        split_column(F.col("item_id"), lc.train, lc.val, lc.test, lc.salt).alias("split"),
+        F.lit(cfg.run_id).alias("run_id"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    splits = {r["split"]: int(r["count"]) for r in out.groupBy("split").count().collect()}
+    n_ok = sum(splits.values())
+    n_read = int(joined.count())
+    bad = joined.where(F.col("labels").isNull()).select(
+        F.lit(TOKENS_SOURCE).alias("source"),
+        F.to_json(F.struct("item_id", "tokens")).alias("record"),
+        F.col("item_id"),
+        F.lit(Reason.NO_VOCAB_WORDS.value).alias("reason"),
+        F.lit(f"no token in vocabulary {version}").alias("detail"),
+    )
+    n_bad = write_quarantine(spark, bad, cfg.lakehouse, "build_labels", cfg.run_id)
+    if n_ok:
+        write_table(spark, out, silver.ITEM_LABELS, cfg.lakehouse, mode="replace_where", version=version)
+    out.unpersist()
+    joined.unpersist()
+    counts = LabelCounts(read=n_read, labelled=n_ok, quarantined=n_bad, splits=splits)
+    counts.check()
+    return version, counts

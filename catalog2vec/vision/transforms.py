@@ -1,0 +1,52 @@
+"""Image decoding and the train / eval transforms (torchvision), shared by training and embedding."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def decode_image(jpeg_bytes: bytes) -> Image.Image:
+    """Decode image bytes to an RGB ``PIL.Image`` (raises ``ValueError`` if undecodable)."""
+    try:
+        img = Image.open(io.BytesIO(jpeg_bytes))
+        img.load()
+    except Exception as exc:
+        raise ValueError(f"cannot decode image ({len(jpeg_bytes)} bytes): {exc}") from exc
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def eval_transform(image_size: int) -> Any:
+    """Resize the shorter side to ``image_size * 256 / 224``, center crop, tensor, ImageNet normalise."""
+    from torchvision import transforms as T
+
+    return T.Compose(
+        [
+            T.Resize(round(image_size * 256 / 224), antialias=True),
+            T.CenterCrop(image_size),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def train_transform(image_size: int, scale_min: float = 0.25) -> Any:
+    """RandomResizedCrop + horizontal flip + tensor + ImageNet normalise (torchvision reference style)."""
+    from torchvision import transforms as T
+
+    return T.Compose(
+        [
+            T.RandomResizedCrop(image_size, scale=(scale_min, 1.0), antialias=True),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "decode_image", "eval_transform", "train_transform"]

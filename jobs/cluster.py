@@ -1,0 +1,48 @@
+"""k-means clustering of one model version's embeddings with prototypes.
+
+Spark MLlib KMeans (k = cluster.k) on L2-normalised embeddings (Euclidean k-means on unit
+vectors = clustering by cosine). Writes gold.clusters (cluster, centroid, size, the
+cluster.prototypes items nearest the centroid) and gold.item_clusters (item_id, cluster, cosine
+distance to the centroid); the version's rows are replaced as a whole (idempotent). New items are
+assigned to the nearest prototype with catalog2vec.clustering.assign_to_prototypes.
+
+example:
+  spark-submit jobs/cluster.py --lakehouse lakehouse --model-version latest --set cluster.k=12
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import base_parser, config_from_args, run_job
+
+from catalog2vec.clustering.build import build_clusters
+from catalog2vec.retrieval.store import resolve_model_version
+from catalog2vec.spark import get_spark
+
+
+def get_args_parser():  # type: ignore[no-untyped-def]
+    parser = base_parser("cluster", __doc__ or "")
+    parser.add_argument(
+        "--model-version", default="latest", help="model version (default: newest trained model)"
+    )
+    parser.add_argument("-k", type=int, default=None, help="number of clusters (default cluster.k)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    cfg = config_from_args(args)
+
+    def work() -> None:
+        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+        spark = get_spark("cluster", cfg.spark.master, cfg.spark.conf)
+        counts = build_clusters(spark, cfg, mv, args.k)
+        print(f"[cluster] {counts}")
+        print(f"[cluster] tables: {cfg.lakehouse}/gold/clusters, {cfg.lakehouse}/gold/item_clusters")
+
+    return run_job("cluster", work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

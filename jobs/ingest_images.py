@@ -1,0 +1,45 @@
+"""Validate and normalise the product images of bronze/catalog_items into silver/images.
+
+For each item's image_uri (local path, file:// URI, glob, or any fsspec scheme) the bytes are
+read, checked with Pillow and normalised: EXIF orientation applied, CMYK / grayscale (8- and
+16-bit) / palette / alpha converted to RGB (alpha on white), shorter side reduced to
+images.short_side (default 256), re-encoded as JPEG (images.jpeg_quality). Rejected images go to
+bronze/quarantine with a reason: image_missing, image_empty, not_an_image, decompression_bomb
+(over images.max_pixels), image_truncated, image_undecodable. An image whose source sha256 is
+unchanged since the last run is not reprocessed; re-running changes nothing.
+Accounting printed: items = written + unchanged + quarantined.
+
+example:
+  spark-submit jobs/ingest_images.py --lakehouse lakehouse
+  spark-submit jobs/ingest_images.py --lakehouse lakehouse --set images.short_side=128
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import base_parser, config_from_args, run_job
+
+from catalog2vec.ingest.images import ingest_images
+from catalog2vec.spark import get_spark
+
+
+def get_args_parser():  # type: ignore[no-untyped-def]
+    return base_parser("ingest_images", __doc__ or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    cfg = config_from_args(args)
+
+    def work() -> None:
+        spark = get_spark("ingest_images", cfg.spark.master, cfg.spark.conf)
+        counts = ingest_images(spark, cfg)
+        print(f"[ingest_images] {counts}")
+        print(f"[ingest_images] table: {cfg.lakehouse}/silver/images (quarantine: bronze/quarantine)")
+
+    return run_job("ingest_images", work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Train the attribute-aware similarity head (PAN, Mishra et al. 2021) on frozen embeddings.
+
+Pairs of train-split items: positives share category + colour, negatives are sampled
+(similarity.neg_per_pos per positive). C = similarity.conditions condition scores s_c and
+relevance weights w_c, p = sum_c w_c s_c; condition c is supervised with weight similarity.lam
+by a vocabulary word through similarity.attribute_fn (xnor | or | and). Saved to
+<lakehouse>/similarity/<model_version>/ (pan.pt, pan_card.json with held-out pair AUC vs cosine).
+
+example:
+  spark-submit jobs/train_similarity.py --lakehouse lakehouse --model-version latest \\
+      --set similarity.attribute_fn="or" --set similarity.lam=0.5
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import base_parser, config_from_args, run_job
+
+from catalog2vec.retrieval.store import resolve_model_version
+from catalog2vec.similarity.training import train_similarity
+from catalog2vec.spark import get_spark
+
+
+def get_args_parser():  # type: ignore[no-untyped-def]
+    parser = base_parser("train_similarity", __doc__ or "")
+    parser.add_argument(
+        "--model-version", default="latest", help="model version (default: newest trained model)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    cfg = config_from_args(args)
+
+    def work() -> None:
+        import torch
+
+        torch.set_num_threads(min(4, torch.get_num_threads()))  # small MLP: few threads are fastest
+        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+        spark = get_spark("train_similarity", cfg.spark.master, cfg.spark.conf)
+        summary = train_similarity(spark, cfg, mv)
+        print(f"[train_similarity] {summary}")
+
+    return run_job("train_similarity", work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Bulk embedding on Apache Beam: an export of silver/images (Parquet) → RunInference → Parquet staging.
+
+The same model directory and the same batch function as the Spark job (catalog2vec.embed.core):
+``KeyedModelHandler`` around ``PytorchModelHandlerTensor`` (state dict = ``<model dir>/model.pt``,
+model class = the model directory's own loader, custom ``inference_fn`` returning embedding, norm
+and top-N tags). The staged rows are merged into the gold tables with
+``spark-submit jobs/embed.py --from-staging STAGING``.
+
+examples:
+  # export silver/images without a JVM (delta-rs), run on the DirectRunner, merge with Spark
+  python -m pipelines.embed --lakehouse lakehouse --model-version latest --export-images \\
+      --input /tmp/images_export --staging /tmp/embed_staging --runner=DirectRunner
+  spark-submit jobs/embed.py --lakehouse lakehouse --model-version latest --from-staging /tmp/embed_staging
+  # Dataflow: --runner=DataflowRunner --project P --region R --temp_location gs://… (GPU workers:
+  # --dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
+from apache_beam.options.pipeline_options import PipelineOptions
+
+log = logging.getLogger("pipelines.embed")
+
+
+class EmbedOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument("--lakehouse", required=True, help="lakehouse root (holds models/<version>/)")
+        parser.add_argument("--model-version", dest="model_version", default="latest",
+                            help="model directory name under <lakehouse>/models/ or 'latest'")
+        parser.add_argument("--input", required=True,
+                            help="Parquet export of silver/images (a directory, file or glob)")
+        parser.add_argument("--staging", required=True, help="output directory for the staged Parquet results")
+        parser.add_argument("--export-images", dest="export_images", action="store_true",
+                            help="first export <lakehouse>/silver/images to --input (delta-rs, no JVM)")
+        parser.add_argument("--batch-size", dest="batch_size", type=int, default=0,
+                            help="RunInference batch size (default: embed.batch_size)")
+        parser.add_argument("--top-n", dest="top_n", type=int, default=0, help="tags per item (default: embed.top_n)")
+        parser.add_argument("--device", default="", help="auto | cpu | cuda (default: embed.device)")
+        parser.add_argument("--full-probabilities", dest="full_probabilities", action="store_true",
+                            help="also stage the full probability vector")
+        parser.add_argument("--config", default=None, help="TOML run configuration (default conf/local.toml)")
+
+
+def load_lakehouse_model(model_dir: str, device: str = "auto", threads: int = 0) -> Any:
+    """``model_class`` for PytorchModelHandlerTensor: the model directory's own loader (architecture and
+    loss from the model card). Beam then loads ``model.pt`` into it and calls ``eval()``."""
+    from catalog2vec.embed.core import InferenceModel
+
+    return InferenceModel.from_dir(model_dir, top_n=1, device=device, threads=threads).model
+
+
+def make_inference_fn(top_n: int, full_probabilities: bool) -> Any:
+    """A Beam ``TensorInferenceFn``: stacked tensors → one dict per image (same maths as Spark)."""
+
+    def inference_fn(
+        batch: Sequence[Any],
+        model: Any,
+        device: Any,
+        inference_args: dict[str, Any] | None = None,
+        model_id: str | None = None,
+    ) -> Iterable[PredictionResult]:
+        import numpy as np
+        import torch
+
+        from catalog2vec.embed.core import InferenceModel
+
+        dev = device if isinstance(device, torch.device) else torch.device("cpu")
+        tokens = [""] * int(model.num_words)  # indices only; the merge maps them to the model's vocab
+        im = InferenceModel(model, tokens, int(batch[0].shape[-1]), dev, top_n, full_probabilities)
+        out = im.predict_tensors(torch.stack(list(batch)), np.ones(len(batch), np.int32))
+        results = []
+        for i, example in enumerate(batch):
+            pred = {
+                "embedding": out.embedding[i].tolist(),
+                "norm": float(out.norm[i]),
+                "tag_index": out.tag_index[i].tolist(),
+                "tag_probability": out.tag_probability[i].tolist(),
+            }
+            if out.probabilities is not None:
+                pred["probabilities"] = out.probabilities[i].tolist()
+            results.append(PredictionResult(example, pred, model_id))
+        return results
+
+    return inference_fn
+
+
+class Preprocess(beam.DoFn):  # type: ignore[misc]
+    """silver/images row → ((item_id, sha256), tensor); undecodable images go to the 'failed' output."""
+
+    def __init__(self, image_size: int) -> None:
+        self.image_size = image_size
+        self._pre: Any = None
+
+    def setup(self) -> None:
+        from catalog2vec.embed.core import Preprocessor
+
+        self._pre = Preprocessor(self.image_size)
+
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        tensor, ok = self._pre.one(row.get("image"))
+        key = (str(row["item_id"]), str(row["sha256"]))
+        if ok:
+            yield key, tensor
+        else:
+            yield beam.pvalue.TaggedOutput("failed", key)
+
+
+def staging_schema(full_probabilities: bool) -> Any:
+    import pyarrow as pa
+
+    fields = [
+        ("item_id", pa.string()),
+        ("sha256", pa.string()),
+        ("model_version", pa.string()),
+        ("ok", pa.int32()),
+        ("embedding", pa.list_(pa.float32())),
+        ("norm", pa.float32()),
+        ("tag_index", pa.list_(pa.int32())),
+        ("tag_probability", pa.list_(pa.float32())),
+    ]
+    if full_probabilities:
+        fields.append(("probabilities", pa.list_(pa.float32())))
+    return pa.schema(fields)
+
+
+def export_images(lakehouse: str, out_dir: str) -> int:
+    """Write ``silver/images`` (item_id, sha256, image) as Parquet files under ``out_dir`` (delta-rs)."""
+    import shutil
+    from pathlib import Path
+
+    import pyarrow.dataset as ds
+
+    from catalog2vec.lakehouse import read_arrow
+    from catalog2vec.schemas import silver
+
+    table = read_arrow(lakehouse, silver.IMAGES, columns=["item_id", "sha256", "image"])
+    if Path(out_dir).exists():
+        shutil.rmtree(out_dir)
+    ds.write_dataset(table, out_dir, format="parquet", max_rows_per_file=50_000, max_rows_per_group=1024)
+    return int(table.num_rows)
+
+
+def _input_pattern(path: str) -> str:
+    import os
+
+    return os.path.join(path, "*.parquet") if os.path.isdir(path) else path
+
+
+def run(argv: list[str] | None = None, test_pipeline: Any = None) -> Any:
+    """Build and run the pipeline; returns the PipelineResult (or None with ``test_pipeline``, which
+    the caller runs, e.g. as a ``with TestPipeline() as p`` block)."""
+    from catalog2vec.config import load_config
+    from catalog2vec.embed.job import open_model, resolve_model_version
+    from catalog2vec.vision import model_dir
+
+    options = PipelineOptions(argv)
+    opts = options.view_as(EmbedOptions)
+    cfg = load_config(opts.config)
+    version = resolve_model_version(opts.lakehouse, opts.model_version)
+    loaded = open_model(opts.lakehouse, version)  # fails before any work on a bad model
+    path = model_dir(opts.lakehouse, version)
+    batch_size = int(opts.batch_size or cfg.embed.batch_size)
+    top_n = int(opts.top_n or cfg.embed.top_n)
+    device = opts.device or cfg.embed.device
+    full_probs = bool(opts.full_probabilities or cfg.embed.full_probabilities)
+    if opts.export_images:
+        n = export_images(opts.lakehouse, opts.input)
+        log.info("exported %d silver/images rows to %s", n, opts.input)
+
+    handler = KeyedModelHandler(
+        PytorchModelHandlerTensor(
+            state_dict_path=f"{path}/model.pt",
+            model_class=load_lakehouse_model,
+            model_params={"model_dir": path, "device": "cpu"},
+            device="GPU" if device in ("cuda", "gpu") else "CPU",
+            inference_fn=make_inference_fn(top_n, full_probs),
+            min_batch_size=1,
+            max_batch_size=batch_size,
+        )
+    )
+
+    def to_row(keyed: tuple[tuple[str, str], PredictionResult]) -> dict[str, Any]:
+        (item_id, sha), result = keyed
+        return {"item_id": item_id, "sha256": sha, "model_version": version, "ok": 1, **result.inference}
+
+    def failed_row(key: tuple[str, str]) -> dict[str, Any]:
+        row: dict[str, Any] = {"item_id": key[0], "sha256": key[1], "model_version": version, "ok": 0,
+                               "embedding": [], "norm": 0.0, "tag_index": [], "tag_probability": []}
+        if full_probs:
+            row["probabilities"] = []
+        return row
+
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    rows = p | "ReadImages" >> beam.io.ReadFromParquet(_input_pattern(opts.input),
+                                                       columns=["item_id", "sha256", "image"])
+    pre = rows | "Decode" >> beam.ParDo(Preprocess(loaded.image_size)).with_outputs("failed", main="ok")
+    embedded = pre.ok | "RunInference" >> RunInference(handler) | "ToRow" >> beam.Map(to_row)
+    failed = pre.failed | "FailedRow" >> beam.Map(failed_row)
+    (
+        (embedded, failed)
+        | "Merge" >> beam.Flatten()
+        | "WriteStaging" >> beam.io.WriteToParquet(
+            f"{opts.staging.rstrip('/')}/part", staging_schema(full_probs), file_name_suffix=".parquet"
+        )
+    )
+    if test_pipeline is not None:
+        return None
+    result = p.run()
+    result.wait_until_finish()
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="[pipelines.embed] %(asctime)s %(levelname)s %(message)s")
+    run(sys.argv[1:])

@@ -1,0 +1,245 @@
+"""Apache Beam version of build_vocab: the same input files → the same tokens and vocabulary,
+computed with the same library functions (catalog2vec.text), written as Parquet.
+
+Outputs under --output:
+  vocab.parquet              vocab_version, token, index, count, doc_freq (identical to Spark's)
+  catalog_tokens-*.parquet   item_id, tokens, n_raw_tokens, truncated, run_id
+  quarantine-*.parquet       source, record, item_id, reason, detail (malformed_record,
+                             missing_item_id, no_tokens)
+
+example (DirectRunner):
+  python pipelines/text_vocab.py --input ../shared/data/myntra_titles_44k.csv --format csv \\
+      --id-column id --text-columns productDisplayName --output /tmp/beam_v --runner=DirectRunner
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from catalog2vec.config import load_config
+from catalog2vec.quality import Reason
+from catalog2vec.text.clean import CleanerSettings, CleanResult, get_cleaner, parse_text_columns
+from catalog2vec.text.vocab import finalize_vocab
+
+FORMATS = ("csv", "json", "parquet")
+
+
+class TextVocabOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument("--input", required=True, help="input file or glob")
+        parser.add_argument("--format", default="csv", choices=FORMATS, help="input format (json = JSON lines)")
+        parser.add_argument("--id-column", "--id_column", dest="id_column", default="item_id")
+        parser.add_argument(
+            "--text-columns", "--text_columns", dest="text_columns", default=None,
+            help="comma-separated text columns with optional :weight (default: text.fields of the config)",
+        )
+        parser.add_argument("--output", required=True, help="output directory")
+        parser.add_argument("--config", default=None, help="TOML run configuration (default conf/local.toml)")
+        parser.add_argument("--vocab-size", "--vocab_size", dest="vocab_size", type=int, default=None)
+        parser.add_argument("--min-count", "--min_count", dest="min_count", type=int, default=None)
+        parser.add_argument("--run-id", "--run_id", dest="run_id", default="beam")
+
+
+class ParseRecords(beam.DoFn):
+    """One matched file → ``(item_id, values)`` on the main output, rejects on ``rejected``.
+    Every value is kept as text (as Spark's reader does)."""
+
+    def __init__(self, fmt: str, id_column: str, fields: list[str]) -> None:
+        self.fmt, self.id_column, self.fields = fmt, id_column, fields
+        self.read = Metrics.counter("text_vocab", "rows_read")
+        self.rejected = Metrics.counter("text_vocab", "rows_rejected")
+
+    def _emit(self, row: dict[str, Any], record: str, source: str) -> Iterator[Any]:
+        self.read.inc()
+        raw_id = row.get(self.id_column)
+        item_id = str(raw_id).strip() if raw_id is not None else ""
+        if not item_id:
+            self.rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                "rejected", {"source": source, "record": record, "item_id": None,
+                             "reason": Reason.MISSING_ITEM_ID.value, "detail": f"{self.id_column} is missing or blank"},
+            )
+            return
+        values = tuple(None if row.get(f) in (None, "") else str(row.get(f)) for f in self.fields)
+        yield item_id, values
+
+    def _malformed(self, record: str, source: str) -> Any:
+        self.read.inc()
+        self.rejected.inc()
+        return beam.pvalue.TaggedOutput(
+            "rejected", {"source": source, "record": record, "item_id": None,
+                         "reason": Reason.MALFORMED_RECORD.value, "detail": "could not parse the record"},
+        )
+
+    def process(self, readable: Any) -> Iterator[Any]:
+        path = readable.metadata.path
+        with readable.open() as fh:
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                for batch in pq.ParquetFile(fh).iter_batches():
+                    for row in batch.to_pylist():
+                        yield from self._emit(row, json.dumps(row, default=str), path)
+                return
+            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+            if self.fmt == "json":
+                for line in text:
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                        if not isinstance(row, dict):
+                            raise ValueError("not an object")
+                    except ValueError:
+                        yield self._malformed(line.rstrip("\n"), path)
+                        continue
+                    yield from self._emit(row, line.rstrip("\n"), path)
+                return
+            reader = csv.reader(text)
+            header = next(reader, None)
+            if header is None:
+                return
+            missing = [c for c in (self.id_column, *self.fields) if c not in header]
+            if missing:
+                raise ValueError(f"column(s) {missing} not in {path}; it has {header}")
+            for values in reader:
+                record = json.dumps(dict(zip(header, values, strict=False)))
+                if len(values) != len(header):
+                    yield self._malformed(record, path)
+                    continue
+                yield from self._emit(dict(zip(header, values, strict=True)), record, path)
+
+
+def pick_one(candidates: Any) -> tuple[str, tuple[str | None, ...]]:
+    """Duplicate item_ids: keep the row whose texts joined by U+0001 sort first (Spark's rule)."""
+    return min(candidates)
+
+
+class SumPairs(beam.CombineFn):  # type: ignore[misc]
+    """(count, doc_freq) sums."""
+
+    def create_accumulator(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def add_input(self, acc: tuple[int, int], x: tuple[int, int]) -> tuple[int, int]:
+        return (acc[0] + x[0], acc[1] + x[1])
+
+    def merge_accumulators(self, accs: Any) -> tuple[int, int]:
+        c = d = 0
+        for a, b in accs:
+            c, d = c + a, d + b
+        return (c, d)
+
+    def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
+        return acc
+
+
+def _clean(kv: tuple[str, tuple[str | None, ...]], settings: CleanerSettings) -> tuple[str, CleanResult]:
+    return kv[0], get_cleaner(settings).clean(kv[1])
+
+
+def _token_pairs(kv: tuple[str, CleanResult]) -> Iterator[tuple[str, tuple[int, int]]]:
+    for token, count in kv[1].token_counts().items():
+        yield token, (count, 1)
+
+
+def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
+    cfg = load_config(opts.config, [])
+    fields = parse_text_columns(opts.text_columns) if opts.text_columns else dict(cfg.text.fields)
+    settings = CleanerSettings.from_config(cfg.text, fields)
+    fingerprint = settings.fingerprint()
+    k = int(opts.vocab_size if opts.vocab_size is not None else cfg.text.vocab_size)
+    min_count = int(opts.min_count if opts.min_count is not None else cfg.text.min_count)
+    out = opts.output.rstrip("/")
+    run_id = opts.run_id
+    names = settings.field_names
+
+    import pyarrow as pa
+
+    from catalog2vec.schemas import silver
+
+    parsed = (
+        p
+        | "MatchInput" >> fileio.MatchFiles(opts.input)
+        | "ReadMatches" >> fileio.ReadMatches()
+        | "ParseRecords" >> beam.ParDo(ParseRecords(opts.format, opts.id_column, names)).with_outputs("rejected", main="items")
+    )
+    items = (
+        parsed.items
+        | "KeyBySortKey" >> beam.Map(lambda kv: (kv[0], ("\u0001".join(v or "" for v in kv[1]), kv[1])))
+        | "OneRowPerId" >> beam.CombinePerKey(pick_one)
+        | "DropSortKey" >> beam.MapTuple(lambda item_id, pair: (item_id, pair[1]))
+    )
+    cleaned = items | "CleanText" >> beam.Map(_clean, settings)
+    tokenised = cleaned | "HasTokens" >> beam.Filter(lambda kv: bool(kv[1].tokens))
+    no_tokens = (
+        cleaned
+        | "NoTokens" >> beam.Filter(lambda kv: not kv[1].tokens)
+        | "NoTokensRecord" >> beam.Map(
+            lambda kv: {"source": opts.input, "record": json.dumps({"item_id": kv[0]}), "item_id": kv[0],
+                        "reason": Reason.NO_TOKENS.value,
+                        "detail": f"raw tokens: {kv[1].n_raw_tokens}, none survived filtering"}
+        )
+    )
+    vocab = (
+        tokenised
+        | "TokenPairs" >> beam.FlatMap(_token_pairs)
+        | "SumCounts" >> beam.CombinePerKey(SumPairs())
+        | "MinCount" >> beam.Filter(lambda kv, mc: kv[1][0] >= mc, min_count)
+        | "TopK" >> beam.combiners.Top.Of(k, key=lambda kv: (-kv[1][0], kv[0]), reverse=True)
+        | "NumberVocab" >> beam.FlatMap(
+            lambda top: [asdict(e) for e in finalize_vocab(((t, c, d) for t, (c, d) in top), k, min_count, fingerprint)]
+        )
+    )
+    _ = vocab | "WriteVocab" >> beam.io.WriteToParquet(
+        f"{out}/vocab", silver.VOCAB.arrow_schema(), file_name_suffix=".parquet", num_shards=1, shard_name_template=""
+    )
+    _ = (
+        tokenised
+        | "TokensRow" >> beam.MapTuple(
+            lambda item_id, r: {"item_id": item_id, "tokens": r.tokens, "n_raw_tokens": r.n_raw_tokens,
+                                "truncated": r.truncated, "run_id": run_id}
+        )
+        | "WriteTokens" >> beam.io.WriteToParquet(
+            f"{out}/catalog_tokens", silver.CATALOG_TOKENS.arrow_schema(), file_name_suffix=".parquet"
+        )
+    )
+    quarantine_schema = pa.schema(
+        [("source", pa.string()), ("record", pa.string()), ("item_id", pa.string()), ("reason", pa.string()),
+         ("detail", pa.string())]
+    )
+    rejects = (parsed.rejected, no_tokens) | "AllRejects" >> beam.Flatten()
+    _ = rejects | "WriteQuarantine" >> beam.io.WriteToParquet(
+        f"{out}/quarantine", quarantine_schema, file_name_suffix=".parquet"
+    )
+    return {"vocab": vocab, "tokens": tokenised, "rejects": rejects}
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> Any:
+    """Build and run the pipeline; ``test_pipeline`` (a TestPipeline) replaces the default one."""
+    opts = PipelineOptions(argv).view_as(TextVocabOptions)
+    if opts.format not in FORMATS:
+        raise ValueError(f"--format must be one of {FORMATS}")
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=PipelineOptions(argv))
+    build_pipeline(p, opts)
+    result = p.run()
+    result.wait_until_finish()
+    return result
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run(sys.argv[1:])

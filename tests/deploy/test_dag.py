@@ -1,0 +1,312 @@
+"""The Airflow DAG: imports cleanly, has the documented order, retries with back-off, takes its
+deployment settings from params, decides the weekly/daily cadence correctly, and runs jobs for
+real through SparkSubmitOperator against a local master."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import REPO, run_dag
+
+EXAMPLES = REPO / "examples" / "data"
+
+# The documented task graph (README / docs/deploy.md): task -> its upstream tasks.
+EXPECTED_UPSTREAM: dict[str, set[str]] = {
+    "ingest_catalog": set(),
+    "build_vocab": {"ingest_catalog"},
+    "build_labels": {"build_vocab"},
+    "ingest_images": {"build_labels"},
+    "retrain_due": {"ingest_images"},
+    "train": {"retrain_due"},
+    "embed": {"retrain_due", "train"},
+    "neighbors": {"embed"},
+    "cluster": {"embed"},
+    "evaluate": {"embed"},
+    "simulate_impressions": {"ingest_catalog"},
+    "build_ctr_features": {"neighbors", "cluster", "evaluate", "simulate_impressions"},
+    "train_ctr": {"build_ctr_features"},
+}
+SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t != "retrain_due"]
+DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "embed",
+                "neighbors", "build_ctr_features", "train_ctr"]
+
+
+@functools.cache
+def dag_module() -> Any:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "catalog2vec_dag_under_test", REPO / "pipelines" / "airflow" / "catalog2vec_dag.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# --------------------------------------------------------------------------------------------- structure
+
+
+def test_dagbag_imports_without_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["catalog2vec"]  # no example DAGs, exactly ours
+    dag = dagbag.dags["catalog2vec"]
+    assert dag.catchup is False
+    assert dag.schedule == "@daily"
+    assert {"catalog2vec", "spark"} <= set(dag.tags)
+    assert dag.max_active_runs == 1
+    assert dag.doc_md and "retrain_every_days" in dag.doc_md
+
+
+def test_task_graph_has_the_documented_order(dag: Any) -> None:
+    assert {t.task_id: set(t.upstream_task_ids) for t in dag.tasks} == EXPECTED_UPSTREAM
+    order = [t.task_id for t in dag.topological_sort()]
+    positions = [order.index(t) for t in DESIGN_ORDER]
+    assert positions == sorted(positions), order
+
+
+def test_every_task_retries_with_exponential_backoff_and_is_documented(dag: Any) -> None:
+    for t in dag.tasks:
+        assert t.retries >= 2, t.task_id
+        assert t.retry_exponential_backoff >= 2.0, t.task_id
+        assert t.retry_delay == timedelta(minutes=2), t.task_id
+        assert t.max_retry_delay == timedelta(hours=1), t.task_id
+        assert t.doc_md and len(t.doc_md) > 40, t.task_id
+
+
+def test_spark_tasks_are_spark_submit_per_job(dag: Any) -> None:
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    for task_id in SPARK_TASKS:
+        t = dag.get_task(task_id)
+        assert isinstance(t, SparkSubmitOperator), task_id
+        assert t.application == "{{ params.jobs_dir }}/" + f"{task_id}.py"
+        assert t.spark_conn_id == "{{ params.spark_conn_id }}"  # a param, not a constant
+        assert t.env_archive == "{{ params.env_archive }}"
+        assert t.execution_timeout is not None
+    assert dag.get_task("embed").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("train").gpu and dag.get_task("embed").gpu and not dag.get_task("cluster").gpu
+
+
+class _FakeTI:
+    def __init__(self, xcom: dict[str, Any] | None = None) -> None:
+        self.xcom = dict(xcom or {})
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.xcom.get(f"{task_ids}.{key}")
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool | None = None) -> list[str]:
+    mod = dag_module()
+    task = dag.get_task(task_id)
+    resolved = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
+    resolved.update(params)
+    ctx = {"params": resolved, "dag": dag, "run_id": "scheduled__2026-11-23T00:00:00+00:00",
+           "ti": _FakeTI({"retrain_due.retrain": retrain})}
+    return mod.clean_args(task.render_template(task.application_args, ctx))
+
+
+def test_job_arguments_come_from_params(dag: Any) -> None:
+    args = _render_args(dag, "ingest_catalog", {"lakehouse": "s3://lh/prod", "config": "conf/cluster.toml",
+                                                "input_path": "s3://crawl/2026-11-23/*.json", "input_format": "json",
+                                                "source": "", "extra_set": ["ingest.default_source=x"]})
+    assert args[:6] == ["--config", "conf/cluster.toml", "--lakehouse", "s3://lh/prod", "--run-id",
+                        "catalog2vec-scheduled__2026-11-23T0000000000"]
+    assert args[args.index("--input") + 1] == "s3://crawl/2026-11-23/*.json"
+    assert args[args.index("--format") + 1] == "json"
+    assert args[args.index("--image-template") + 1] == "images/{item_id}.jpg"
+    assert "--source" not in args  # empty optional flag dropped
+    assert args[-1] == "--set=ingest.default_source=x"
+    embed = _render_args(dag, "embed", {"model_version": "latest"})
+    assert embed[embed.index("--model-version") + 1] == "latest"
+    assert "--input" not in embed
+
+
+def test_ctr_tasks_chain_on_one_feature_version(dag: Any) -> None:
+    feats = _render_args(dag, "build_ctr_features", {})
+    assert feats[feats.index("--source") + 1] == "synthetic"
+    assert feats[feats.index("--model-version") + 1] == "latest"
+    train = _render_args(dag, "train_ctr", {}, retrain=False)
+    version = feats[feats.index("--feature-version") + 1]
+    assert train[train.index("--feature-version") + 1] == version == "synthetic-daily"
+    assert "--model-version" not in train  # train_ctr takes the feature version only
+    sim = _render_args(dag, "simulate_impressions", {"simulated_impressions": 5000})
+    assert sim[sim.index("--impressions") + 1] == "5000"
+
+
+def test_train_ctr_daily_args_only_on_non_retrain_days(dag: Any) -> None:
+    daily = {"ctr_daily_args": "--reuse-trees"}
+    assert "--reuse-trees" in _render_args(dag, "train_ctr", daily, retrain=False)
+    assert "--reuse-trees" not in _render_args(dag, "train_ctr", daily, retrain=True)
+    assert _render_args(dag, "train_ctr", {}, retrain=False) == _render_args(dag, "train_ctr", {}, retrain=True)
+
+
+def test_clean_args_keeps_values_with_spaces_and_drops_empty_pairs() -> None:
+    mod = dag_module()
+    assert mod.clean_args([("--a", "x y"), ("--b", ""), ("--c", None), "", "  --flag --other  ", ("--d", 0)]) == [
+        "--a", "x y", "--flag", "--other", "--d", "0"]
+
+
+# --------------------------------------------------------------------------------------------- cadence
+
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("last", "every", "kwargs", "due"),
+    [
+        (None, 7, {}, True),  # no model yet
+        (NOW - timedelta(days=1), 7, {}, False),  # fresh model: daily path
+        (NOW - timedelta(days=6, hours=12), 7, {}, False),
+        (NOW - timedelta(days=6, hours=23, minutes=30), 7, {}, True),  # schedule jitter tolerated
+        (NOW - timedelta(days=9), 7, {}, True),  # a failed weekly run is caught up
+        (NOW - timedelta(hours=1), 7, {"force": True}, True),
+        (NOW - timedelta(hours=1), 1, {}, True),  # daily retraining
+    ],
+)
+def test_retrain_decision(last: datetime | None, every: int, kwargs: dict[str, Any], due: bool) -> None:
+    got, why = dag_module().retrain_decision(NOW, every, last, **kwargs)
+    assert got is due, why
+
+
+def test_retrain_decision_calendar_rule_when_model_age_unknown() -> None:
+    decide = dag_module().retrain_decision
+    week = [NOW + timedelta(days=d) for d in range(14)]
+    due = [decide(d, 7, None, model_age_known=False)[0] for d in week]
+    assert sum(due) == 2  # exactly one retrain per 7 days
+    assert all(d.toordinal() % 7 == 0 for d, flag in zip(week, due, strict=True) if flag)
+
+
+def test_latest_model_trained_at_reads_cards_and_ignores_ctr(tmp_path: Path) -> None:
+    mod = dag_module()
+    assert mod.latest_model_trained_at(str(tmp_path)) is None
+    for version, created in [("v1", "2026-11-01T00:00:00Z"), ("v2", "2026-11-20T06:00:00+00:00")]:
+        d = tmp_path / "models" / version
+        d.mkdir(parents=True)
+        (d / "model_card.json").write_text(json.dumps({"created_at": created}))
+    ctr = tmp_path / "models" / "ctr"
+    ctr.mkdir()
+    (ctr / "model_card.json").write_text(json.dumps({"created_at": "2026-11-23T00:00:00Z"}))
+    nocreated = tmp_path / "models" / "v0"
+    nocreated.mkdir()
+    (nocreated / "model_card.json").write_text("{}")
+    os.utime(nocreated / "model_card.json", (0, 0))  # mtime 1970: older than both
+    assert mod.latest_model_trained_at(str(tmp_path)) == datetime(2026, 11, 20, 6, tzinfo=UTC)
+
+
+def test_branch_callable_follows_train_only_when_due(dag: Any, tmp_path: Path) -> None:
+    branch = dag.get_task("retrain_due")
+    params = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
+    params["lakehouse"] = str(tmp_path)
+    ti = _FakeTI()
+    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["train", "embed"]
+    assert ti.pushed == {"retrain": True}
+    card = tmp_path / "models" / "m1" / "model_card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps({"created_at": (NOW - timedelta(days=2)).isoformat()}))
+    ti = _FakeTI()
+    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["embed"]
+    assert ti.pushed == {"retrain": False}
+
+
+@pytest.mark.slow
+def test_daily_run_skips_training_but_runs_everything_downstream(airflow_db: Path, tmp_path: Path) -> None:
+    """Real Airflow scheduling semantics (dag.test): with a 1-day-old model the branch skips
+    `train`, and the trigger rules still run embed ... train_ctr (Spark tasks marked success)."""
+    lakehouse = tmp_path / "lakehouse"
+    card = lakehouse / "models" / "m1" / "model_card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps({"created_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}))
+    states, _ = run_dag(tmp_path, {"lakehouse": str(lakehouse)}, mark_success=r"^(?!retrain_due$).*")
+    assert states.pop("__dagrun__") == "success"
+    assert states.pop("train") == "skipped"
+    assert states.pop("retrain_due") == "success"
+    assert set(states.values()) == {"success"} and set(states) == set(SPARK_TASKS) - {"train"}
+
+
+# --------------------------------------------------------------------------------------------- real runs
+
+
+@pytest.mark.slow
+def test_ingest_catalog_runs_through_spark_submit_on_local_master(airflow_db: Path, tmp_path: Path) -> None:
+    from catalog2vec.lakehouse import read_arrow
+
+    lakehouse = tmp_path / "lakehouse"
+    states, log = run_dag(tmp_path, {"lakehouse": str(lakehouse)}, tasks=["ingest_catalog"])
+    assert states == {"ingest_catalog": "success", "__dagrun__": "success"}
+    assert "--master local[2]" in log and "spark-submit" in log  # the provider built the command
+    table = read_arrow(lakehouse, "bronze/catalog_items", columns=["item_id", "run_id", "image_uri"])
+    assert table.num_rows == len((EXAMPLES / "styles.csv").read_text().strip().splitlines()) - 1 == 384
+    run_ids = set(table.column("run_id").to_pylist())
+    assert len(run_ids) == 1 and next(iter(run_ids)).startswith("catalog2vec-manual__")
+    assert all(u.endswith(".jpg") and Path(u).is_file() for u in table.column("image_uri").to_pylist()[:20])
+
+
+JOB_FILES = [f"{t}.py" for t in SPARK_TASKS]
+GOLD_TABLES = ["gold/item_embeddings", "gold/item_tags", "gold/item_neighbors", "gold/clusters",
+               "gold/item_clusters", "gold/ctr_features", "gold/ctr_predictions"]
+
+
+@pytest.mark.slow
+def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    missing = [f for f in JOB_FILES if not (REPO / "jobs" / f).is_file()]
+    if missing:
+        pytest.skip(f"full DAG run needs every job; missing in jobs/: {', '.join(missing)}")
+    request.getfixturevalue("airflow_db")
+    from catalog2vec.lakehouse import table_exists
+
+    lakehouse = tmp_path / "lakehouse"
+    states, log = run_dag(tmp_path, {"lakehouse": str(lakehouse)}, timeout=3600)
+    assert states.pop("__dagrun__") == "success", log[-6000:]
+    assert states == dict.fromkeys(EXPECTED_UPSTREAM, "success")  # first run: no model yet -> train runs
+    for table in GOLD_TABLES:
+        assert table_exists(lakehouse, table), table
+    assert list((lakehouse / "models").glob("*/model_card.json"))
+
+
+def test_operator_builds_the_cluster_command_from_params(dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spark-submit line the operator builds for a GPU stage with an env archive on YARN."""
+    import copy
+
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    captured: dict[str, list[str]] = {}
+
+    def fake_submit(self: SparkSubmitHook, application: str = "", **_: Any) -> None:
+        captured["cmd"] = self._build_spark_submit_command(application)
+
+    monkeypatch.setattr(SparkSubmitHook, "submit", fake_submit)
+    monkeypatch.setenv("AIRFLOW_CONN_YARN_PROD", json.dumps(
+        {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "client", "queue": "ml"}}))
+    task = copy.copy(dag.get_task("embed"))
+    task.spark_conn_id, task.env_archive = "yarn_prod", "s3a://b/artifacts/catalog2vec-env.tar.gz"
+    task.application, task.py_files = "s3a://b/artifacts/jobs/embed.py", "s3a://b/artifacts/jobs/_common.py"
+    task.application_args = [("--lakehouse", "s3a://b/prod"), ("--model-version", "latest"), ""]
+    gpu_conf = dag_module().GPU_CONF
+    task.execute({"params": {"use_gpu": True, "gpu_conf": gpu_conf, "spark_conf": {"spark.executor.memory": "16g"},
+                             "driver_python": ""}})
+    cmd = captured["cmd"]
+    joined = " ".join(cmd)
+    assert cmd[:3] == ["spark-submit", "--master", "yarn"]
+    assert "--archives s3a://b/artifacts/catalog2vec-env.tar.gz#environment" in joined
+    assert "--conf spark.pyspark.python=./environment/bin/python" in joined
+    for key, value in gpu_conf.items():
+        assert f"--conf {key}={value}" in joined
+    assert "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in joined
+    assert "--conf spark.executor.memory=16g" in joined
+    assert "--queue ml" in joined and "--deploy-mode client" in joined
+    assert cmd[-5:] == ["s3a://b/artifacts/jobs/embed.py", "--lakehouse", "s3a://b/prod", "--model-version", "latest"]

@@ -1,0 +1,71 @@
+"""NE, calibration, re-calibration and down-sampling on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from catalog2vec.ctr import metrics as M
+
+
+def test_log_loss_and_ne_hand_computed() -> None:
+    y = [1, 0, 0, 0]
+    p = [0.5, 0.5, 0.5, 0.5]
+    assert M.log_loss(y, p) == pytest.approx(math.log(2))
+    # background CTR 0.25: H = -(0.25 ln 0.25 + 0.75 ln 0.75) = 0.562335...
+    h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert M.entropy(0.25) == pytest.approx(h)
+    assert M.normalized_entropy(y, p) == pytest.approx(math.log(2) / h)  # 0.693147 / 0.562335 = 1.232623
+    assert M.normalized_entropy(y, p) == pytest.approx(1.232623, abs=1e-6)
+
+
+def test_ne_of_background_predictor_is_one_and_perfect_is_zero() -> None:
+    y = np.array([1, 0, 0, 0, 0])
+    assert M.normalized_entropy(y, np.full(5, 0.2)) == pytest.approx(1.0)
+    assert M.normalized_entropy(y, y.astype(float)) == pytest.approx(0.0, abs=1e-12)
+    # explicit background CTR (paper: the training CTR)
+    ll = M.log_loss(y, np.full(5, 0.2))
+    assert M.normalized_entropy(y, np.full(5, 0.2), background_ctr=0.1) == pytest.approx(ll / M.entropy(0.1))
+
+
+def test_calibration_hand_computed() -> None:
+    # mean prediction 0.3, observed CTR 0.25 -> 1.2
+    assert M.calibration([1, 0, 0, 0], [0.6, 0.2, 0.2, 0.2]) == pytest.approx(1.2)
+    with pytest.raises(ValueError, match="without clicks"):
+        M.calibration([0, 0], [0.1, 0.2])
+
+
+def test_recalibration_formula() -> None:
+    # p = 0.5 at w = 0.1: q = 0.5 / (0.5 + 0.5 / 0.1) = 0.5 / 5.5 = 1/11
+    assert M.recalibrate(0.5, 0.1) == pytest.approx(1 / 11)
+    assert M.recalibrate(np.array([0.2, 0.0, 1.0]), 1.0) == pytest.approx([0.2, 0.0, 1.0])
+    # odds scale by w exactly
+    p = np.array([0.05, 0.3, 0.9])
+    q = M.recalibrate(p, 0.25)
+    assert q / (1 - q) == pytest.approx(0.25 * p / (1 - p))
+    with pytest.raises(ValueError):
+        M.recalibrate(0.5, 0.0)
+
+
+def test_downsample_then_recalibrate_restores_ctr() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(200_000) < 0.03).astype(int)
+    w = 0.1
+    keep = M.negative_downsample_mask(y, w, seed=2)
+    assert y[keep].sum() == y.sum()  # every positive kept
+    assert (~keep & (y == 0)).mean() == pytest.approx(0.9 * 0.97, abs=0.01)
+    sampled_ctr = y[keep].mean()  # a constant model fitted on the sample predicts this
+    assert sampled_ctr > 0.2
+    assert M.recalibrate(sampled_ctr, w) == pytest.approx(0.03, rel=0.05)
+
+
+def test_auc_and_evaluate() -> None:
+    assert M.auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert M.auc([0, 0], [0.1, 0.2]) is None
+    e = M.evaluate([1, 0, 0, 0], [0.6, 0.2, 0.2, 0.2])
+    assert e["rows"] == 4 and e["clicks"] == 1 and e["ctr"] == 0.25
+    assert e["calibration"] == pytest.approx(1.2)
+    with pytest.raises(ValueError, match="length"):
+        M.log_loss([1, 0], [0.5])
