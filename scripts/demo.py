@@ -66,10 +66,41 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             print(f"demo: step {name} failed with exit code {rc}", file=sys.stderr)
             return rc
+    # pictures: nearest neighbours of one item (CLI) and the analyst notebook (executed for real)
+    from catalog2vec import cli
+
+    reports = Path(lh) / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    print("\n=== catalog2vec similar --item-id 10039 -k 8 --grid", flush=True)
+    rc = cli.main(["similar", "--lakehouse", lh, "--item-id", "10039", "-k", "8",
+                   "--grid", str(reports / "similar_10039.png")])
+    if rc != 0:
+        return rc
+    print("\n=== notebooks/explore_embeddings.py (jupytext + nbclient)", flush=True)
+    os.environ["CATALOG2VEC_LAKEHOUSE"] = lh
+    os.environ["CATALOG2VEC_OUT"] = str(reports / "explore_embeddings")
+    import jupytext
+    import nbclient
+    import nbformat
+
+    nb = jupytext.read(REPO / "notebooks" / "explore_embeddings.py")
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    nbformat.write(nb, reports / "explore_embeddings.ipynb")
+    timings.append(("pictures + notebook", time.time() - t0))
+
     print("\n=== demo finished in %.0fs" % (time.time() - t_all))
     for name, secs in timings:
         print(f"  {name:<22} {secs:6.1f}s")
     print(f"\nLakehouse (Delta tables): {lh}")
+    for layer in ("bronze", "silver", "gold"):
+        tables = sorted(p.name for p in (Path(lh) / layer).iterdir() if (p / "_delta_log").is_dir())
+        print(f"  {layer:<7}: {', '.join(tables)}")
+    print(f"Models               : {lh}/models/  (model_card.json per version)")
+    print(f"Evaluation report    : {sorted(reports.glob('*/report.html'))}")
+    print(f"CTR report           : {sorted(reports.glob('ctr/*/report.html'))}")
+    print(f"Neighbours picture   : {reports / 'similar_10039.png'}")
+    print(f"Notebook + pictures  : {reports / 'explore_embeddings.ipynb'}, {reports / 'explore_embeddings'}/*.png")
     print(f"  Spark SQL : spark.read.format('delta').load('{lh}/bronze/catalog_items')")
     print(f"  DuckDB    : python -c \"from catalog2vec.lakehouse import duckdb_connect; "
           f"print(duckdb_connect('{lh}').sql('select * from bronze.catalog_items limit 5'))\"")

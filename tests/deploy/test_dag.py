@@ -270,7 +270,11 @@ def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path
     from catalog2vec.lakehouse import table_exists
 
     lakehouse = tmp_path / "lakehouse"
-    states, log = run_dag(tmp_path, {"lakehouse": str(lakehouse)}, timeout=3600)
+    # the real pipeline at a test-sized configuration: every job runs, the model stage is tiny
+    small = ["train.image_size=32", "train.epochs=1", "train.batch_size=64", "ctr.num_trees=10"]
+    states, log = run_dag(
+        tmp_path, {"lakehouse": str(lakehouse), "extra_set": small, "simulated_impressions": 5000}, timeout=3600
+    )
     assert states.pop("__dagrun__") == "success", log[-6000:]
     assert states == dict.fromkeys(EXPECTED_UPSTREAM, "success")  # first run: no model yet -> train runs
     for table in GOLD_TABLES:
