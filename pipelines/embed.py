@@ -27,10 +27,15 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from apache_beam.options.pipeline_options import PipelineOptions
 
+try:
+    from pipelines.options import Catalog2vecOptions
+except ImportError:  # run as a script: python pipelines/<name>.py
+    from options import Catalog2vecOptions  # type: ignore[no-redef]
+
 log = logging.getLogger("pipelines.embed")
 
 
-class EmbedOptions(PipelineOptions):
+class EmbedOptions(Catalog2vecOptions):
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
         parser.add_argument("--lakehouse", required=True, help="lakehouse root (holds models/<version>/)")
@@ -47,7 +52,6 @@ class EmbedOptions(PipelineOptions):
         parser.add_argument("--device", default="", help="auto | cpu | cuda (default: embed.device)")
         parser.add_argument("--full-probabilities", dest="full_probabilities", action="store_true",
                             help="also stage the full probability vector")
-        parser.add_argument("--config", default=None, help="TOML run configuration (default conf/local.toml)")
 
 
 def load_lakehouse_model(model_dir: str, device: str = "auto", threads: int = 0) -> Any:

@@ -28,6 +28,11 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
+try:
+    from pipelines.options import Catalog2vecOptions
+except ImportError:  # run as a script: python pipelines/<name>.py
+    from options import Catalog2vecOptions  # type: ignore[no-redef]
+
 from catalog2vec.config import load_config
 from catalog2vec.quality import Reason
 from catalog2vec.text.clean import CleanerSettings, CleanResult, get_cleaner, parse_text_columns
@@ -36,7 +41,7 @@ from catalog2vec.text.vocab import finalize_vocab
 FORMATS = ("csv", "json", "parquet")
 
 
-class TextVocabOptions(PipelineOptions):
+class TextVocabOptions(Catalog2vecOptions):
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
         parser.add_argument("--input", required=True, help="input file or glob")
@@ -47,7 +52,6 @@ class TextVocabOptions(PipelineOptions):
             help="comma-separated text columns with optional :weight (default: text.fields of the config)",
         )
         parser.add_argument("--output", required=True, help="output directory")
-        parser.add_argument("--config", default=None, help="TOML run configuration (default conf/local.toml)")
         parser.add_argument("--vocab-size", "--vocab_size", dest="vocab_size", type=int, default=None)
         parser.add_argument("--min-count", "--min_count", dest="min_count", type=int, default=None)
         parser.add_argument("--run-id", "--run_id", dest="run_id", default="beam")
