@@ -31,6 +31,7 @@ from typing import Any
 
 from catalog2vec.config import Config
 from catalog2vec.ingest.catalog import CORRUPT, IngestError, read_source, resolve_inputs
+from catalog2vec.ingest.catalog import parse_mapping as parse_catalog_mapping
 from catalog2vec.quality import Reason
 
 CANONICAL = ("impression_id", "ts", "item_id", "click")
@@ -58,20 +59,7 @@ class ImpressionCounts:
 
 def parse_mapping(text: str | None) -> dict[str, str]:
     """``"is_click=click,id=impression_id"`` → ``{"is_click": "click", ...}`` (validated)."""
-    mapping: dict[str, str] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" not in part:
-            raise IngestError(f"mapping entry {part!r} must look like source_column=canonical_column")
-        src, dst = (x.strip() for x in part.split("=", 1))
-        if dst not in CANONICAL:
-            raise IngestError(f"mapping target {dst!r} is not one of {list(CANONICAL)}")
-        if dst in mapping.values() or src in mapping:
-            raise IngestError(f"mapping entry {part!r} maps a column twice")
-        mapping[src] = dst
-    return mapping
+    return parse_catalog_mapping(text, CANONICAL)
 
 
 def add_row_index(df: Any) -> Any:

@@ -56,8 +56,9 @@ class IngestCounts:
         )
 
 
-def parse_mapping(text: str | None) -> dict[str, str]:
-    """``"id=item_id,productDisplayName=title"`` → ``{"id": "item_id", ...}`` (validated)."""
+def parse_mapping(text: str | None, canonical: tuple[str, ...] = CANONICAL) -> dict[str, str]:
+    """``"id=item_id,productDisplayName=title"`` → ``{"id": "item_id", ...}``, validated against
+    the ``canonical`` column names of the target table."""
     mapping: dict[str, str] = {}
     if not text:
         return mapping
@@ -68,8 +69,8 @@ def parse_mapping(text: str | None) -> dict[str, str]:
         if "=" not in part:
             raise IngestError(f"mapping entry {part!r} must look like source_column=canonical_column")
         src, dst = (x.strip() for x in part.split("=", 1))
-        if dst not in CANONICAL:
-            raise IngestError(f"mapping target {dst!r} is not a canonical column; choose from {list(CANONICAL)}")
+        if dst not in canonical:
+            raise IngestError(f"mapping target {dst!r} is not a canonical column; choose from {list(canonical)}")
         if dst in mapping.values():
             raise IngestError(f"canonical column {dst!r} is mapped twice")
         if src in mapping:
