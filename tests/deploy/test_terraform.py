@@ -24,11 +24,28 @@ ENVIRONMENTS = ["dev", "prod"]
 PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
 
 
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _normalise(node: Any) -> Any:
+    """Two packages install the `hcl2` module (checkov's bc-python-hcl2 and python-hcl2 8), and which
+    one wins depends on install order: python-hcl2 8 keeps the quotes of block labels and string
+    literals and marks blocks with `__is_block__`. Normalise to one shape."""
+    if isinstance(node, dict):
+        return {_unquote(k): _normalise(v) for k, v in node.items() if k != "__is_block__"}
+    if isinstance(node, list):
+        return [_normalise(v) for v in node]
+    return _unquote(node)
+
+
 def _parse(path: Path) -> dict[str, Any]:
     import hcl2
 
     with path.open() as fh:
-        return hcl2.load(fh)
+        return _normalise(hcl2.load(fh))
 
 
 def _v(value: Any) -> Any:
