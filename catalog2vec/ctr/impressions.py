@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog2vec.config import Config
-from catalog2vec.ingest.catalog import CORRUPT, IngestError, read_source, resolve_inputs
+from catalog2vec.ingest.catalog import CORRUPT, IngestCounts, IngestError, read_source, resolve_inputs
 from catalog2vec.ingest.catalog import parse_mapping as parse_catalog_mapping
 from catalog2vec.quality import Reason
 
@@ -39,22 +39,13 @@ DERIVED_TS_BASE = "2013-06-02 00:00:00"
 
 
 @dataclass(frozen=True)
-class ImpressionCounts:
-    read: int
-    written: int
-    quarantined: int
-    duplicates: int
-    clicks: int
+class ImpressionCounts(IngestCounts):
+    """Ingest accounting (read = written + quarantined + duplicates) plus the clicks written."""
 
-    def check(self) -> None:
-        if self.read != self.written + self.quarantined + self.duplicates:
-            raise AssertionError(f"impression accounting does not add up: {self}")
+    clicks: int = 0
 
     def __str__(self) -> str:
-        return (
-            f"read={self.read} written={self.written} quarantined={self.quarantined} "
-            f"duplicates={self.duplicates} clicks={self.clicks}"
-        )
+        return f"{super().__str__()} clicks={self.clicks}"
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
