@@ -8,6 +8,7 @@ and generic ``--set section.key=value`` (value parsed as TOML, e.g. ``--set trai
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tomllib
 import types
 import typing
@@ -17,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "conf" / "local.toml"
+from catalog2vec.errors import InvalidInput
+
+# The embedded default ships inside the package (a link to conf/local.toml in the source tree).
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "resources" / "conf" / "local.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInput):
     """A configuration file or override is invalid."""
 
 
@@ -36,6 +39,9 @@ class IngestSection:
     max_field_chars: int = 65536  # a canonical text field longer than this is quarantined
     max_record_chars: int = 1_048_576
     default_source: str = "crawl"
+    max_id_chars: int = 256  # id policy: longer item_ids are quarantined as invalid_id
+    # local directories an image_uri given in the data may point into, besides the input's directory
+    image_roots: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class ImagesSection:
     jpeg_quality: int = 90
     image_root: str = ""  # relative image_uri values resolve against this (default: as stored)
     upscale: bool = False  # False: images smaller than short_side are kept at their size (not enlarged)
+    max_bytes: int = 64 << 20  # a source image file over this size is quarantined (image_too_large)
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,20 @@ class TrainSection:
     num_processes: int = 1
     local_mode: bool = True
     use_gpu: bool = False
-    mlflow: bool = False
-    mlflow_tracking_uri: str = ""  # "" = MLflow's default (./mlruns)
+    mlflow: bool = False  # log params, per-epoch metrics, card and model to MLflow; register ([mlflow])
     vocab_version: str = ""  # "" = the latest in silver/vocab
     model_version: str = ""  # "" = derived: {arch}-{loss}-{vocab_version[:8]}-{config hash[:8]}
-    scale_min: float = 0.25  # RandomResizedCrop scale lower bound
+    scale_min: float = 0.25  # RandomResizedCrop scale lower bound (augment = "crop")
+    # the recipe (README "Images → weakly supervised ResNet"; chosen by measurement, BENCHMARKS.md)
+    head: str = "linear"  # linear (z·Wᵀ+b) | cosine (unit-norm embedding, s·cos(z, W)+b, learned s)
+    init_scale: float = 10.0  # cosine head: initial temperature s
+    init_bias_prior: bool = False  # start the word bias at the training label prior
+    augment: str = "crop"  # crop (RandomResizedCrop(scale_min..1) + flip) | product (resize, small shift, flip)
+    lr_schedule: str = "step"  # step (StepLR per epoch: lr_step_size, lr_gamma) | cosine (per step, to 0)
+    warmup_epochs: float = 0.0  # linear warm-up from lr/100 (cosine schedule)
+    no_decay_1d: bool = False  # no weight decay on biases, BatchNorm and the temperature
+    bce_pos_weight_power: float = 0.0  # bce: positive weight ((N - n_w) / n_w) ** power per word (0 = off)
+    max_label_share: float = 1.0  # drop words labelling more than this share of training items (1 = keep all)
     top_k: int = 5  # validation: precision/recall@k
     log_every: int = 10  # steps between progress lines
     amp: bool = True  # bf16 autocast + channels_last (CUDA only)
@@ -181,6 +197,32 @@ class CtrSection:
     validation_fraction: float = 0.15
     ablate_visual: bool = True  # also train trees+LR without tag/embedding features (same run)
     seed: int = 0
+    mlflow: bool = False  # log the run, the booster (mlflow.lightgbm) and the LR to MLflow; register ([mlflow])
+
+
+@dataclass(frozen=True)
+class MlflowSection:
+    """MLflow tracking + model registry (the ``[mlflow]`` extra), used when train.mlflow / ctr.mlflow
+    are on, and by model resolution: a ``--model-version`` that is an alias (``champion``) of
+    ``model_name`` resolves to the catalog2vec version tagged on the registered version."""
+
+    tracking_uri: str = ""  # "" = $MLFLOW_TRACKING_URI, else MLflow's default; e.g. sqlite:///mlflow.db, http://host:5000
+    registry_uri: str = ""  # "" = the tracking URI
+    experiment: str = "catalog2vec"
+    artifact_location: str = ""  # where a NEW experiment stores artifacts ("" = MLflow's default, ./mlruns)
+    model_name: str = "catalog2vec"  # registered model of the image model (embeddings)
+    ctr_model_name: str = "catalog2vec-ctr"  # registered model of the CTR booster
+    alias: str = "champion"  # alias moved to every newly registered version ("" = none)
+
+
+@dataclass(frozen=True)
+class MetastoreSection:
+    # embedded: a Hive metastore on Derby in metastore.dir (one machine; spark.sql.catalogImplementation=hive)
+    # session: the metastore the Spark session already has (cluster Hive metastore, AWS Glue, Unity Catalog)
+    kind: str = "embedded"
+    dir: str = ""  # embedded: holds metastore_db/ and warehouse/ ("" = <lakehouse>/_metastore, local lakehouse)
+    catalog: str = ""  # catalog of a three-level name (Unity Catalog, a named Spark catalog); "" = session catalog
+    database_prefix: str = "catalog2vec"  # databases <prefix>_bronze, <prefix>_silver, <prefix>_gold
 
 
 @dataclass(frozen=True)
@@ -198,6 +240,8 @@ class Config:
     cluster: ClusterSection = field(default_factory=ClusterSection)
     similarity: SimilaritySection = field(default_factory=SimilaritySection)
     ctr: CtrSection = field(default_factory=CtrSection)
+    mlflow: MlflowSection = field(default_factory=MlflowSection)
+    metastore: MetastoreSection = field(default_factory=MetastoreSection)
     source_path: str = ""  # where this config was loaded from (informational)
 
     def with_overrides(self, **kwargs: Any) -> Config:
@@ -254,30 +298,83 @@ def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
     node[parts[-1]] = value
 
 
+def _parse(raw: bytes, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _resolve_extends(data: dict[str, Any], source: str, seen: tuple[str, ...]) -> dict[str, Any]:
+    """``extends = "local.toml"`` (relative to the file, or a URI): that file's values, overridden
+    by this file's (tables merged key by key)."""
+    from catalog2vec import storage
+
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"{source}: extends must be a file name or URI")
+    base = parent if ("://" in parent or parent.startswith("/")) else storage.join(storage.parent(source), parent)
+    if base in seen:
+        raise ConfigError(f"{source}: circular extends ({' -> '.join((*seen, base))})")
+    try:
+        raw = storage.read_bytes(base)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{source}: extends {parent!r}: config file not found: {base}") from exc
+    return _deep_merge(_resolve_extends(_parse(raw, base), base, (*seen, base)), data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a :class:`Config` from ``Config.to_dict()`` (how a resolved configuration is shipped
+    to TorchDistributor workers and executors: by content, not by a driver-side path)."""
+    cfg: Config = _build(Config, data, "")
+    return cfg
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
     lakehouse: str | None = None,
     run_id: str | None = None,
 ) -> Config:
-    """Load a TOML config (default ``conf/local.toml``) with ``section.key=value`` overrides."""
-    cfg_path = Path(path) if path else DEFAULT_CONFIG
-    data: dict[str, Any] = {}
-    if cfg_path.exists():
-        with cfg_path.open("rb") as fh:
-            try:
-                data = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from exc
-    elif path:
-        raise ConfigError(f"config file not found: {cfg_path}")
+    """Load a TOML config with ``section.key=value`` overrides.
+
+    ``path`` may be a local path or any storage URI (``s3://bucket/conf/cluster.toml``), read
+    through :mod:`catalog2vec.storage`; a named file that is missing is a :class:`ConfigError`.
+    Without ``path`` the packaged ``conf/local.toml`` is used; if even that is absent, the built-in
+    defaults apply and a warning says so on stderr.
+    """
+    from catalog2vec import storage
+
+    source = str(path) if path else str(DEFAULT_CONFIG)
+    raw: bytes | None = None
+    try:
+        raw = storage.read_bytes(source)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        if path:
+            raise ConfigError(f"config file not found: {source}") from exc
+        print(f"[config] warning: no packaged default config ({source}); using built-in defaults",
+              file=sys.stderr)
+        source = "<built-in defaults>"
+    except storage.StorageError as exc:
+        raise ConfigError(f"cannot read config {source}: {exc}") from exc
+    data: dict[str, Any] = _parse(raw, source) if raw is not None else {}
+    data = _resolve_extends(data, source, seen=(source,))
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
-        key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), raw.strip())
+        key, value = item.split("=", 1)
+        _set_dotted(data, key.strip(), value.strip())
     cfg: Config = _build(Config, data, "")
-    cfg = cfg.with_overrides(lakehouse=lakehouse, run_id=run_id, source_path=str(cfg_path))
+    cfg = cfg.with_overrides(lakehouse=lakehouse, run_id=run_id, source_path=source)
     if not cfg.run_id:
         cfg = dataclasses.replace(cfg, run_id=new_run_id())
     return cfg

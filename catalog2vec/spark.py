@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from catalog2vec import storage
+
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
@@ -37,7 +39,19 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     "spark.python.worker.reuse": "true",
+    # Delta VACUUM lists the table's directories in a job of this many tasks (Spark default
+    # 10,000: minutes of empty tasks on a small machine)
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
 }
+
+
+# Settings that only take effect when the JVM is launched (spark-submit has already launched it)
+JVM_LAUNCH_KEYS = frozenset({"spark.driver.memory"})
+
+
+def is_local_master(master: str | None) -> bool:
+    """True for ``local``, ``local[...]`` and ``local-cluster[...]`` masters (one machine)."""
+    return master is not None and (master == "local" or master.startswith(("local[", "local-cluster[")))
 
 
 def delta_maven_coordinates() -> str:
@@ -47,6 +61,42 @@ def delta_maven_coordinates() -> str:
     delta_version = version("delta-spark")
     spark_major_minor = ".".join(version("pyspark").split(".")[:2])
     return f"io.delta:delta-spark_{spark_major_minor}_2.13:{delta_version}"
+
+
+def hadoop_version() -> str:
+    """Version of the Hadoop client jars shipped with the installed pyspark (e.g. ``3.5.0``)."""
+    import re
+
+    for jar in sorted((spark_home() / "jars").glob("hadoop-client-api-*.jar")):
+        m = re.fullmatch(r"hadoop-client-api-(\d+\.\d+\.\d+)\.jar", jar.name)
+        if m:
+            return m.group(1)
+    raise RuntimeError(f"no hadoop-client-api jar under {spark_home() / 'jars'}; is pyspark installed?")
+
+
+def hadoop_aws_coordinates() -> str:
+    """``org.apache.hadoop:hadoop-aws`` at exactly the Hadoop version of pyspark's jars (the S3A
+    connector must match Hadoop; it pulls the matching AWS SDK bundle)."""
+    return f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"
+
+
+def jar_packages() -> str:
+    """``spark.jars.packages`` for local sessions and bare ``spark-submit``: Delta + S3A."""
+    return f"{delta_maven_coordinates()},{hadoop_aws_coordinates()}"
+
+
+def jars_manifest() -> Path:
+    """The local jar files ``make setup`` resolved for :func:`jar_packages` (one path a line)."""
+    return spark_home() / "conf" / "catalog2vec-jars.txt"
+
+
+def resolved_jars() -> list[str]:
+    """Those jar files, if they are all still on disk (else ``[]``: resolve from Maven again)."""
+    try:
+        jars = [ln.strip() for ln in jars_manifest().read_text().splitlines() if ln.strip()]
+    except OSError:
+        return []
+    return jars if jars and all(os.path.isfile(j) for j in jars) else []
 
 
 def _running_under_spark_submit() -> bool:
@@ -82,8 +132,15 @@ def get_spark(
     }
     if not under_submit:
         builder = builder.master(master or os.environ.get("CATALOG2VEC_SPARK_MASTER", "local[*]"))
-        settings["spark.jars.packages"] = delta_maven_coordinates()
+        # Delta + S3A: the local files make setup resolved (no resolver, no network), else Maven
+        jars = resolved_jars()
+        if jars:
+            settings["spark.jars"] = ",".join(f"local:{j}" for j in jars)
+        else:
+            settings["spark.jars.packages"] = jar_packages()
         settings.update(LOCAL_DEFAULTS)
+    # S3 endpoint/credentials from the AWS_* environment (never overriding --conf / defaults)
+    settings.update(storage.s3_settings().spark_conf())
     if conf:
         settings.update({k: str(v) for k, v in conf.items()})
 
@@ -92,11 +149,19 @@ def get_spark(
     if under_submit:
         SparkContext._ensure_initialized()  # attach to the JVM so SparkConf sees --conf values
     launcher_conf = SparkConf()  # what spark-submit / spark-defaults already set
+    if under_submit and is_local_master(launcher_conf.get("spark.master", None)):
+        # spark-submit on one machine (the DAG's local connection, `make demo`): the same small-
+        # machine defaults (Delta snapshot/listing parallelism, shuffle partitions) — without them
+        # VACUUM/OPTIMIZE list a table in thousands of empty tasks. Cluster masters keep theirs;
+        # JVM launch settings (driver memory) are too late here.
+        local = {k: v for k, v in LOCAL_DEFAULTS.items() if k not in JVM_LAUNCH_KEYS}
+        settings = {**local, **settings}
     for key, value in settings.items():
         if key in ("spark.sql.extensions", "spark.sql.catalog.spark_catalog") or not launcher_conf.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("CATALOG2VEC_SPARK_LOG_LEVEL", "WARN"))
+    storage.configure_from_spark(spark)  # artifact writes use the session's S3 endpoint and keys
     return spark
 
 
@@ -106,18 +171,52 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def install_spark_defaults() -> Path:
-    """Write $SPARK_HOME/conf/spark-defaults.conf so bare ``spark-submit`` has Delta."""
+def total_memory_mb() -> int:
+    """Physical memory of this machine in MiB (0 when unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def local_memory_defaults(total_mb: int | None = None) -> dict[str, str]:
+    """Memory settings for a bare ``spark-submit`` on this machine (local mode: the driver JVM is
+    also the executor). spark-submit's own default heap is 1 GiB, too small to cache and shuffle a
+    few million catalog rows; the heap here is a quarter of RAM, clamped to [1 GiB, 3 GiB] (the
+    machine is shared), and input splits stay small so no task holds a large slice of the input."""
+    total = total_memory_mb() if total_mb is None else total_mb
+    heap = max(1024, min(3072, total // 4)) if total else 3072
+    return {
+        "spark.driver.memory": f"{heap}m",
+        "spark.sql.files.maxPartitionBytes": "32m",
+    }
+
+
+def install_spark_defaults(jars: list[str] | None = None) -> Path:
+    """Write $SPARK_HOME/conf/spark-defaults.conf so bare ``spark-submit`` has Delta, S3A and
+    memory settings that fit this machine (:func:`local_memory_defaults`; ``--conf`` /
+    ``--driver-memory`` on the command line still win).
+
+    With the jar files :func:`warm` resolved (Delta, hadoop-aws and the ~690 MB AWS SDK bundle)
+    they are listed as ``spark.jars`` with the ``local:`` scheme: every JVM of this machine (driver,
+    local-cluster and standalone executors) loads them from the Ivy cache in place — no resolver
+    run and no network at job start, and no copy into each application's work directory. Without
+    them, ``spark.jars.packages`` (resolved from Maven at start). On a real cluster pass
+    ``--packages …`` (README).
+    """
     conf_dir = spark_home() / "conf"
     conf_dir.mkdir(parents=True, exist_ok=True)
     path = conf_dir / "spark-defaults.conf"
+    jars = resolved_jars() if jars is None else jars
     lines = [
         "# written by `python -m catalog2vec.spark --install-defaults` (make setup)",
-        f"spark.jars.packages {delta_maven_coordinates()}",
+        (f"spark.jars {','.join(f'local:{j}' for j in jars)}" if jars else f"spark.jars.packages {jar_packages()}"),
         f"spark.sql.extensions {DELTA_EXTENSION}",
         f"spark.sql.catalog.spark_catalog {DELTA_CATALOG}",
         "spark.ui.showConsoleProgress false",
         "spark.sql.session.timeZone UTC",
+        "# memory for local spark-submit runs (see catalog2vec.spark.local_memory_defaults)",
+        *(f"{k} {v}" for k, v in local_memory_defaults().items()),
     ]
     path.write_text("\n".join(lines) + "\n")
     # quiet console: WARN and above (Spark's own default template logs INFO under spark-submit)
@@ -135,17 +234,26 @@ def install_spark_defaults() -> Path:
     return path
 
 
-def warm() -> None:
-    """Start a session once (resolving the Delta jars into the ivy cache) and write Delta."""
+def warm() -> list[str]:
+    """Resolve Delta + hadoop-aws from Maven into the Ivy cache once, check a Delta round trip, and
+    record the resolved jar files (:func:`jars_manifest`) for later sessions. Returns them."""
     import tempfile
 
-    spark = get_spark("catalog2vec-warm")
+    jars_manifest().unlink(missing_ok=True)
+    (spark_home() / "conf" / "spark-defaults.conf").unlink(missing_ok=True)  # resolve our own packages
+    spark = get_spark("catalog2vec-warm", conf={"spark.jars.packages": jar_packages()})
+    resolved = [j.removeprefix("file:").removeprefix("//") for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
     with tempfile.TemporaryDirectory() as tmp:
         spark.range(3).write.format("delta").save(f"{tmp}/t")
         n = spark.read.format("delta").load(f"{tmp}/t").count()
     spark.stop()
     if n != 3:
         raise RuntimeError("Delta warm-up read back the wrong row count")
+    if not resolved or not any("hadoop-aws" in j for j in resolved):
+        raise RuntimeError(f"jar resolution did not yield Delta + hadoop-aws: {resolved}")
+    jars_manifest().parent.mkdir(parents=True, exist_ok=True)  # a fresh pip pyspark has no conf/
+    jars_manifest().write_text("\n".join(resolved) + "\n")
+    return resolved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,11 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--install-defaults", action="store_true", help="write $SPARK_HOME/conf/spark-defaults.conf")
     parser.add_argument("--warm", action="store_true", help="resolve the Delta jars and write a test table")
     args = parser.parse_args(argv)
-    if args.install_defaults:
-        print(f"[spark] wrote {install_spark_defaults()}")
     if args.warm:
-        warm()
-        print(f"[spark] Delta jars cached ({delta_maven_coordinates()})")
+        jars = warm()
+        print(f"[spark] Delta + S3A jars cached ({jar_packages()}: {len(jars)} jar files)")
+    if args.install_defaults:
+        print(f"[spark] wrote {install_spark_defaults()} ({len(resolved_jars())} local jars)")
     return 0
 
 

@@ -11,7 +11,6 @@ example queries documented in docs/embed.md (Spark SQL and DuckDB; tests run eve
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,33 +96,20 @@ def model_versions(root: str | os.PathLike[str]) -> list[str]:
 
 
 def latest_model_version(root: str | os.PathLike[str]) -> str:
-    """``<root>/models/LATEST`` when it names an embedded version, else the newest model directory
-    that has embeddings, else the last version in the table."""
-    versions = model_versions(root)
-    if not versions:
-        raise FileNotFoundError(f"no embeddings in {root}/gold/item_embeddings (run jobs/embed.py first)")
-    models = os.path.join(os.path.abspath(str(root)), "models")
-    latest = os.path.join(models, "LATEST")
-    if os.path.isfile(latest):
-        with open(latest) as fh:
-            name = fh.read().strip()
-        if name in versions:
-            return name
-    cards = {v: os.path.join(models, v, "model_card.json") for v in versions}
-    dated = [v for v in versions if os.path.isfile(cards[v])]
-    if dated:
-        from catalog2vec.embed.job import _card_age
+    """The model owner's ``latest`` (:func:`catalog2vec.models.resolve`), checked to have embeddings."""
+    from catalog2vec import models
 
-        return max(dated, key=lambda v: _card_age(Path(cards[v])))
-    return versions[-1]
+    version = models.resolve(root, "latest")
+    if version not in model_versions(root):
+        raise FileNotFoundError(f"latest model {version!r} has no rows in gold/item_embeddings under {root} "
+                                "(run jobs/embed.py first)")
+    return version
 
 
 def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[list[str], np.ndarray]:
     """(item_ids sorted, L2-normalised embeddings (n, D) float32) of one model version."""
-    import pyarrow.compute as pc
-
-    table = read_arrow(root, "gold.item_embeddings", columns=["model_version", "item_id", "embedding"])
-    table = table.filter(pc.equal(table.column("model_version"), model_version)).sort_by("item_id")
+    table = read_arrow(root, "gold.item_embeddings", columns=["item_id", "embedding"],
+                       filters=[("model_version", "=", model_version)]).sort_by("item_id")
     if table.num_rows == 0:
         raise ValueError(f"no embeddings for model_version {model_version!r} in {root}")
     flat = table.column("embedding").combine_chunks()
@@ -151,11 +137,9 @@ def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version
 
 def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> Any:
     """The stored top-N tags of one item (pandas: tag, probability, rank)."""
-    import pyarrow.compute as pc
-
-    t = read_arrow(root, "gold.item_tags", columns=["model_version", "item_id", "tag", "probability", "rank"])
-    t = t.filter(pc.and_(pc.equal(t.column("model_version"), model_version), pc.equal(t.column("item_id"), item_id)))
-    return t.select(["tag", "probability", "rank"]).sort_by("rank").to_pandas()
+    t = read_arrow(root, "gold.item_tags", columns=["tag", "probability", "rank"],
+                   filters=[("model_version", "=", model_version), ("item_id", "=", str(item_id))])
+    return t.sort_by("rank").to_pandas()
 
 
 __all__ = [

@@ -1,8 +1,13 @@
-"""Table declarations: the column list, key and partitioning of one lakehouse table.
+"""Table declarations: the column list, key, partitioning and Delta properties of one table.
 
 A declaration converts to a Spark ``StructType`` and to a ``pyarrow.Schema`` from one source of
 truth (``schemas/``). Supported column types: string, long, int, double, float, boolean,
 timestamp, date, binary, array<T>, map<string,T>.
+
+Upkeep is declared too: ``partition_by`` (physical partitioning, fixed at creation),
+``properties`` (Delta table properties such as ``delta.deletedFileRetentionDuration``, applied by
+``ensure_table`` on every write) and ``zorder_by`` (the columns ``maintain_tables`` Z-orders by
+when it compacts, so file statistics skip files on lookups by those columns).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     version_column: str | None = None  # versioned rewrites use replaceWhere on this column
     extra: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)  # Delta TBLPROPERTIES
+    zorder_by: tuple[str, ...] = ()  # OPTIMIZE ZORDER BY these (maintain_tables)
 
     @property
     def qualified_name(self) -> str:
@@ -49,6 +56,12 @@ class TableSpec:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def deleted_file_retention_hours(self) -> float | None:
+        """``delta.deletedFileRetentionDuration`` in hours (the VACUUM horizon), if declared."""
+        value = self.properties.get("delta.deletedFileRetentionDuration")
+        return None if value is None else interval_hours(value)
 
     def spark_schema(self) -> Any:
         from pyspark.sql import types as T
@@ -64,11 +77,29 @@ class TableSpec:
         names = self.column_names
         if len(set(names)) != len(names):
             raise ValueError(f"{self.qualified_name}: duplicate column names")
-        for k in (*self.key, *self.partition_by):
+        for k in (*self.key, *self.partition_by, *self.zorder_by):
             if k not in names:
-                raise ValueError(f"{self.qualified_name}: key/partition column {k!r} is not declared")
+                raise ValueError(f"{self.qualified_name}: key/partition/zorder column {k!r} is not declared")
+        if set(self.zorder_by) & set(self.partition_by):
+            raise ValueError(f"{self.qualified_name}: a partition column cannot also be a Z-order column")
+        for key, value in self.properties.items():
+            if not key.startswith("delta.") or not isinstance(value, str):
+                raise ValueError(f"{self.qualified_name}: property {key!r}={value!r}: expected delta.* = string")
+            if key.endswith("RetentionDuration"):
+                interval_hours(value)  # validates
         for c in self.columns:
             _parse(c.type)  # validates
+
+
+_UNIT_HOURS = {"hour": 1.0, "day": 24.0, "week": 168.0, "minute": 1 / 60, "second": 1 / 3600}
+
+
+def interval_hours(value: str) -> float:
+    """Hours of a Delta interval string such as ``"interval 7 days"`` or ``"interval 12 hours"``."""
+    m = re.fullmatch(r"\s*interval\s+(\d+(?:\.\d+)?)\s+(second|minute|hour|day|week)s?\s*", value.lower())
+    if not m:
+        raise ValueError(f"unsupported Delta interval {value!r} (expected e.g. 'interval 7 days')")
+    return float(m.group(1)) * _UNIT_HOURS[m.group(2)]
 
 
 def _parse(tp: str) -> tuple[str, tuple[str, ...]]:
@@ -139,7 +170,7 @@ def check_spark_schema(spec: TableSpec, schema: Any) -> None:
     for name in actual.keys() - declared.keys():
         problems.append(f"undeclared column {name!r} ({actual[name].simpleString()})")
     for name in declared.keys() & actual.keys():
-        if not _same_type(declared[name], actual[name]):
+        if not same_type(declared[name], actual[name]):
             problems.append(
                 f"column {name!r}: declared {declared[name].simpleString()}, got {actual[name].simpleString()}"
             )
@@ -149,11 +180,12 @@ def check_spark_schema(spec: TableSpec, schema: Any) -> None:
         )
 
 
-def _same_type(a: Any, b: Any) -> bool:
+def same_type(a: Any, b: Any) -> bool:
+    """Spark types equal up to the nullability of array elements / map values."""
     from pyspark.sql import types as T
 
     if isinstance(a, T.ArrayType) and isinstance(b, T.ArrayType):
-        return _same_type(a.elementType, b.elementType)
+        return same_type(a.elementType, b.elementType)
     if isinstance(a, T.MapType) and isinstance(b, T.MapType):
-        return _same_type(a.keyType, b.keyType) and _same_type(a.valueType, b.valueType)
+        return same_type(a.keyType, b.keyType) and same_type(a.valueType, b.valueType)
     return bool(a == b)

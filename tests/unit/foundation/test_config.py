@@ -51,3 +51,47 @@ def test_missing_file_and_bad_override():
         load_config("/nonexistent.toml")
     with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(None, ["nonsense"])
+
+
+def test_config_from_a_uri_and_shipped_by_content(tmp_path):
+    from catalog2vec import storage
+    from catalog2vec.config import config_from_dict
+
+    src = (REPO / "conf" / "cluster.toml").read_bytes()
+    storage.write_bytes("memory://c2v-conf/cluster.toml", src)
+    cfg = load_config("memory://c2v-conf/cluster.toml", ["train.epochs=3"], run_id="r9")
+    assert cfg.train.arch == "resnet50" and cfg.train.epochs == 3
+    assert cfg.source_path == "memory://c2v-conf/cluster.toml"
+    assert config_from_dict(cfg.to_dict()) == cfg  # what TorchDistributor workers receive
+
+
+def test_named_missing_config_is_an_error_even_for_uris():
+    with pytest.raises(ConfigError, match=r"config file not found: memory://c2v-conf/nope\.toml"):
+        load_config("memory://c2v-conf/nope.toml")
+
+
+def test_packaged_default_and_warning_fallback(monkeypatch, capsys, tmp_path):
+    import catalog2vec.config as config_mod
+
+    assert DEFAULT_CONFIG.is_file() and "catalog2vec" in str(DEFAULT_CONFIG.parent.parent)
+    assert DEFAULT_CONFIG.read_bytes() == (REPO / "conf" / "local.toml").read_bytes()  # one file, shipped
+    monkeypatch.setattr(config_mod, "DEFAULT_CONFIG", tmp_path / "absent.toml")
+    cfg = config_mod.load_config()
+    assert cfg.source_path == "<built-in defaults>" and cfg.train.arch == "resnet50"
+    assert "using built-in defaults" in capsys.readouterr().err
+
+
+def test_standalone_extends_local(tmp_path):
+    local = load_config(REPO / "conf" / "local.toml")
+    sa = load_config(REPO / "conf" / "standalone.toml")
+    assert (sa.train.num_processes, sa.train.local_mode) == (2, False)
+    assert (sa.train.arch, sa.train.image_size, sa.retrieval, sa.ctr) == (
+        local.train.arch, local.train.image_size, local.retrieval, local.ctr)
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text('extends = "b.toml"\n')
+    b.write_text('extends = "a.toml"\n')
+    with pytest.raises(ConfigError, match="circular extends"):
+        load_config(a)
+    (tmp_path / "c.toml").write_text('extends = "missing.toml"\n')
+    with pytest.raises(ConfigError, match=r"extends 'missing\.toml'"):
+        load_config(tmp_path / "c.toml")

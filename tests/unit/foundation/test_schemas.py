@@ -67,3 +67,23 @@ def test_mismatch_message_names_every_problem():
         check_spark_schema(spec, schema)
     msg = str(err.value)
     assert "silver.vocab" in msg and "doc_freq" in msg and "bogus" in msg and "'index'" in msg
+
+
+def test_upkeep_is_declared_for_every_table() -> None:
+    from catalog2vec.lakehouse.table import interval_hours
+
+    for name, spec in TABLES.items():
+        assert spec.deleted_file_retention_hours == 168.0, name
+        assert interval_hours(spec.properties["delta.logRetentionDuration"]) == 30 * 24, name
+        if spec.layer == "gold":
+            assert spec.properties["delta.enableChangeDataFeed"] == "true", name
+            assert spec.partition_by == (spec.version_column,), name
+    assert TABLES["silver.images"].zorder_by == ("item_id",)
+    assert interval_hours("interval 12 hours") == 12.0 and interval_hours("INTERVAL 2 weeks") == 336.0
+    with pytest.raises(ValueError, match="unsupported Delta interval"):
+        interval_hours("7 days")
+    cols = (Column("v", "string", False), Column("id", "string", False))
+    with pytest.raises(ValueError, match="cannot also be a Z-order column"):
+        TableSpec("gold", "t", cols, key=("v",), partition_by=("v",), zorder_by=("v",))
+    with pytest.raises(ValueError, match="unsupported Delta interval"):
+        TableSpec("gold", "t", cols, key=("v",), properties={"delta.logRetentionDuration": "forever"})

@@ -1,0 +1,213 @@
+"""The one owner of model versions: where they live, which one is ``latest``, and publishing.
+
+Layout (under any lakehouse root, local or URI, through :mod:`catalog2vec.storage`)::
+
+    <root>/models/<model_version>/model.pt, vocab.parquet, ..., model_card.json   (card = marker)
+    <root>/models/LATEST                                                          (one line)
+
+A version exists once its ``model_card.json`` exists: the card is written last, so a reader
+never sees a half-written model. Training writes ``models/LATEST`` atomically as its last act.
+
+Aliases: a name that is no published version may be an MLflow registry alias (``champion``,
+``models:/catalog2vec@champion``), resolved to the version tagged on the registered model version
+(:func:`resolve_alias`, :mod:`catalog2vec.tracking`).
+
+One rule for ``latest`` (:func:`resolve`): the version named in ``models/LATEST``; without that
+file, the published version trained most recently (:func:`trained_at`: the card's ``created_at``, else
+its modification time; ties: the name). Every name
+(``latest`` included) is validated: it must be a published version.
+
+>>> from catalog2vec import models
+>>> models.resolve("lakehouse", "latest")          # doctest: +SKIP
+'resnet18-bce-1a2b3c4d-5e6f7a8b'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog2vec import storage
+from catalog2vec.errors import MissingInput
+
+CARD_FILE = "model_card.json"
+LATEST_FILE = "LATEST"
+# names under models/ that are not vision model versions
+RESERVED = frozenset({LATEST_FILE, "ctr"})
+
+
+class ModelNotFoundError(MissingInput):
+    """No published model matches the requested version (or ``latest`` names nothing)."""
+
+
+def models_root(lakehouse: str | os.PathLike[str]) -> str:
+    return storage.join(lakehouse, "models")
+
+
+def model_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+    """``<lakehouse>/models/<model_version>`` (absolute for local paths, a URI otherwise)."""
+    if not model_version or "/" in model_version or model_version in (".", ".."):
+        raise ValueError(f"invalid model_version {model_version!r}")
+    return storage.join(models_root(lakehouse), model_version)
+
+
+def card_path(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+    return storage.join(model_dir(lakehouse, model_version), CARD_FILE)
+
+
+def list_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
+    """Published versions (those with a model card), sorted by name."""
+    root = models_root(lakehouse)
+    return [
+        name for name in storage.listdir(root)
+        if name not in RESERVED and not name.startswith((".", "_")) and storage.exists(storage.join(root, name, CARD_FILE))
+    ]
+
+
+def read_card(lakehouse: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
+    path = card_path(lakehouse, model_version)
+    try:
+        card = storage.read_json(path)
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(f"model {model_version!r} has no card at {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: a model card must be a JSON object")
+    return card
+
+
+def read_latest(lakehouse: str | os.PathLike[str]) -> str:
+    """The name in ``models/LATEST`` (``""`` when the file does not exist)."""
+    path = storage.join(models_root(lakehouse), LATEST_FILE)
+    try:
+        return storage.read_text(path).strip()
+    except FileNotFoundError:
+        return ""
+
+
+def trained_at(lakehouse: str | os.PathLike[str], model_version: str) -> datetime:
+    """When a published version was trained: its card's ``created_at`` (ISO 8601; naive = UTC),
+    else the card object's modification time."""
+    try:
+        created = read_card(lakehouse, model_version).get("created_at")
+        if isinstance(created, str) and created:
+            when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    return datetime.fromtimestamp(storage.modified(card_path(lakehouse, model_version)), tz=UTC)
+
+
+def newest_trained_at(lakehouse: str | os.PathLike[str]) -> datetime | None:
+    """:func:`trained_at` of the most recently trained published version (``None``: no model)."""
+    versions = list_versions(lakehouse)
+    return max((trained_at(lakehouse, v) for v in versions), default=None)
+
+
+def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest", registry: Any = None) -> str:
+    """``latest`` / ``""`` / ``None`` → the version in ``models/LATEST`` (else the newest card);
+    an MLflow alias (:func:`resolve_alias`) → the version registered under it; any other name is
+    returned after checking it is published. Raises :class:`ModelNotFoundError`."""
+    name = (requested or "latest").strip()
+    versions = list_versions(lakehouse)
+    root = models_root(lakehouse)
+    if name != "latest" and name not in versions:
+        aliased = resolve_alias(name, registry)
+        if aliased is not None:
+            if aliased not in versions:
+                raise ModelNotFoundError(
+                    f"MLflow alias {name!r} names catalog2vec model {aliased!r}, which is not published under {root}"
+                )
+            return aliased
+    if name == "latest":
+        name = read_latest(lakehouse)
+        if not name:
+            if not versions:
+                raise ModelNotFoundError(f"no trained model under {root} (run jobs/train.py first)")
+            name = max(versions, key=lambda v: (trained_at(lakehouse, v), v))
+        elif name not in versions:
+            raise ModelNotFoundError(
+                f"{storage.join(root, LATEST_FILE)} names {name!r}, which has no model card; available: {versions or 'none'}"
+            )
+    if name not in versions:
+        raise ModelNotFoundError(
+            f"unknown model_version {name!r}: no {storage.join(root, name, CARD_FILE)}; available: {versions or 'none'}"
+        )
+    return name
+
+
+def resolve_alias(name: str, registry: Any = None) -> str | None:
+    """The catalog2vec version behind an MLflow registry alias: ``models:/<model>@<alias>``, or a bare
+    alias (``champion``) of ``registry.model_name`` when a registry is configured (``registry``: a
+    :class:`catalog2vec.tracking.Registry`; default ``$MLFLOW_TRACKING_URI``). ``None``: not an alias."""
+    from catalog2vec import tracking
+
+    reg = registry if registry is not None else tracking.default_registry()
+    if tracking.parse_model_uri(name) is None and not reg.configured:
+        return None  # no registry named: a bare name is only a version name (no mlflow import)
+    return tracking.resolve_alias(name, reg)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` into memory (the bytes are then written through the storage layer)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_torch(obj: Any, path: str | os.PathLike[str]) -> str:
+    """``torch.save`` as one atomic write (temp file + rename locally, one PUT on object stores)."""
+    return storage.write_bytes(path, torch_bytes(obj))
+
+
+def load_torch(path: str | os.PathLike[str], map_location: Any = "cpu", weights_only: bool = True) -> Any:
+    """``torch.load`` of a local path or URI (read through the storage layer)."""
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(storage.read_bytes(path)), map_location=map_location, weights_only=weights_only)
+
+
+def publish(directory: str | os.PathLike[str], card: dict[str, Any], payload: dict[str, bytes]) -> str:
+    """Publish a model directory (``model_dir(...)``): every payload file (name → bytes) first,
+    the card last (the marker). Returns the card's path."""
+    return storage.publish(
+        storage.join(directory, CARD_FILE), card, {storage.join(directory, name): data for name, data in payload.items()}
+    )
+
+
+def publish_latest(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+    """Point ``models/LATEST`` at a published version (one atomic object write)."""
+    if model_version not in list_versions(lakehouse):
+        raise ModelNotFoundError(f"cannot publish {model_version!r} as LATEST: it has no model card")
+    return storage.publish(storage.join(models_root(lakehouse), LATEST_FILE), model_version + "\n")
+
+
+__all__ = [
+    "CARD_FILE",
+    "LATEST_FILE",
+    "ModelNotFoundError",
+    "card_path",
+    "list_versions",
+    "load_torch",
+    "model_dir",
+    "models_root",
+    "newest_trained_at",
+    "publish",
+    "publish_latest",
+    "read_card",
+    "read_latest",
+    "resolve",
+    "resolve_alias",
+    "save_torch",
+    "torch_bytes",
+    "trained_at",
+]

@@ -1,0 +1,549 @@
+"""The one storage layer: every non-table artifact (models, checkpoints, cards, indexes, reports,
+run records, configs, vocab files) is read and written through this module, on a local path or
+any fsspec URI (``s3://``/``s3a://`` through s3fs, ``memory://`` in tests, ``gs://``, ``abfs://``).
+
+Object stores have no rename, so the atomic unit is one object: :func:`publish` writes the payload
+objects first and the small *marker* object (a model card, ``LATEST``, an index manifest) last; a
+reader trusts an artifact only once its marker exists. On local disk each single write is also
+atomic (temporary file + rename), so a killed writer never leaves a half-written file.
+
+Credentials and endpoint come from the usual places, merged by :func:`s3_settings`:
+``spark.hadoop.fs.s3a.*`` (when a Spark configuration is given) over the ``AWS_*`` environment.
+The same :class:`S3Settings` derive the fsspec options, the delta-rs ``storage_options`` and the
+``spark.hadoop.fs.s3a.*`` configuration, so Spark, delta-rs/DuckDB readers and artifact writes
+agree.
+
+>>> from catalog2vec import storage
+>>> uri = storage.join("memory://lake", "models", "v1", "card.json")
+>>> storage.write_json(uri, {"ok": True})
+>>> storage.read_json(uri)
+{'ok': True}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from catalog2vec.errors import UserError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+# Schemes that name the same S3 object store (Hadoop spells it s3a, boto/fsspec s3).
+S3_SCHEMES = ("s3", "s3a", "s3n")
+
+
+class StorageError(UserError, OSError):
+    """A storage location is unusable (bad URI, missing filesystem driver, unwritable root)."""
+
+
+# ------------------------------------------------------------------ paths
+def scheme(path: str | os.PathLike[str]) -> str:
+    """URI scheme of ``path`` (``""`` for a local path; ``file://`` counts as local)."""
+    s = os.fspath(path)
+    if "://" not in s:
+        return ""
+    sch = s.split("://", 1)[0].lower()
+    return "" if sch == "file" else sch
+
+
+def is_local(path: str | os.PathLike[str]) -> bool:
+    return scheme(path) == ""
+
+
+def normalize(path: str | os.PathLike[str]) -> str:
+    """A local path made absolute (``file://`` stripped); a URI unchanged but for trailing ``/``."""
+    s = os.fspath(path)
+    if is_local(s):
+        return os.path.abspath(s.removeprefix("file://"))
+    return s.rstrip("/")
+
+
+def join(base: str | os.PathLike[str], *parts: str) -> str:
+    """``base/part/...`` — absolute for local paths, ``/``-joined for URIs (never ``pathlib`` on a URI)."""
+    b = normalize(base)
+    clean = [p.strip("/") for p in parts if p and p.strip("/")]
+    if is_local(b):
+        return os.path.join(b, *clean)
+    sch, rest = b.split("://", 1)
+    return f"{sch}://{posixpath.join(rest, *clean)}" if clean else b
+
+
+def basename(path: str | os.PathLike[str]) -> str:
+    return posixpath.basename(normalize(path).replace(os.sep, "/"))
+
+
+def parent(path: str | os.PathLike[str]) -> str:
+    p = normalize(path)
+    if is_local(p):
+        return os.path.dirname(p)
+    sch, rest = p.split("://", 1)
+    return f"{sch}://{posixpath.dirname(rest)}"
+
+
+def to_spark_uri(path: str | os.PathLike[str]) -> str:
+    """The URI Spark (Hadoop) opens: ``s3://`` → ``s3a://``; local paths absolute."""
+    p = normalize(path)
+    if scheme(p) in ("s3", "s3n"):
+        return "s3a://" + p.split("://", 1)[1]
+    return p
+
+
+def to_object_uri(path: str | os.PathLike[str]) -> str:
+    """The URI fsspec and delta-rs open: ``s3a://`` → ``s3://``; local paths absolute."""
+    p = normalize(path)
+    if scheme(p) in ("s3a", "s3n"):
+        return "s3://" + p.split("://", 1)[1]
+    return p
+
+
+# ------------------------------------------------------------------ S3 settings
+@dataclass(frozen=True)
+class S3Settings:
+    """Endpoint and credentials of an S3 API (AWS itself when ``endpoint`` is empty)."""
+
+    endpoint: str = ""  # e.g. http://127.0.0.1:9000 for a local S3 server
+    access_key: str = ""
+    secret_key: str = ""
+    session_token: str = ""
+    region: str = ""
+    path_style: bool = False
+
+    @property
+    def allow_http(self) -> bool:
+        return self.endpoint.startswith("http://")
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """Keyword options for ``s3fs.S3FileSystem``."""
+        opts: dict[str, Any] = {}
+        client: dict[str, Any] = {}
+        if self.endpoint:
+            opts["endpoint_url"] = self.endpoint
+        if self.access_key:
+            opts["key"] = self.access_key
+            opts["secret"] = self.secret_key
+        if self.session_token:
+            opts["token"] = self.session_token
+        if self.region:
+            client["region_name"] = self.region
+        if client:
+            opts["client_kwargs"] = client
+        if self.path_style:
+            opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+        return opts
+
+    def delta_rs_options(self) -> dict[str, str]:
+        """``storage_options`` for delta-rs (``deltalake``), Polars ``scan_delta`` and DuckDB readers:
+        the ``AWS_*`` variables of :meth:`environment` plus delta-rs's own switches."""
+        opts = {k: v for k, v in self.environment().items() if k.startswith("AWS_")}
+        if self.allow_http:
+            opts["AWS_ALLOW_HTTP"] = "true"
+        opts["AWS_REGION"] = self.region or "us-east-1"
+        if self.path_style or self.endpoint:
+            opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+        # a single writer per table in this project's jobs; delta-rs needs this on plain S3
+        opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        return opts
+
+    def spark_conf(self) -> dict[str, str]:
+        """``spark.hadoop.fs.s3a.*`` settings for the same endpoint and credentials."""
+        conf: dict[str, str] = {}
+        pre = "spark.hadoop.fs.s3a."
+        if self.endpoint:
+            conf[pre + "endpoint"] = self.endpoint
+            conf[pre + "connection.ssl.enabled"] = "false" if self.allow_http else "true"
+        if self.path_style or self.endpoint:
+            conf[pre + "path.style.access"] = "true"
+        if self.access_key:
+            conf[pre + "access.key"] = self.access_key
+            conf[pre + "secret.key"] = self.secret_key
+            provider = "SimpleAWSCredentialsProvider"
+            if self.session_token:
+                conf[pre + "session.token"] = self.session_token
+                provider = "TemporaryAWSCredentialsProvider"
+            conf[pre + "aws.credentials.provider"] = f"org.apache.hadoop.fs.s3a.{provider}"
+        if self.region:
+            conf[pre + "endpoint.region"] = self.region
+        return conf
+
+    def environment(self) -> dict[str, str]:
+        """The ``AWS_*`` environment that makes boto/s3fs/delta-rs in a child process agree."""
+        env: dict[str, str] = {}
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL"] = self.endpoint
+        if self.access_key:
+            env["AWS_ACCESS_KEY_ID"] = self.access_key
+            env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        if self.region:
+            env["AWS_REGION"] = self.region
+        if self.path_style:
+            env["CATALOG2VEC_S3_PATH_STYLE"] = "true"
+        return env
+
+
+_SPARK_KEYS = {
+    "endpoint": "endpoint",
+    "access.key": "access_key",
+    "secret.key": "secret_key",
+    "session.token": "session_token",
+    "endpoint.region": "region",
+}
+
+_configured: S3Settings | None = None
+
+
+def s3_settings(spark_conf: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> S3Settings:
+    """Merge S3 endpoint/credentials: ``spark.hadoop.fs.s3a.*`` (if given) over the ``AWS_*``
+    environment over what :func:`configure` last installed in this process."""
+    env = os.environ if env is None else env
+    base = _configured or S3Settings()
+    values: dict[str, Any] = {
+        "endpoint": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or base.endpoint,
+        "access_key": env.get("AWS_ACCESS_KEY_ID") or base.access_key,
+        "secret_key": env.get("AWS_SECRET_ACCESS_KEY") or base.secret_key,
+        "session_token": env.get("AWS_SESSION_TOKEN") or base.session_token,
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or base.region,
+        "path_style": env.get("CATALOG2VEC_S3_PATH_STYLE", "").lower() in ("1", "true") or base.path_style,
+    }
+    for key, value in (spark_conf or {}).items():
+        for prefix in ("spark.hadoop.fs.s3a.", "fs.s3a."):
+            if key.startswith(prefix):
+                short = key[len(prefix):]
+                if short in _SPARK_KEYS and value:
+                    values[_SPARK_KEYS[short]] = value
+                elif short == "path.style.access":
+                    values["path_style"] = str(value).lower() == "true"
+    return S3Settings(**values)
+
+
+def configure(settings: S3Settings | None) -> None:
+    """Install process-wide S3 settings (e.g. derived once from the Spark configuration, or shipped
+    to a TorchDistributor worker); ``None`` resets. Clears the cached filesystems."""
+    global _configured
+    _configured = settings
+    _fs_cache.clear()
+
+
+def configure_from_spark(spark: Any) -> S3Settings:
+    """Derive the settings from a running session's ``fs.s3a.*`` conf (plus environment) and
+    install them, so artifact writes use the same endpoint as the session's Delta writes."""
+    conf = dict(spark.sparkContext.getConf().getAll())
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    for short in (*_SPARK_KEYS, "path.style.access"):
+        value = hconf.get("fs.s3a." + short)
+        if value:
+            conf["fs.s3a." + short] = str(value)
+    settings = s3_settings(conf)
+    configure(settings)
+    return settings
+
+
+def apply_to_spark(spark: Any, settings: S3Settings | None = None) -> None:
+    """Set ``fs.s3a.*`` on a running session's Hadoop configuration (for sessions started before
+    the endpoint was known, e.g. a test session)."""
+    settings = settings or s3_settings()
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in settings.spark_conf().items():
+        hconf.set(key.removeprefix("spark.hadoop."), value)
+
+
+# ------------------------------------------------------------------ filesystems
+_fs_cache: dict[tuple[str, str], AbstractFileSystem] = {}
+
+
+def filesystem(path: str | os.PathLike[str]) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem for ``path`` and the path in that filesystem's terms."""
+    import fsspec
+
+    p = to_object_uri(path)
+    sch = scheme(p) or "file"
+    opts: dict[str, Any] = {}
+    if sch == "s3":
+        opts = s3_settings().fsspec_options()
+    cache_key = (sch, json.dumps(opts, sort_keys=True))
+    fs = _fs_cache.get(cache_key)
+    if fs is None:
+        try:
+            fs = fsspec.filesystem(sch, **opts)
+        except (ImportError, ValueError) as exc:
+            raise StorageError(f"cannot open {p!r}: no filesystem for scheme {sch!r} ({exc})") from exc
+        _fs_cache[cache_key] = fs
+    return fs, (p if sch == "file" else fs._strip_protocol(p))
+
+
+def exists(path: str | os.PathLike[str]) -> bool:
+    fs, p = filesystem(path)
+    return bool(fs.exists(p))
+
+
+def isdir(path: str | os.PathLike[str]) -> bool:
+    fs, p = filesystem(path)
+    return bool(fs.isdir(p))
+
+
+def isfile(path: str | os.PathLike[str]) -> bool:
+    fs, p = filesystem(path)
+    return bool(fs.isfile(p))
+
+
+def _rebuild(path: str | os.PathLike[str], found: str) -> str:
+    """A path returned by fsspec, in the caller's scheme (``s3a://`` stays ``s3a://``)."""
+    base = normalize(path)
+    if is_local(base):
+        return found
+    return f"{scheme(base)}://{found.split('://', 1)[-1].lstrip('/')}"
+
+
+def listdir(path: str | os.PathLike[str]) -> list[str]:
+    """Names (not paths) directly under ``path``, sorted; ``[]`` if it does not exist."""
+    fs, p = filesystem(path)
+    try:
+        entries = fs.ls(p, detail=False)
+    except FileNotFoundError:
+        return []
+    names = {posixpath.basename(str(e).rstrip("/")) for e in entries}
+    names.discard("")
+    return sorted(names)
+
+
+def list_files(path: str | os.PathLike[str]) -> list[str]:
+    """Every file below ``path`` (recursive), as full paths in the caller's scheme, sorted."""
+    fs, p = filesystem(path)
+    if not fs.exists(p):
+        return []
+    return sorted(_rebuild(path, str(f)) for f in fs.find(p))
+
+
+def makedirs(path: str | os.PathLike[str]) -> None:
+    """Create a local directory (object stores have none: a no-op there)."""
+    if is_local(path):
+        os.makedirs(normalize(path), exist_ok=True)
+
+
+def remove(path: str | os.PathLike[str], recursive: bool = False) -> None:
+    """Delete a file (or a whole tree with ``recursive``); missing is fine."""
+    fs, p = filesystem(path)
+    with contextlib.suppress(FileNotFoundError):
+        if fs.exists(p):
+            fs.rm(p, recursive=recursive)
+
+
+def size(path: str | os.PathLike[str]) -> int:
+    fs, p = filesystem(path)
+    return int(fs.size(p))
+
+
+def modified(path: str | os.PathLike[str]) -> float:
+    """Last-modified time (epoch seconds) of a file."""
+    fs, p = filesystem(path)
+    ts = fs.modified(p)
+    return float(ts.timestamp())
+
+
+# ------------------------------------------------------------------ read / write
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    fs, p = filesystem(path)
+    try:
+        return bytes(fs.cat_file(p))
+    except IsADirectoryError as exc:
+        raise IsADirectoryError(f"{path} is a directory") from exc
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    return json.loads(read_bytes(path))
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
+    """Write one object/file atomically (local: temp file + rename; object store: one PUT)."""
+    target = normalize(path)
+    if is_local(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+    fs, p = filesystem(target)
+    fs.pipe_file(p, data)
+    return target
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> str:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> str:
+    return write_bytes(path, json.dumps(obj, indent=indent, sort_keys=True, default=str).encode("utf-8"))
+
+
+@contextlib.contextmanager
+def open_file(path: str | os.PathLike[str], mode: str = "rb") -> Iterator[IO[Any]]:
+    """A file object for streaming reads (``rb``/``r``) or a whole-object write (``wb``/``w``,
+    published atomically on close, discarded if the block raises)."""
+    if "r" in mode:
+        fs, p = filesystem(path)
+        with fs.open(p, mode) as fh:
+            yield fh
+        return
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b") as buf:
+        if "b" in mode:
+            yield buf  # type: ignore[misc]
+        else:
+            import io
+
+            text = io.TextIOWrapper(buf, encoding="utf-8", write_through=True)
+            yield text
+            text.flush()
+            text.detach()
+        buf.seek(0)
+        write_bytes(path, buf.read())
+
+
+def put_file(local_path: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
+    """Copy a local file to ``path`` (atomically)."""
+    target = normalize(path)
+    if is_local(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(os.fspath(local_path), tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+    fs, p = filesystem(target)
+    fs.put_file(os.fspath(local_path), p)
+    return target
+
+
+def get_file(path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
+    """Copy ``path`` to a local file."""
+    fs, p = filesystem(path)
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(local_path))), exist_ok=True)
+    fs.get_file(p, os.fspath(local_path))
+    return os.fspath(local_path)
+
+
+@contextlib.contextmanager
+def local_copy(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A local file path holding ``path``'s content (the file itself when local), for libraries
+    that only open local files (faiss)."""
+    if is_local(path):
+        yield normalize(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="c2v-") as tmp:
+        yield get_file(path, os.path.join(tmp, basename(path)))
+
+
+def upload_dir(local_dir: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[str]:
+    """Copy every file of a local directory tree under ``path``; returns the written paths."""
+    written = []
+    root = os.fspath(local_dir)
+    for dirpath, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            written.append(put_file(os.path.join(dirpath, name), join(path, rel)))
+    return written
+
+
+# ------------------------------------------------------------------ publish
+def publish(
+    marker: str | os.PathLike[str],
+    marker_content: bytes | str | Mapping[str, Any],
+    payload: Mapping[str, bytes | str] | None = None,
+) -> str:
+    """Publish an artifact: every ``payload`` object (path → content) first, the ``marker`` last.
+
+    A reader that trusts only artifacts whose marker exists never sees a half-published one,
+    on local disk and on object stores alike (each single write is atomic, the order is the
+    guarantee). Returns the marker path.
+    """
+    for path, content in (payload or {}).items():
+        write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)
+    if isinstance(marker_content, Mapping):
+        return write_json(marker, dict(marker_content))
+    if isinstance(marker_content, str):
+        return write_text(marker, marker_content)
+    return write_bytes(marker, marker_content)
+
+
+def check_writable(root: str | os.PathLike[str]) -> None:
+    """Fail fast (:class:`StorageError`) when ``root`` cannot hold a lakehouse: a file, a read-only
+    directory, or an unreachable bucket."""
+    r = normalize(root)
+    if is_local(r):
+        if os.path.exists(r) and not os.path.isdir(r):
+            raise StorageError(f"lakehouse {r} is a file, not a directory")
+        probe_dir = r
+        while not os.path.exists(probe_dir):
+            probe_dir = os.path.dirname(probe_dir)
+        if not os.access(probe_dir, os.W_OK | os.X_OK):
+            raise StorageError(f"lakehouse {r} is not writable ({probe_dir} is read-only)")
+        return
+    probe = join(r, "_runs", f".write-probe-{os.getpid()}")
+    try:
+        write_bytes(probe, b"")
+        remove(probe)
+    except Exception as exc:
+        raise StorageError(f"lakehouse {r} is not writable: {exc}") from exc
+
+
+__all__ = [
+    "S3Settings",
+    "StorageError",
+    "apply_to_spark",
+    "basename",
+    "check_writable",
+    "configure",
+    "configure_from_spark",
+    "exists",
+    "filesystem",
+    "get_file",
+    "is_local",
+    "isdir",
+    "isfile",
+    "join",
+    "list_files",
+    "listdir",
+    "local_copy",
+    "makedirs",
+    "modified",
+    "normalize",
+    "open_file",
+    "parent",
+    "publish",
+    "put_file",
+    "read_bytes",
+    "read_json",
+    "read_text",
+    "remove",
+    "s3_settings",
+    "scheme",
+    "size",
+    "to_object_uri",
+    "to_spark_uri",
+    "upload_dir",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
