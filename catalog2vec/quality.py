@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,7 +20,11 @@ class Reason(StrEnum):
     MISSING_ITEM_ID = "missing_item_id"  # no item_id, or blank
     NO_TEXT = "no_text"  # neither title nor description
     FIELD_TOO_LARGE = "field_too_large"  # a text field over ingest.max_field_chars
-    INVALID_UTF8 = "invalid_utf8"  # bytes that are not UTF-8 (decoded as U+FFFD)
+    INVALID_UTF8 = "invalid_utf8"  # bytes that are not UTF-8, or a \\u escape that is no character
+    DUPLICATE_KEY = "duplicate_key"  # a JSON object / CSV header / Parquet schema repeats a key
+    INVALID_ID = "invalid_id"  # item_id breaks the id policy (length, control characters)
+    INVALID_TIMESTAMP = "invalid_timestamp"  # crawled_at given but not an ISO-8601 time in range
+    IMAGE_PATH_INVALID = "image_path_invalid"  # image path outside the allowed directories / not a file
     # build_labels
     NO_VOCAB_WORDS = "no_vocab_words"  # no token of the item is in the vocabulary
     # build_vocab
@@ -31,6 +36,8 @@ class Reason(StrEnum):
     NOT_AN_IMAGE = "not_an_image"
     DECOMPRESSION_BOMB = "decompression_bomb"  # over images.max_pixels
     IMAGE_UNDECODABLE = "image_undecodable"  # anything else Pillow cannot decode
+    IMAGE_FETCH_FAILED = "image_fetch_failed"  # a remote image_uri (s3://, http://) could not be read
+    IMAGE_TOO_LARGE = "image_too_large"  # the source file is over images.max_bytes
     # neighbors / cluster / evaluate / train_similarity (gold.item_embeddings rows)
     INVALID_EMBEDDING = "invalid_embedding"  # empty, wrong dimension, NaN/inf or zero-norm vector
     # impressions
@@ -39,6 +46,18 @@ class Reason(StrEnum):
 
 
 MAX_RECORD_CHARS = 1_048_576
+
+# reason -> count of every record quarantined by this process since the last reset: the job runner
+# (jobs/_common.py) puts it in the run record <lakehouse>/_runs/<run_id>/<job>.json
+_REASON_COUNTS: Counter[str] = Counter()
+
+
+def reason_counts(reset: bool = False) -> dict[str, int]:
+    """Records quarantined by :func:`write_quarantine` in this process, per reason."""
+    out = dict(sorted(_REASON_COUNTS.items()))
+    if reset:
+        _REASON_COUNTS.clear()
+    return out
 
 
 def record_sha256(record: str | None) -> str:
@@ -54,9 +73,12 @@ def write_quarantine(
 ) -> int:
     """Append rejected records to ``bronze/quarantine`` (idempotent MERGE on the key).
 
-    ``df`` needs columns ``source, record, reason`` and optionally ``item_id, detail``.
-    Returns the number of rejected records in ``df``. Byte-identical records from the same
-    source and job share one quarantine row (the key), but every one of them is counted.
+    ``df`` needs columns ``source, record, reason`` and optionally ``item_id, detail,
+    record_bytes``. ``record`` must be valid UTF-8 text; a record whose raw bytes are not UTF-8
+    passes them in ``record_bytes`` (kept losslessly as binary, ``record`` then holds them with
+    ``\\xNN`` escapes), so delta-rs, DuckDB and pandas always read the table. Returns the number of
+    rejected records in ``df``. Byte-identical records from the same source and job share one
+    quarantine row (the key: sha256 of the raw bytes), but every one of them is counted.
     """
     from pyspark.sql import functions as F
 
@@ -66,12 +88,17 @@ def write_quarantine(
     for optional in ("item_id", "detail"):
         if optional not in df.columns:
             df = df.withColumn(optional, F.lit(None).cast("string"))
+    if "record_bytes" not in df.columns:
+        df = df.withColumn("record_bytes", F.lit(None).cast("binary"))
+    text = F.col("record").cast("string")
+    raw = F.coalesce(F.col("record_bytes"), F.encode(F.coalesce(text, F.lit("")), "UTF-8"))
     out = (
         df.select(
             F.lit(job).alias("job"),
             F.col("source").cast("string").alias("source"),
-            F.substring(F.col("record").cast("string"), 1, MAX_RECORD_CHARS).alias("record"),
-            F.sha2(F.coalesce(F.col("record").cast("string"), F.lit("")), 256).alias("record_sha256"),
+            F.substring(text, 1, MAX_RECORD_CHARS).alias("record"),
+            F.substring(F.col("record_bytes"), 1, MAX_RECORD_CHARS).alias("record_bytes"),
+            F.sha2(raw, 256).alias("record_sha256"),
             F.col("item_id").cast("string").alias("item_id"),
             F.col("reason").cast("string").alias("reason"),
             F.col("detail").cast("string").alias("detail"),
@@ -79,7 +106,9 @@ def write_quarantine(
             F.lit(datetime.now(UTC)).cast("timestamp").alias("quarantined_at"),
         )
     ).cache()
-    n = out.count()
+    by_reason = {str(r["reason"]): int(r["count"]) for r in out.groupBy("reason").count().collect()}
+    n = sum(by_reason.values())
+    _REASON_COUNTS.update(by_reason)
     if n:
         write_table(spark, out.dropDuplicates(["job", "source", "record_sha256"]), bronze.QUARANTINE, root, mode="merge")
     out.unpersist()

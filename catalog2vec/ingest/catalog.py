@@ -1,8 +1,11 @@
 """Crawled catalog files → ``bronze/catalog_items`` (+ ``bronze/quarantine``).
 
-Reader (CSV / JSON lines / Parquet, every value kept as text) → pure transforms
-(``canonicalize`` → ``validate``) → writer (dedupe on item_id, latest crawled_at wins, MERGE).
-Accounting: ``read = written + quarantined + duplicates``.
+Reader (CSV / JSON lines / Parquet bytes, every value kept as text) → the pure per-record parser
+and checks of :mod:`catalog2vec.ingest.records` (inside ``mapInPandas``: one bad record becomes a
+quarantine row, never a failed job) → writer (dedupe on item_id, latest crawled_at wins, MERGE).
+Accounting: ``read = written + quarantined + duplicates``. The job fails (one line, exit 2) only
+for whole-input problems: no input file, no record at all, no readable record at all, a mapping
+naming a column no record has, an unwritable lakehouse (checked before any input is read).
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 import glob as globlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog2vec import storage
 from catalog2vec.config import Config
-from catalog2vec.quality import Reason
+from catalog2vec.errors import InvalidInput, MissingInput
+from catalog2vec.ingest import records
+from catalog2vec.quality import MAX_RECORD_CHARS, Reason
+
+MAX_RECORD_BYTES = 4 * MAX_RECORD_CHARS  # raw bytes kept per quarantined record
 
 CANONICAL = (
     "item_id",
@@ -35,8 +44,13 @@ CORRUPT = "_corrupt_record"
 FORMATS = ("csv", "json", "parquet")
 
 
-class IngestError(ValueError):
-    """Invalid job arguments (bad mapping, unknown format, no input files)."""
+class IngestError(InvalidInput):
+    """Invalid job arguments or unusable input as a whole (bad mapping, unknown format, no
+    input files, no readable record)."""
+
+
+class NoInputError(IngestError, MissingInput):
+    """No input file matches."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ def resolve_inputs(input_path: str) -> list[str]:
     if not files and os.path.isdir(input_path):
         files = [input_path]
     if not files:
-        raise IngestError(f"no input files match {input_path!r}")
+        raise NoInputError(f"no input files match {input_path!r}")
     return [str(Path(f).resolve()) for f in files]
 
 
@@ -99,6 +113,19 @@ def input_base_dir(input_path: str) -> str:
     if fixed.endswith("/") or (fixed == input_path and Path(fixed).is_dir()):
         return str(Path(fixed).resolve())
     return str(Path(fixed).parent.resolve())
+
+
+def text_column(df: Any, name: str) -> Any:
+    """Column ``name`` of ``df`` as text: strings as they are, nested values as JSON, the rest cast."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    dtype, col = df.schema[name].dataType, F.col(f"`{name}`")
+    if isinstance(dtype, T.StringType):
+        return col
+    if isinstance(dtype, (T.StructType, T.ArrayType, T.MapType)):
+        return F.to_json(col)
+    return col.cast("string")
 
 
 def read_source(spark: Any, files: list[str], fmt: str) -> Any:
@@ -136,12 +163,7 @@ def read_source(spark: Any, files: list[str], fmt: str) -> Any:
         df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
 
     def as_text(name: str) -> Any:
-        dtype, col = df.schema[name].dataType, F.col(f"`{name}`")
-        if isinstance(dtype, T.StringType):
-            return col
-        if isinstance(dtype, (T.StructType, T.ArrayType, T.MapType)):
-            return F.to_json(col)
-        return col.cast("string")
+        return text_column(df, name)
 
     return df.select(
         *[as_text(c).alias(c) for c in df.columns if c != CORRUPT],
@@ -151,103 +173,78 @@ def read_source(spark: Any, files: list[str], fmt: str) -> Any:
     )
 
 
-def _template_expr(template: str, base_dir: str, mapped: dict[str, Any]) -> Any:
+PARSED_SCHEMA = (
+    "item_id string, title string, description string, category string, brand string, color string, "
+    "gender string, image_uri string, url string, crawled_at string, extra map<string,string>, "
+    "_keys array<string>, _file string, _mtime_us long, _record string, _record_bytes binary, "
+    "_reason string, _detail string"
+)
+
+
+def _rows_to_pandas(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    names = [c.split()[0] for c in PARSED_SCHEMA.split(", ")]
+    df = pd.DataFrame(rows, columns=names)
+    df["_mtime_us"] = df["_mtime_us"].astype("Int64")
+    return df
+
+
+def _finish(rec: records.Record, file: str, mtime_us: Any, rules: records.CanonicalRules) -> dict[str, Any]:
+    """Canonicalise one record; any failure of the record's own becomes a quarantine reason."""
+    try:
+        row = records.canonical_row(rec, CANONICAL, rules)
+    except Exception as exc:
+        row = dict.fromkeys(CANONICAL)
+        row.update(extra=None, _keys=None, _reason=Reason.MALFORMED_RECORD.value,
+                   _detail=f"{type(exc).__name__}: {exc}"[:500])
+    row["_file"], row["_mtime_us"] = file, None if mtime_us is None else int(mtime_us)
+    if row["_reason"] is not None:
+        row["_record"] = records.raw_text(rec.raw[: MAX_RECORD_BYTES])
+        row["_record_bytes"] = records.raw_bytes_if_not_utf8(rec.raw[: MAX_RECORD_BYTES])
+        row["extra"] = None
+    else:
+        row["_record"] = row["_record_bytes"] = None
+    return row
+
+
+def read_records(spark: Any, files: list[str], fmt: str, rules: records.CanonicalRules) -> Any:
+    """Every record of the input as one row of :data:`PARSED_SCHEMA` (canonical columns, or
+    ``_reason``/``_detail`` and the raw record): JSON lines split by Spark's text reader (raw
+    bytes, any file size, split across tasks); CSV and Parquet files parsed whole per task."""
     from pyspark.sql import functions as F
 
-    parts: list[Any] = []
-    pos = 0
-    for m in re.finditer(r"\{(\w+)\}", template):
-        if m.start() > pos:
-            parts.append(F.lit(template[pos : m.start()]))
-        name = m.group(1)
-        if name not in mapped:
-            raise IngestError(f"image template field {{{name}}} is not a canonical column")
-        parts.append(mapped[name])
-        pos = m.end()
-    if pos < len(template):
-        parts.append(F.lit(template[pos:]))
-    expr = F.concat(*parts)
-    if not (template.startswith("/") or "://" in template):
-        expr = F.concat(F.lit(base_dir.rstrip("/") + "/"), expr)
-    return expr
-
-
-def canonicalize(
-    df: Any,
-    mapping: dict[str, str],
-    source: str,
-    image_template: str | None = None,
-    base_dir: str = ".",
-) -> Any:
-    """Rename mapped columns to canonical names; keep the rest in ``extra``; add ``_record``."""
-    from pyspark.sql import functions as F
-
-    src_cols = [c for c in df.columns if c not in (CORRUPT, "_file", "_file_mtime")]
-    for src in mapping:
-        if src not in src_cols:
-            raise IngestError(f"mapping source column {src!r} not in input columns {src_cols}")
-    target = dict(mapping)
-    for c in src_cols:  # identity mapping for columns already named canonically
-        if c in CANONICAL and c not in target and c not in target.values():
-            target[c] = c
-    by_dst = {dst: src for src, dst in target.items()}
-    mapped: dict[str, Any] = {}
-    for name in CANONICAL:
-        if name in by_dst:
-            mapped[name] = F.col(f"`{by_dst[name]}`")
-        else:
-            mapped[name] = F.lit(None).cast("string")
-    mapped["item_id"] = F.trim(mapped["item_id"])
-    if image_template:
-        mapped["image_uri"] = _template_expr(image_template, base_dir, mapped)
-    unmapped = [c for c in src_cols if c not in target]
-    extra = (
-        F.map_from_arrays(
-            F.array(*[F.lit(c) for c in unmapped]),
-            F.array(*[F.col(f"`{c}`") for c in unmapped]),
+    if fmt not in FORMATS:
+        raise IngestError(f"unknown format {fmt!r}; choose from {FORMATS}")
+    uris = [storage.to_spark_uri(f) for f in files]
+    if fmt == "json":
+        src = spark.read.text(uris).select(
+            F.col("value").cast("binary").alias("data"),
+            F.col("_metadata.file_path").alias("file"),
+            F.unix_micros(F.col("_metadata.file_modification_time")).alias("mtime_us"),
         )
-        if unmapped
-        else F.create_map().cast("map<string,string>")
-    )
-    record = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(f"`{c}`") for c in src_cols])))
-    crawled = F.coalesce(F.try_to_timestamp(mapped["crawled_at"]), F.col("_file_mtime"))
-    return df.select(
-        *[mapped[n].alias(n) for n in CANONICAL if n != "crawled_at"],
-        crawled.alias("crawled_at"),
-        F.lit(source).alias("source"),
-        extra.alias("extra"),
-        record.alias("_record"),
-        F.col(CORRUPT).alias(CORRUPT),
-    )
 
+        def parse(batches: Iterator[Any]) -> Iterator[Any]:
+            for pdf in batches:
+                out = []
+                for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
+                    rec = records.parse_json_line(bytes(data))
+                    if rec is not None:
+                        out.append(_finish(rec, file, mtime, rules))
+                yield _rows_to_pandas(out)
+    else:
+        src = spark.read.format("binaryFile").load(uris).select(
+            F.col("content").alias("data"), F.col("path").alias("file"),
+            F.unix_micros(F.col("modificationTime")).alias("mtime_us"),
+        )
 
-def validate(df: Any, max_field_chars: int) -> Any:
-    """Add ``_reason`` / ``_detail`` (null when valid). First failing check wins, in the
-    documented order: malformed_record, invalid_utf8, missing_item_id, field_too_large, no_text."""
-    from pyspark.sql import functions as F
+        def parse(batches: Iterator[Any]) -> Iterator[Any]:
+            for pdf in batches:
+                for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
+                    out = [_finish(rec, file, mtime, rules) for rec in records.iter_records(bytes(data), fmt)]
+                    yield _rows_to_pandas(out)
 
-    blank = lambda c: F.col(c).isNull() | (F.trim(F.col(c)) == "")  # noqa: E731
-    has_fffd = F.lit(False)
-    for c in (*TEXT_FIELDS, "item_id"):
-        has_fffd = has_fffd | F.coalesce(F.col(c).contains("\ufffd"), F.lit(False))
-    has_fffd = has_fffd | F.coalesce(F.col("_record").contains("\ufffd"), F.lit(False))
-    too_large = [F.when(F.length(F.col(c)) > max_field_chars, F.lit(c)) for c in TEXT_FIELDS]
-    too_large_col = F.concat_ws(",", *too_large)
-    reason = (
-        F.when(F.col(CORRUPT).isNotNull(), F.lit(Reason.MALFORMED_RECORD.value))
-        .when(has_fffd, F.lit(Reason.INVALID_UTF8.value))
-        .when(blank("item_id"), F.lit(Reason.MISSING_ITEM_ID.value))
-        .when(too_large_col != "", F.lit(Reason.FIELD_TOO_LARGE.value))
-        .when(blank("title") & blank("description"), F.lit(Reason.NO_TEXT.value))
-    )
-    detail = (
-        F.when(F.col(CORRUPT).isNotNull(), F.lit("could not parse the record"))
-        .when(has_fffd, F.lit("bytes that are not valid UTF-8"))
-        .when(blank("item_id"), F.lit("item_id is missing or blank"))
-        .when(too_large_col != "", F.concat(F.lit(f"over {max_field_chars} chars: "), too_large_col))
-        .when(blank("title") & blank("description"), F.lit("no title and no description"))
-    )
-    return df.withColumn("_reason", reason).withColumn("_detail", detail)
+    return src.mapInPandas(parse, PARSED_SCHEMA)
 
 
 def dedupe_latest(df: Any) -> Any:
@@ -275,24 +272,48 @@ def ingest_catalog(
     from catalog2vec.quality import write_quarantine
     from catalog2vec.schemas import bronze
 
+    storage.check_writable(cfg.lakehouse)  # one clear error before any input is read
     files = resolve_inputs(input_path)
     if not source:
         source = files[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    raw = read_source(spark, files, fmt)
-    canon = canonicalize(raw, mapping or {}, source, image_template, input_base_dir(input_path))
-    checked = validate(canon, cfg.ingest.max_field_chars).cache()
+    if image_template:
+        for name in records.template_fields(image_template):
+            if name not in CANONICAL:
+                raise IngestError(f"image template field {{{name}}} is not a canonical column")
+    rules = records.CanonicalRules(
+        mapping=dict(mapping or {}),
+        image_template=image_template,
+        base_dir=input_base_dir(input_path),
+        image_roots=tuple(storage.normalize(r) for r in cfg.ingest.image_roots),
+        max_field_chars=cfg.ingest.max_field_chars,
+        ids=records.IdPolicy(cfg.ingest.max_id_chars),
+    )
+    checked = read_records(spark, files, fmt, rules).withColumn("source", F.lit(source)).cache()
     n_read = checked.count()
+    if n_read == 0:
+        checked.unpersist()
+        raise IngestError(f"no record in {input_path} ({len(files)} file(s), all empty)")
+    keys = {r[0] for r in checked.select(F.explode("_keys")).distinct().collect()}
+    missing = sorted(src for src in (mapping or {}) if src not in keys)
+    if keys and missing:
+        checked.unpersist()
+        raise IngestError(f"mapping source column(s) {missing} not in input columns {sorted(keys)}")
 
     bad = checked.where(F.col("_reason").isNotNull()).select(
         F.col("source"),
         F.col("_record").alias("record"),
+        F.col("_record_bytes").alias("record_bytes"),
         F.col("item_id"),
         F.col("_reason").alias("reason"),
         F.col("_detail").alias("detail"),
     )
     n_bad = write_quarantine(spark, bad, cfg.lakehouse, "ingest_catalog", cfg.run_id)
+    if n_bad == n_read and not keys:
+        checked.unpersist()
+        raise IngestError(f"no readable record in {input_path}: all {n_read} quarantined (see bronze/quarantine)")
 
-    good = checked.where(F.col("_reason").isNull())
+    crawled = F.coalesce(F.expr("try_cast(crawled_at AS timestamp)"), F.timestamp_micros(F.col("_mtime_us")))
+    good = checked.where(F.col("_reason").isNull()).withColumn("crawled_at", crawled)
     content = F.to_json(
         F.struct(*[F.col(c) for c in CANONICAL if c != "crawled_at"], F.col("crawled_at").cast("string"), F.col("extra"))
     )

@@ -1,12 +1,17 @@
 """``bronze/catalog_items.image_uri`` → ``silver/images`` (+ ``bronze/quarantine``).
 
-For each item the image bytes are read (local path, ``file://`` URI, a glob whose first sorted
-match is used, or any other scheme through fsspec), validated and normalised with Pillow
+For each item the image bytes are read (a local path or ``file://`` URI, taken literally — no glob,
+no ``~`` — and only if it is a regular file; any other scheme, ``s3://`` included, through
+:mod:`catalog2vec.storage`), validated and normalised with Pillow
 (:func:`normalise_image`): EXIF orientation applied; CMYK, grayscale (8/16-bit), palette and
 alpha images converted to RGB (alpha composited on white); shorter side reduced to
 ``images.short_side``; re-encoded as JPEG. Rejections, with their reason code:
 
-* ``image_missing``      no image_uri, or nothing at that path
+* ``image_missing``      no image_uri, nothing at that path, or a directory
+* ``image_path_invalid`` a path that cannot be a file name (too long, NUL byte) or is not a
+  regular file (FIFO, device)
+* ``image_fetch_failed`` a remote image_uri that cannot be read (no network, credentials, driver)
+* ``image_too_large``    the source file is over ``images.max_bytes``
 * ``image_empty``        zero bytes
 * ``not_an_image``       Pillow does not recognise the format (a text file named .jpg, …)
 * ``decompression_bomb`` width × height over ``images.max_pixels`` (checked from the header,
@@ -20,10 +25,10 @@ is not decoded again. Accounting: ``items = written + unchanged + quarantined``.
 
 from __future__ import annotations
 
-import glob as globlib
 import hashlib
 import io
 import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,40 +153,69 @@ def normalise_image(
 
 
 def resolve_uri(uri: str, image_root: str = "") -> str:
-    """Absolute path (or URI) for an image_uri: relative paths resolve against ``image_root``."""
-    if "://" in uri and not uri.startswith("file://"):
+    """Absolute path (or URI) for an image_uri: relative paths resolve against ``image_root``.
+    Nothing is expanded: no glob, no ``~`` — the value is a literal path."""
+    if "://" in uri and not uri.lower().startswith("file://"):
         return uri
-    path = uri.removeprefix("file://")
+    path = uri[7:] if uri.lower().startswith("file://") else uri
     if image_root and not os.path.isabs(path):
         path = os.path.join(image_root, path)
-    return os.path.abspath(os.path.expanduser(path))
+    return os.path.abspath(path)
 
 
-def read_image_bytes(uri: str | None, image_root: str = "") -> bytes:
-    """Read the bytes of one image; raises :class:`ImageRejected` (image_missing) if absent."""
+def _read_local(path: str, max_bytes: int) -> bytes:
+    if "\x00" in path:
+        raise ImageRejected(Reason.IMAGE_PATH_INVALID, f"image path {path[:200]!a} holds a NUL byte")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ImageRejected(Reason.IMAGE_MISSING, f"no file at {path[:500]}") from exc
+    except OSError as exc:  # ENAMETOOLONG, ENOTDIR, ELOOP, EACCES, ...
+        raise ImageRejected(Reason.IMAGE_PATH_INVALID, f"cannot use {path[:300]}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageRejected(Reason.IMAGE_MISSING, f"{path[:500]} is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device (/dev/zero) is never read
+        raise ImageRejected(Reason.IMAGE_PATH_INVALID, f"{path[:500]} is not a regular file")
+    if st.st_size > max_bytes:
+        raise ImageRejected(Reason.IMAGE_TOO_LARGE, f"{st.st_size} bytes > images.max_bytes={max_bytes}")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageRejected(Reason.IMAGE_PATH_INVALID, f"cannot read {path[:300]}: {exc.strerror or exc}") from exc
+
+
+def _read_remote(uri: str, max_bytes: int) -> bytes:
+    """``s3://``, ``http(s)://``, ``memory://`` … through the storage layer; every failure is a
+    quarantine reason of this one image (a missing driver, no network, no such object)."""
+    from catalog2vec import storage
+
+    try:
+        if storage.size(uri) > max_bytes:
+            raise ImageRejected(Reason.IMAGE_TOO_LARGE, f"{uri[:300]} is over images.max_bytes={max_bytes}")
+        return storage.read_bytes(uri)
+    except ImageRejected:
+        raise
+    except FileNotFoundError as exc:
+        if storage.scheme(uri) in ("http", "https"):  # fsspec reports a refused connection as "not found"
+            raise ImageRejected(Reason.IMAGE_FETCH_FAILED, f"cannot fetch {uri[:300]}: {str(exc)[:300]}") from exc
+        raise ImageRejected(Reason.IMAGE_MISSING, f"no object at {uri[:500]}") from exc
+    except IsADirectoryError as exc:
+        raise ImageRejected(Reason.IMAGE_MISSING, f"{uri[:500]} is a directory, not an image") from exc
+    except Exception as exc:
+        raise ImageRejected(Reason.IMAGE_FETCH_FAILED, f"cannot read {uri[:300]}: {type(exc).__name__}: "
+                            f"{str(exc)[:300]}") from exc
+
+
+def read_image_bytes(uri: str | None, image_root: str = "", max_bytes: int = 64 << 20) -> bytes:
+    """Read the bytes of one image; raises :class:`ImageRejected` with the reason otherwise."""
     if uri is None or not uri.strip():
         raise ImageRejected(Reason.IMAGE_MISSING, "no image_uri")
     target = resolve_uri(uri.strip(), image_root)
-    if "://" in target:
-        try:
-            import fsspec
-        except ImportError as exc:  # pragma: no cover - fsspec is installed here
-            raise ImageRejected(Reason.IMAGE_MISSING, f"cannot read {target}: fsspec not installed") from exc
-        try:
-            with fsspec.open(target, "rb") as fh:
-                return bytes(fh.read())
-        except (FileNotFoundError, OSError, ValueError) as exc:
-            raise ImageRejected(Reason.IMAGE_MISSING, f"cannot read {target}: {exc}") from exc
-    if globlib.has_magic(target):
-        matches = sorted(p for p in globlib.glob(target) if os.path.isfile(p))
-        if not matches:
-            raise ImageRejected(Reason.IMAGE_MISSING, f"no file matches {target}")
-        target = matches[0]
-    try:
-        with open(target, "rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise ImageRejected(Reason.IMAGE_MISSING, f"cannot read {target}: {type(exc).__name__}") from exc
+    data = _read_remote(target, max_bytes) if "://" in target else _read_local(target, max_bytes)
+    if len(data) > max_bytes:
+        raise ImageRejected(Reason.IMAGE_TOO_LARGE, f"over images.max_bytes={max_bytes}")
+    return data
 
 
 OUT_SCHEMA = (
@@ -201,7 +235,7 @@ def process_rows(rows: Any, cfg_images: Any) -> Any:
                                "height": None, "orig_width": None, "orig_height": None, "orig_mode": None,
                                "image": None, "status": "quarantined", "reason": None, "detail": None}
         try:
-            data = read_image_bytes(uri, cfg_images.image_root)
+            data = read_image_bytes(uri, cfg_images.image_root, cfg_images.max_bytes)
             sha = hashlib.sha256(data).hexdigest()
             row["sha256"] = sha
             if isinstance(old_sha, str) and old_sha == sha:
@@ -213,8 +247,10 @@ def process_rows(rows: Any, cfg_images: Any) -> Any:
                 row.update(width=img.width, height=img.height, orig_width=img.orig_width,
                            orig_height=img.orig_height, orig_mode=img.orig_mode, image=img.data, status="written")
         except ImageRejected as exc:
-            row["reason"] = exc.reason.value
-            row["detail"] = exc.detail[:2000]
+            row.update(status="quarantined", reason=exc.reason.value, detail=exc.detail[:2000])
+        except Exception as exc:
+            row.update(status="quarantined", reason=Reason.IMAGE_UNDECODABLE.value,
+                       detail=f"{type(exc).__name__}: {exc}"[:2000], width=None, height=None, image=None)
         out.append(row)
     df = pd.DataFrame(out, columns=[c.split()[0] for c in OUT_SCHEMA.split(", ")])
     for c in ("width", "height", "orig_width", "orig_height"):
@@ -274,14 +310,18 @@ def ingest_images(spark: Any, cfg: Config) -> ImageCounts:
     if bad_ids and table_exists(cfg.lakehouse, silver.IMAGES):
         from delta.tables import DeltaTable
 
+        from catalog2vec.lakehouse.io import with_conflict_retry
+
         spark_ids = spark.createDataFrame([(i,) for i in bad_ids], "item_id string")
-        (
-            DeltaTable.forPath(spark, table_path(cfg.lakehouse, silver.IMAGES))
-            .alias("t")
-            .merge(spark_ids.alias("s"), "t.item_id = s.item_id")
-            .whenMatchedDelete()
-            .execute()
-        )
+        stale = read_table(spark, cfg.lakehouse, silver.IMAGES).join(spark_ids, "item_id", "left_semi")
+        if stale.limit(1).count():  # a delete that removes nothing would still commit a version
+            with_conflict_retry("delete stale silver.images rows", lambda: (
+                DeltaTable.forPath(spark, table_path(cfg.lakehouse, silver.IMAGES))
+                .alias("t")
+                .merge(spark_ids.alias("s"), "t.item_id = s.item_id")
+                .whenMatchedDelete()
+                .execute()
+            ))
     result.unpersist()
     counts = ImageCounts(n_items, n_written, counts_by.get("unchanged", 0), n_bad)
     counts.check()

@@ -1,6 +1,7 @@
 """catalog2vec.text — catalog text → clean tokens → vocabulary → weak labels.
 
-Pure functions (:mod:`.clean`, :mod:`.vocab`, :mod:`.wordlists`) shared by the Spark jobs
+Pure functions (:mod:`.clean` — the per-row reference, :mod:`.columnar` — the same cleaning on
+whole Arrow batches, :mod:`.vocab`, :mod:`.wordlists`) shared by the Spark jobs
 (:mod:`.spark_text`, ``jobs/build_vocab.py``, ``jobs/build_labels.py``) and the Beam pipeline
 (``pipelines/text_vocab.py``).
 """
@@ -11,6 +12,7 @@ from catalog2vec.text.clean import (
     CleanResult,
     TextCleaner,
     clean_arrow_batch,
+    clean_arrow_batch_rowwise,
     filter_tokens,
     get_cleaner,
     is_alphabetic,
@@ -35,6 +37,7 @@ __all__ = [
     "TextCleaner",
     "VocabEntry",
     "clean_arrow_batch",
+    "clean_arrow_batch_rowwise",
     "current_vocab_version",
     "filter_tokens",
     "finalize_vocab",

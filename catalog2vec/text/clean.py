@@ -212,7 +212,17 @@ def get_cleaner(settings: CleanerSettings) -> TextCleaner:
 
 
 def clean_arrow_batch(batch: Any, settings: CleanerSettings, id_column: str = "item_id") -> Any:
-    """Clean one ``pyarrow.RecordBatch`` (``id_column`` + the configured fields, strings).
+    """Clean one ``pyarrow.RecordBatch`` (``id_column`` + the configured fields, strings) with
+    whole-array ``pyarrow.compute`` kernels (:mod:`catalog2vec.text.columnar`); rows the kernels
+    cannot clean exactly like :meth:`TextCleaner.clean` fall back to it. Same result as
+    :func:`clean_arrow_batch_rowwise`, the per-row reference."""
+    from catalog2vec.text.columnar import clean_arrow_batch as columnar_batch
+
+    return columnar_batch(batch, settings, id_column)
+
+
+def clean_arrow_batch_rowwise(batch: Any, settings: CleanerSettings, id_column: str = "item_id") -> Any:
+    """The per-row reference of :func:`clean_arrow_batch`: every row through :meth:`TextCleaner.clean`.
 
     Returns a RecordBatch with ``item_id, tokens, n_raw_tokens, truncated`` plus the per-item
     vocabulary contribution ``uniq_tokens`` (distinct tokens, first-seen order) and

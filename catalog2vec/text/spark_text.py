@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 from catalog2vec.quality import Reason
 from catalog2vec.text.clean import CLEAN_BATCH_DDL, CleanerSettings, clean_arrow_batch, parse_text_columns
+from catalog2vec.text.parquet_splits import FILE_COLUMN, needs_split_read, split_read_frame
 from catalog2vec.text.vocab import (
     SPLIT_HEX_DIGITS,
     VocabEntry,
@@ -59,19 +61,39 @@ class VocabResult:
         return self.vocab[0].vocab_version if self.vocab else ""
 
 
-def clean_frame(df: Any, settings: CleanerSettings) -> Any:
+RAW_PREFIX = "_raw_"
+
+
+def clean_frame(df: Any, settings: CleanerSettings, keep_empty_text: bool = False) -> Any:
     """``df`` (item_id + the settings' fields) → item_id, tokens, n_raw_tokens, truncated,
-    uniq_tokens, uniq_counts. Runs :func:`clean_arrow_batch` on the executors."""
+    uniq_tokens, uniq_counts: :func:`clean_arrow_batch` (whole-batch Arrow kernels) on the
+    executors. ``keep_empty_text`` adds ``_raw_<field>``: the field texts of the rows that
+    cleaned to nothing (null elsewhere), so their quarantine record needs no second read."""
     from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
     cols = [F.col("item_id").cast("string").alias("item_id")]
     cols += [F.col(f"`{name}`").cast("string").alias(name) for name in settings.field_names]
+    schema = T.StructType.fromDDL(CLEAN_BATCH_DDL)
+    assert isinstance(schema, T.StructType)
+    if keep_empty_text:
+        for name in settings.field_names:
+            schema = schema.add(T.StructField(RAW_PREFIX + name, T.StringType(), True))
 
     def run(batches: Any) -> Any:
-        for batch in batches:
-            yield clean_arrow_batch(batch, settings)
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-    return df.select(*cols).mapInArrow(run, CLEAN_BATCH_DDL)
+        for batch in batches:
+            out = clean_arrow_batch(batch, settings)
+            if keep_empty_text:
+                empty = pc.equal(pc.list_value_length(out.column("tokens")), 0)
+                nulls = pa.nulls(batch.num_rows, pa.string())
+                for name in settings.field_names:
+                    out = out.append_column(RAW_PREFIX + name, pc.if_else(empty, batch.column(name), nulls))
+            yield out
+
+    return df.select(*cols).mapInArrow(run, schema)
 
 
 def token_stats(cleaned: Any) -> Any:
@@ -110,20 +132,25 @@ def _record_json(df: Any, columns: list[str]) -> Any:
     return F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
 
 
-def read_adhoc(spark: Any, input_path: str, fmt: str, id_column: str, fields: Mapping[str, int]) -> tuple[Any, Any, str]:
-    """Read an ad-hoc file/glob → (items[item_id, fields…, _order], rejected[source, record,
-    item_id, reason, detail], source). Missing ids and unparseable rows are rejected."""
+def read_adhoc(
+    spark: Any, input_path: str, fmt: str, id_column: str, fields: Mapping[str, int]
+) -> tuple[Any, Any, str, Any]:
+    """Read an ad-hoc file/glob → (items[item_id, fields…], rejected[source, record, item_id,
+    reason, detail], source, keys[item_id, reason]). Missing ids and unparseable rows are
+    rejected; ``keys`` is every row's id and reject reason (null = good), read with as few
+    columns as the reader allows (for counting)."""
     from pyspark.sql import functions as F
 
     from catalog2vec.ingest.catalog import CORRUPT, read_source, resolve_inputs
 
     files = resolve_inputs(input_path)
     source = files[0].rsplit("/", 1)[-1]
-    raw = read_source(spark, files, fmt)
+    split = fmt == "parquet" and needs_split_read(files)
+    raw = _split_read_source(spark, files) if split else read_source(spark, files, fmt)
     src_cols = [c for c in raw.columns if c not in (CORRUPT, "_file", "_file_mtime")]
     missing = [c for c in (id_column, *fields) if c not in src_cols]
     if missing:
-        raise ValueError(f"column(s) {missing} not in the input; it has {src_cols}")
+        raise InvalidInput(f"column(s) {missing} not in the input; it has {src_cols}")
     record = F.coalesce(F.col(CORRUPT), _record_json(raw, src_cols))
     item_id = F.trim(F.col(f"`{id_column}`"))
     reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(Reason.MALFORMED_RECORD.value)).when(
@@ -148,7 +175,60 @@ def read_adhoc(spark: Any, input_path: str, fmt: str, id_column: str, fields: Ma
         F.col("_detail").alias("detail"),
     )
     good = checked.where(F.col("_reason").isNull()).drop("_reason", "_detail", "_file")
-    return good, rejected, source
+    # Spark's readers prune columns themselves; the split reader is told to read the id only
+    key_raw = _split_read_source(spark, files, [id_column]) if split else raw
+    keys = key_raw.select(item_id.alias("item_id"), reason.alias("reason"))
+    return good, rejected, source, keys
+
+
+def _split_read_source(spark: Any, files: list[str], columns: list[str] | None = None) -> Any:
+    """:func:`catalog2vec.ingest.catalog.read_source`'s columns (all text, ``_corrupt_record``,
+    ``_file``) for Parquet files with row groups too large for one task (see ``parquet_splits``)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.ingest.catalog import CORRUPT, text_column
+
+    df = split_read_frame(spark, files, columns)
+
+    def as_text(name: str) -> Any:
+        return text_column(df, name)
+
+    data_cols = [c for c in df.columns if c != FILE_COLUMN]
+    return df.select(
+        *[as_text(c).alias(c) for c in data_cols],
+        F.lit(None).cast("string").alias(CORRUPT),
+        # Spark's _metadata.file_path spells a local file "file:/abs/path"
+        (F.col(FILE_COLUMN) if "://" in files[0] else F.concat(F.lit("file:"), F.col(FILE_COLUMN))).alias("_file"),
+    )
+
+
+BROADCAST_DUPLICATE_IDS = 200_000  # above this many duplicated ids, de-duplicate with a window
+
+
+def adhoc_items(keys: Any, parsed: Any, fields: list[str]) -> tuple[Any, int, dict[str, int]]:
+    """(one row per item_id, rows with an id, {reject reason: rows}) from one aggregation over
+    the ids alone. Rows whose id is unique pass straight through (no shuffle of the text); only
+    the duplicated ids (broadcast) go through :func:`dedupe_items`."""
+    from pyspark.sql import functions as F
+
+    per_key = keys.groupBy("reason", "item_id").agg(F.count(F.lit(1)).alias("n"))
+    summary = per_key.groupBy("reason").agg(
+        F.sum("n").alias("rows"), F.sum(F.when(F.col("n") > 1, 1).otherwise(0)).alias("dup_ids")
+    ).collect()
+    n_parsed, n_dup_ids, reasons = 0, 0, {}
+    for r in summary:
+        if r["reason"] is None:
+            n_parsed, n_dup_ids = int(r["rows"]), int(r["dup_ids"])
+        else:
+            reasons[r["reason"]] = int(r["rows"])
+    if not n_dup_ids:
+        return parsed, n_parsed, reasons
+    if n_dup_ids > BROADCAST_DUPLICATE_IDS:
+        return dedupe_items(parsed, fields), n_parsed, reasons
+    good_keys = keys.where(F.col("reason").isNull())
+    dup = F.broadcast(good_keys.groupBy("item_id").count().where(F.col("count") > 1).select("item_id"))
+    unique = parsed.join(dup, "item_id", "left_anti")
+    return unique.unionByName(dedupe_items(parsed.join(dup, "item_id", "left_semi"), fields)), n_parsed, reasons
 
 
 def dedupe_items(items: Any, fields: list[str]) -> Any:
@@ -190,30 +270,33 @@ def build_vocab(
     mc = int(min_count if min_count is not None else cfg.text.min_count)
     adhoc = input_path is not None
     if adhoc and not output:
-        raise ValueError("--input needs --output (ad-hoc mode writes plain Parquet, no lakehouse)")
+        raise InvalidInput("--input needs --output (ad-hoc mode writes plain Parquet, no lakehouse)")
     if k < 1:
-        raise ValueError(f"--vocab-size must be >= 1, got {k}")
+        raise InvalidInput(f"--vocab-size must be >= 1, got {k}")
 
+    input_reasons: dict[str, int] = {}
     if adhoc:
         assert input_path is not None
         fields = dict(text_columns or cfg.text.fields)
         settings = CleanerSettings.from_config(cfg.text, fields)
-        parsed, rejected, source = read_adhoc(spark, input_path, fmt, id_column, fields)
-        n_parsed = int(parsed.count())  # rows with an id, before de-duplication (JVM-only pass)
-        items = dedupe_items(parsed, list(fields))
+        parsed, rejected, source, keys = read_adhoc(spark, input_path, fmt, id_column, fields)
+        items, n_parsed, input_reasons = adhoc_items(keys, parsed, list(fields))
+        if not input_reasons:
+            rejected = None
     else:
         settings = CleanerSettings.from_config(cfg.text, text_columns)
         n_parsed = 0
         bronze_df = read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS)
         missing = [f for f in settings.field_names if f not in bronze_df.columns]
         if missing:
-            raise ValueError(f"text.fields {missing} are not columns of bronze.catalog_items {bronze_df.columns}")
+            raise InvalidInput(f"text.fields {missing} are not columns of bronze.catalog_items {bronze_df.columns}")
         items = bronze_df.select("item_id", *settings.field_names)
         rejected = None
         source = BRONZE_SOURCE
 
     fingerprint = settings.fingerprint()
-    cleaned = clean_frame(items, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    # the one cleaned frame: every later figure and output is read from it (no second Python pass)
+    cleaned = clean_frame(items, settings, keep_empty_text=True).persist(StorageLevel.MEMORY_AND_DISK)
     agg = cleaned.agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(F.when(F.size("tokens") == 0, 1).otherwise(0)).alias("empty"),
@@ -226,18 +309,18 @@ def build_vocab(
     vocab = top_k_vocab(token_stats(good), k, mc, fingerprint)
     if not vocab:
         cleaned.unpersist()
-        raise ValueError(
+        raise InvalidInput(
             f"the vocabulary is empty: no token occurs at least min_count={mc} times in {n_items} items"
         )
     version = vocab[0].vocab_version
 
     # rows rejected: items whose text cleaned down to nothing (+ ad-hoc parse/id problems)
-    empty_ids = cleaned.where(F.size("tokens") == 0).select("item_id", "n_raw_tokens")
     no_tokens = None
     if n_empty:
-        no_tokens = items.join(empty_ids, "item_id", "inner").select(
+        raw_fields = [F.col(RAW_PREFIX + name).alias(name) for name in settings.field_names]
+        no_tokens = cleaned.where(F.size("tokens") == 0).select(
             F.lit(source).alias("source"),
-            _record_json(items, ["item_id", *settings.field_names]).alias("record"),
+            F.to_json(F.struct(F.col("item_id"), *raw_fields)).alias("record"),
             F.col("item_id"),
             F.lit(Reason.NO_TOKENS.value).alias("reason"),
             F.concat(F.lit("raw tokens: "), F.col("n_raw_tokens").cast("string"), F.lit(", none survived filtering")).alias(
@@ -268,12 +351,11 @@ def build_vocab(
         out = output.rstrip("/")
         n_bad = 0
         if bad is not None:
-            bad_rows = bad.withColumn("run_id", F.lit(cfg.run_id)).persist(StorageLevel.MEMORY_AND_DISK)
-            for r in bad_rows.groupBy("reason").count().collect():
-                reasons[r["reason"]] = int(r["count"])
+            reasons.update(input_reasons)
+            if n_empty:
+                reasons[Reason.NO_TOKENS.value] = n_empty
             n_bad = sum(reasons.values())
-            bad_rows.write.mode("overwrite").parquet(f"{out}/quarantine")
-            bad_rows.unpersist()
+            bad.withColumn("run_id", F.lit(cfg.run_id)).write.mode("overwrite").parquet(f"{out}/quarantine")
             paths["quarantine"] = f"{out}/quarantine"
         if write_tokens:
             tokens_out.write.mode("overwrite").parquet(f"{out}/catalog_tokens")
@@ -389,7 +471,7 @@ def build_labels(spark: Any, cfg: Config, vocab_version: str | None = None) -> t
     version = resolve_vocab_version(cfg, vocab_version)
     vocab = read_table(spark, cfg.lakehouse, silver.VOCAB).where(F.col("vocab_version") == version)
     if not vocab.limit(1).count():
-        raise ValueError(f"vocab_version {version!r} is not in silver/vocab; run build_vocab or pick another version")
+        raise InvalidInput(f"vocab_version {version!r} is not in silver/vocab; run build_vocab or pick another version")
     tokens = read_table(spark, cfg.lakehouse, silver.CATALOG_TOKENS)
     joined = label_frame(tokens, vocab).persist(StorageLevel.MEMORY_AND_DISK)
     ok = joined.where(F.col("labels").isNotNull())

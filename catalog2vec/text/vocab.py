@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from catalog2vec import storage
 
 SPLIT_HEX_DIGITS = 15  # 60 bits of the hash: fits a Spark long, exact in both engines
 
@@ -84,63 +85,49 @@ CURRENT_FILE = "CURRENT"
 VOCAB_FILE = "vocab.parquet"
 
 
-def _fs(path: str) -> tuple[Any, str]:
-    from pyarrow import fs
-
-    if "://" in path:
-        return fs.FileSystem.from_uri(path)
-    from pathlib import Path
-
-    return fs.LocalFileSystem(), str(Path(path).resolve())
-
-
 def write_vocab_parquet(entries: Sequence[VocabEntry], directory: str, manifest: dict[str, Any] | None = None) -> str:
-    """Write ``<directory>/vocab.parquet`` (+ ``manifest.json``) with pyarrow; returns the file path."""
+    """Write ``<directory>/vocab.parquet`` (+ ``manifest.json``) through the storage layer (a local
+    path or URI); returns the file path."""
+    import io
+
     import pyarrow.parquet as pq
 
-    filesystem, base = _fs(directory)
-    filesystem.create_dir(base, recursive=True)
-    path = f"{base.rstrip('/')}/{VOCAB_FILE}"
-    pq.write_table(vocab_to_arrow(entries), path, filesystem=filesystem)
+    buf = io.BytesIO()
+    pq.write_table(vocab_to_arrow(entries), buf)
+    path = storage.write_bytes(storage.join(directory, VOCAB_FILE), buf.getvalue())
     if manifest is not None:
-        with filesystem.open_output_stream(f"{base.rstrip('/')}/manifest.json") as fh:
-            fh.write(json.dumps(manifest, indent=2, sort_keys=True, default=str).encode())
+        storage.write_json(storage.join(directory, "manifest.json"), manifest)
     return path
 
 
 def versioned_vocab_dir(lakehouse: str, version: str) -> str:
-    return f"{str(lakehouse).rstrip('/')}/vocab/{version}"
+    return storage.join(lakehouse, "vocab", version)
 
 
 def write_vocab_files(
     entries: Sequence[VocabEntry], lakehouse: str, manifest: dict[str, Any] | None = None
 ) -> str:
-    """Lakehouse copy: ``<lakehouse>/vocab/<vocab_version>/vocab.parquet`` and the pointer file
-    ``<lakehouse>/vocab/CURRENT`` (one line: the vocab_version build_labels uses by default)."""
+    """Lakehouse copy: ``<lakehouse>/vocab/<vocab_version>/vocab.parquet``, then (the marker) the
+    pointer file ``<lakehouse>/vocab/CURRENT`` (one line: the vocab_version build_labels uses)."""
     if not entries:
         raise ValueError("cannot write an empty vocabulary")
     version = entries[0].vocab_version
     path = write_vocab_parquet(entries, versioned_vocab_dir(lakehouse, version), manifest)
-    filesystem, base = _fs(f"{str(lakehouse).rstrip('/')}/vocab")
-    with filesystem.open_output_stream(f"{base}/{CURRENT_FILE}") as fh:
-        fh.write((version + "\n").encode())
+    storage.publish(storage.join(lakehouse, "vocab", CURRENT_FILE), version + "\n")
     return path
 
 
 def current_vocab_version(lakehouse: str) -> str:
     """The vocab_version recorded in ``<lakehouse>/vocab/CURRENT`` by the last build_vocab."""
-    filesystem, base = _fs(f"{str(lakehouse).rstrip('/')}/vocab")
-    from pyarrow import fs
-
-    info = filesystem.get_file_info(f"{base}/{CURRENT_FILE}")
-    if info.type != fs.FileType.File:
+    pointer = storage.join(lakehouse, "vocab", CURRENT_FILE)
+    try:
+        version = storage.read_text(pointer).strip()
+    except FileNotFoundError as exc:
         raise FileNotFoundError(
-            f"no current vocabulary at {base}/{CURRENT_FILE}; run build_vocab first or pass --vocab-version"
-        )
-    with filesystem.open_input_stream(f"{base}/{CURRENT_FILE}") as fh:
-        version = fh.read().decode().strip()
+            f"no current vocabulary at {pointer}; run build_vocab first or pass --vocab-version"
+        ) from exc
     if not version:
-        raise ValueError(f"{base}/{CURRENT_FILE} is empty")
+        raise ValueError(f"{pointer} is empty")
     return version
 
 
@@ -148,7 +135,7 @@ def read_vocab_parquet(path: str) -> list[VocabEntry]:
     """Read a vocab.parquet file (or a directory of Parquet parts) back, ordered by index."""
     import pyarrow.parquet as pq
 
-    filesystem, p = _fs(path)
+    filesystem, p = storage.filesystem(path)
     rows = pq.read_table(p, filesystem=filesystem).to_pylist()
     return sorted(
         (VocabEntry(r["vocab_version"], r["token"], int(r["index"]), int(r["count"]), int(r["doc_freq"])) for r in rows),
