@@ -2,6 +2,7 @@
 
   catalog2vec similar --lakehouse DIR --item-id ID -k 10 [--grid out.png]
   catalog2vec similar --lakehouse DIR --image query.jpg -k 10 [--grid out.png]
+  catalog2vec serve   --lakehouse DIR [--port 8000] [--model-version latest]
 
 Reads ``gold.item_embeddings`` with delta-rs (no JVM), builds or loads the faiss index under
 ``<lakehouse>/indexes/<model_version>/`` and prints the k nearest items (cosine similarity).
@@ -13,6 +14,7 @@ import argparse
 import json
 import sys
 
+from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.retrieval.index import INDEX_KINDS, IndexParams
 
 
@@ -39,25 +41,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--grid", default=None, help="write a PNG grid of the query and its neighbours")
     sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    srv = sub.add_parser(
+        "serve",
+        help="neighbour browser: search, tags, neighbours, clusters, query by image (web page)",
+        description="Start the neighbour browser (FastAPI) for one model version of a lakehouse.",
+    )
+    srv.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (default ./lakehouse)")
+    srv.add_argument(
+        "--model-version", default="latest", help="model version (default: newest trained model)"
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; no authentication)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("-k", type=int, default=12, help="neighbours per page (default 12)")
+    srv.add_argument("--index", choices=INDEX_KINDS, default="flat", help="index kind (default flat = exact)")
     return parser
 
 
+def serve(args: argparse.Namespace) -> int:
+    from catalog2vec.serve.app import serve as run_server
+
+    if not 0 < args.port < 65536:
+        raise InvalidInput(f"--port must be 1..65535, got {args.port}")
+    run_server(args.lakehouse, host=args.host, port=args.port, model_version=args.model_version, k=args.k,
+               index_kind=args.index)
+    return 0
+
+
 def similar(args: argparse.Namespace) -> int:
+    from catalog2vec import models, storage
     from catalog2vec.retrieval.query import embed_image_file, save_grid
-    from catalog2vec.retrieval.store import (
-        build_or_load_index,
-        item_images,
-        item_titles,
-        resolve_model_version,
-    )
+    from catalog2vec.retrieval.store import build_or_load_index, item_images, item_titles
 
     if args.k < 1:
-        raise ValueError("-k must be >= 1")
-    mv = resolve_model_version(args.lakehouse, args.model_version)
+        raise InvalidInput("-k must be >= 1")
+    mv = models.resolve(args.lakehouse, args.model_version)
     idx = build_or_load_index(args.lakehouse, mv, IndexParams(kind=args.index), rebuild=args.rebuild)
     if args.item_id is not None:
         if args.item_id not in idx:
-            raise ValueError(
+            raise InvalidInput(
                 f"item_id {args.item_id!r} has no embedding for model {mv} ({idx.size} items indexed)"
             )
         hits = idx.similar_to(args.item_id, args.k)
@@ -81,17 +103,15 @@ def similar(args: argparse.Namespace) -> int:
         )
         print(f"{'rank':>4}  {'score':>6}  {'item_id':<12} title")
         for r, (i, s) in enumerate(hits, 1):
-            print(f"{r:>4}  {s:6.3f}  {i:<12} {titles.get(i, '')}")
+            print(f"{r:>4}  {s:6.4f}  {i:<12} {titles.get(i, '')}")
     if args.grid:
         images = item_images(args.lakehouse, ids)
         if args.item_id is not None:
             query_cell = (images.get(args.item_id), f"QUERY {args.item_id}: {titles.get(args.item_id, '')}")
         else:
-            from pathlib import Path
-
-            query_cell = (Path(args.image).read_bytes(), f"QUERY {Path(args.image).name}")
+            query_cell = (storage.read_bytes(args.image), f"QUERY {storage.basename(args.image)}")
         cells = [query_cell] + [
-            (images.get(i), f"{r}. {s:.2f} {titles.get(i, i)}") for r, (i, s) in enumerate(hits, 1)
+            (images.get(i), f"{r}. {s:.4f} {titles.get(i, i)}") for r, (i, s) in enumerate(hits, 1)
         ]
         per_row = 6
         rows = [cells[j : j + per_row] for j in range(0, len(cells), per_row)]
@@ -105,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "similar":
             return similar(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+        if args.command == "serve":
+            return serve(args)
+    except UserError as exc:
         print(f"catalog2vec {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 1  # pragma: no cover

@@ -9,6 +9,7 @@ import numpy as np
 
 from catalog2vec.clustering.kmeans import ClusterModel, cluster_embeddings
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def load_cluster_model(spark: Any, root: str, model_version: str) -> ClusterMode
         .collect()
     )
     if not rows:
-        raise ValueError(
+        raise InvalidInput(
             f"gold.clusters has no rows for model_version {model_version!r}; run jobs/cluster.py"
         )
     emb = read_embeddings(spark, root, model_version)
@@ -58,11 +59,11 @@ def build_clusters(spark: Any, cfg: Config, model_version: str, k: int | None = 
     c = cfg.cluster
     k = int(k or c.k)
     if k < 1 or c.prototypes < 1:
-        raise ValueError("cluster.k and cluster.prototypes must be >= 1")
+        raise InvalidInput("cluster.k and cluster.prototypes must be >= 1")
     emb = read_embeddings(spark, cfg.lakehouse, model_version)
     quarantined = quarantine_invalid(spark, cfg.lakehouse, emb, model_version, "cluster", cfg.run_id)
     if not emb.item_ids:
-        raise ValueError(f"no valid embeddings for model_version {model_version!r}")
+        raise InvalidInput(f"no valid embeddings for model_version {model_version!r}")
     model, assignment, dist = cluster_embeddings(spark, emb.item_ids, emb.matrix, k, c.prototypes, c.seed)
     clusters = pd.DataFrame(
         {

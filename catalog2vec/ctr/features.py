@@ -14,13 +14,12 @@ Spark. Logs without item ids (iPinYou) get raw features only.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from catalog2vec import models, storage
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -42,16 +41,11 @@ class FeatureCounts:
 
 
 def resolve_model_version(lakehouse: str, model_version: str | None) -> str | None:
-    """``latest`` → the model_version of the newest ``<lakehouse>/models/*/model_card.json``."""
-    if model_version != "latest":
-        return model_version
-    cards = sorted(Path(lakehouse).glob("models/*/model_card.json"), key=lambda p: p.stat().st_mtime)
-    if not cards:
-        raise FileNotFoundError(
-            f"--model-version latest: no {lakehouse}/models/*/model_card.json; run the embedding job first"
-        )
-    card = json.loads(cards[-1].read_text())
-    return str(card.get("model_version") or cards[-1].parent.name)
+    """``None`` = no item features from a model; any name (``latest`` included) is resolved and
+    validated by the model owner (:func:`catalog2vec.models.resolve`)."""
+    if model_version is None:
+        return None
+    return models.resolve(lakehouse, model_version)
 
 
 def split_cutoffs(impressions: Any, train_fraction: float, validation_fraction: float) -> tuple[int, int]:
@@ -59,7 +53,7 @@ def split_cutoffs(impressions: Any, train_fraction: float, validation_fraction: 
     from pyspark.sql import functions as F
 
     if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
-        raise ValueError("need 0 < train_fraction, validation_fraction and train + validation < 1")
+        raise InvalidInput("need 0 < train_fraction, validation_fraction and train + validation < 1")
     q = impressions.select(F.unix_micros("ts").cast("double").alias("t")).approxQuantile(
         "t", [train_fraction, train_fraction + validation_fraction], 0.0
     )
@@ -110,11 +104,11 @@ def embedding_pca(
         .toPandas()
     )
     if emb.empty:
-        raise ValueError(f"gold.item_embeddings has no rows for model_version {model_version!r}")
+        raise InvalidInput(f"gold.item_embeddings has no rows for model_version {model_version!r}")
     x = np.stack(emb["embedding"].to_numpy()).astype(np.float64)
     fit_mask = emb["item_id"].isin(set(train_items)).to_numpy()
     if fit_mask.sum() < 2:
-        raise ValueError("fewer than 2 train-window items have embeddings: cannot fit the PCA")
+        raise InvalidInput("fewer than 2 train-window items have embeddings: cannot fit the PCA")
     n_comp = int(min(k, fit_mask.sum(), x.shape[1]))
     pca = PCA(n_components=n_comp, random_state=seed).fit(x[fit_mask])
     z = pca.transform(x)
@@ -150,7 +144,7 @@ def build_ctr_features(
     imps = imps.cache()
     n = imps.count()
     if n == 0:
-        raise ValueError(f"bronze.impressions has no rows{f' for source {source!r}' if source else ''}")
+        raise InvalidInput(f"bronze.impressions has no rows{f' for source {source!r}' if source else ''}")
     version = feature_version or f"{source or 'all'}-{model_version or 'raw'}"
     c1, c2 = split_cutoffs(imps, c.train_fraction, c.validation_fraction)
     df = assign_split(imps, c1, c2)
@@ -201,10 +195,7 @@ def build_ctr_features(
     counts = FeatureCounts(version, *(int(stats[k] or 0) for k in ("rows", "train", "validation", "test", "with_tags", "with_embedding")))
     info.update(counts.__dict__)
     info["split_cutoffs_utc_us"] = [c1, c2]
-    if "://" not in cfg.lakehouse:
-        meta = Path(cfg.lakehouse) / "models" / "ctr" / "features" / f"{version}.json"
-        os.makedirs(meta.parent, exist_ok=True)
-        meta.write_text(json.dumps(info, indent=2))
+    storage.write_json(storage.join(cfg.lakehouse, "models", "ctr", "features", f"{version}.json"), info)
     out.unpersist()
     imps.unpersist()
     return counts

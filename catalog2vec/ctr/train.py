@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalog2vec import storage
 from catalog2vec.config import Config
 from catalog2vec.ctr.encoding import (
     FeatureSpec,
@@ -41,25 +42,11 @@ from catalog2vec.ctr.encoding import (
     vector_udf,
 )
 from catalog2vec.ctr.metrics import evaluate, negative_downsample, recalibrate
+from catalog2vec.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 MODELS = ("trees_lr", "lr_only", "trees_only", "trees_lr_no_visual")
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    import fsspec
-
-    fs, p = fsspec.core.url_to_fs(path)
-    fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(p, "wb") as fh:
-        fh.write(data)
-
-
-def _root(lakehouse: str) -> str:
-    from pathlib import Path
-
-    return lakehouse.rstrip("/") if "://" in lakehouse else str(Path(lakehouse).resolve())
 
 
 def peak_rss_mib() -> float:
@@ -222,7 +209,7 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
     for s in ("train", "validation", "test"):
         n, k = split_counts.get(s, (0, 0))
         if n == 0 or k == 0 or k == n:
-            raise ValueError(
+            raise InvalidInput(
                 f"feature version {feature_version!r}: the {s} window has {n} rows and {k} clicks; "
                 "need both clicks and non-clicks in train, validation and test (run build_ctr_features)"
             )
@@ -319,14 +306,14 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
         curve.append({"trees": int(k), "ne": m["ne"], "auc": m["auc"]})
 
     # ---- outputs ----
-    root = _root(cfg.lakehouse)
-    model_dir = f"{root}/models/ctr/{version}"
-    report_dir = f"{root}/reports/ctr/{version}"
-    _write_bytes(f"{model_dir}/booster.txt", booster.model_to_string().encode())
+    root = storage.normalize(cfg.lakehouse)
+    model_dir = storage.join(root, "models", "ctr", version)
+    report_dir = storage.join(root, "reports", "ctr", version)
+    storage.write_bytes(storage.join(model_dir, "booster.txt"), booster.model_to_string().encode())
     if booster_nv is not None:
-        _write_bytes(f"{model_dir}/booster_no_visual.txt", booster_nv.model_to_string().encode())
+        storage.write_bytes(storage.join(model_dir, "booster_no_visual.txt"), booster_nv.model_to_string().encode())
     for name, model in lr_models.items():
-        model.write().overwrite().save(f"{model_dir}/{name}_lr")
+        model.write().overwrite().save(storage.to_spark_uri(storage.join(model_dir, f"{name}_lr")))
     pred_rows = None
     for name, p in preds.items():
         part = p.select(
@@ -385,17 +372,61 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
         "config": cfg.to_dict()["ctr"],
         "synthetic": "synthetic" in sources,
     }
-    _write_bytes(f"{model_dir}/feature_spec.json", json.dumps(spec.to_dict(), indent=2).encode())
-    _write_bytes(f"{model_dir}/model_card.json", json.dumps(card, indent=2, default=str).encode())
-    _write_bytes(f"{report_dir}/report.json", json.dumps(report, indent=2, default=str).encode())
-    _write_bytes(f"{report_dir}/calibration.png", calibration_plot(local))
-    _write_bytes(f"{report_dir}/ne_by_trees.png", ne_curve_plot(curve, metrics["trees_lr"]["ne"]))
+    storage.write_bytes(storage.join(model_dir, "feature_spec.json"), json.dumps(spec.to_dict(), indent=2).encode())
+    storage.write_bytes(storage.join(model_dir, "model_card.json"), json.dumps(card, indent=2, default=str).encode())
+    storage.write_bytes(storage.join(report_dir, "report.json"), json.dumps(report, indent=2, default=str).encode())
+    pictures = {"calibration.png": calibration_plot(local),
+                "ne_by_trees.png": ne_curve_plot(curve, metrics["trees_lr"]["ne"])}
+    for name, png in pictures.items():
+        storage.write_bytes(storage.join(report_dir, name), png)
     md = report_markdown(report)
-    _write_bytes(f"{report_dir}/report.md", md.encode())
-    _write_bytes(f"{report_dir}/report.html", report_html(report).encode())
+    storage.write_bytes(storage.join(report_dir, "report.md"), md.encode())
+    storage.write_bytes(storage.join(report_dir, "report.html"), report_html(report, pictures).encode())
     df.unpersist()
     report["model_dir"], report["report_dir"] = model_dir, report_dir
+    if c.mlflow:
+        report["mlflow"] = log_to_mlflow(cfg, report, card, booster, x_test[:20], spec.feature_names, model_dir,
+                                         [f"{n}_lr" for n in lr_models])
     return report
+
+
+def log_to_mlflow(cfg: Config, report: dict[str, Any], card: dict[str, Any], booster: Any, example: np.ndarray,
+                  feature_names: list[str], model_dir: str, lr_dirs: list[str]) -> dict[str, Any]:
+    """One MLflow run per CTR version: the [ctr] config as params, every model's test metrics
+    (``trees_lr.ne``, …), the trees-only NE per number of trees (step = trees), the card and report
+    JSON, the booster (``mlflow.lightgbm``, signature, registered under ``[mlflow] ctr_model_name``
+    with the alias) and each Spark MLlib logistic regression as its saved directory
+    (``pyspark.ml.classification.LogisticRegressionModel.load``)."""
+    import os
+    import tempfile
+
+    from catalog2vec import tracking
+
+    version = str(report["ctr_version"])
+    run = tracking.start_run(cfg, "ctr", version, {**cfg.to_dict()["ctr"], "feature_version": report["feature_version"],
+                                                   "sources": report["sources"]})
+    try:
+        for name, m in report["metrics_test"].items():
+            run.log_metrics(m, prefix=f"{name}.")
+        if report.get("ground_truth_test"):
+            run.log_metrics(report["ground_truth_test"], prefix="ground_truth.")
+        for point in report["ne_by_trees"]:
+            run.log_metrics({"trees_only.ne_by_trees": point["ne"]}, step=int(point["trees"]))
+        run.log_dict(card, "model_card.json")
+        run.log_dict(report, "report.json")
+        with tempfile.TemporaryDirectory(prefix="c2v-ctr-") as tmp:
+            for lr in lr_dirs:
+                base = storage.join(model_dir, lr)
+                for f in storage.list_files(base):
+                    storage.get_file(f, os.path.join(tmp, lr, f[len(base):].lstrip("/")))
+                run.log_artifacts(os.path.join(tmp, lr), lr)
+        registered = run.log_lightgbm_model(booster, example, feature_names, version)
+    except BaseException:
+        run.end("FAILED")
+        raise
+    run.end()
+    return {"run_id": run.run_id, "registered_model": run.registry.model_name, "registered_version": registered,
+            "alias": run.registry.alias}
 
 
 def visual_sentence(report: dict[str, Any]) -> str:
@@ -440,31 +471,14 @@ def report_markdown(report: dict[str, Any]) -> str:
     )
 
 
-def _fmt(v: float | None) -> str:
-    return "" if v is None else f"{v:.4f}"
-
-
-def report_html(report: dict[str, Any]) -> str:
-    import html
+def report_html(report: dict[str, Any], pictures: dict[str, bytes]) -> str:
+    """The self-contained HTML report (jinja2 ``resources/templates/ctr_report.html``, the pictures
+    inlined as data: URIs like the evaluation report)."""
+    from catalog2vec.templates import render
 
     rows = dict(report["metrics_test"])
+    best = min(rows, key=lambda n: rows[n]["ne"]) if rows else ""
     if report.get("ground_truth_test"):
         rows["ground_truth (synthetic oracle)"] = report["ground_truth_test"]
-    trs = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{m['ne']:.4f}</td><td>{(m.get('ne_relative_to_trees') or 0) * 100:.1f}%"
-        f"</td><td>{m['calibration']:.3f}</td><td>{_fmt(m['auc'])}</td>"
-        f"<td>{m['log_loss']:.5f}</td></tr>"
-        for n, m in rows.items()
-    )
-    label = " (SYNTHETIC impressions)" if report["synthetic"] else ""
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>CTR {html.escape(report['ctr_version'])}</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:4px 10px;"
-        "border-bottom:1px solid #ddd;text-align:right}td:first-child{text-align:left}</style></head><body>"
-        f"<h1>CTR report {html.escape(report['ctr_version'])}{label}</h1>"
-        f"<p>{html.escape(visual_sentence(report))}</p>"
-        "<table><tr><th>model</th><th>NE</th><th>NE rel. trees only</th><th>calibration</th><th>AUC</th>"
-        f"<th>log loss</th></tr>{trs}</table>"
-        "<p><img src='calibration.png'> <img src='ne_by_trees.png'></p>"
-        f"<pre>{html.escape(json.dumps(report['splits'], indent=1))}</pre></body></html>"
-    )
+    return render("ctr_report.html", report=report, rows=rows, best=best, pictures=pictures,
+                  visual_sentence=visual_sentence(report))

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from catalog2vec.errors import InvalidInput
+
 log = logging.getLogger(__name__)
 
 
@@ -44,10 +46,10 @@ def select_device(preference: str = "auto") -> torch.device:
     if preference == "cpu":
         return torch.device("cpu")
     if preference not in ("auto", "cuda") and not preference.startswith("cuda:"):
-        raise ValueError(f"embed.device must be auto | cpu | cuda, got {preference!r}")
+        raise InvalidInput(f"embed.device must be auto | cpu | cuda, got {preference!r}")
     if not torch.cuda.is_available():
         if preference != "auto":
-            raise ValueError(f"embed.device={preference!r} but CUDA is not available")
+            raise InvalidInput(f"embed.device={preference!r} but CUDA is not available")
         return torch.device("cpu")
     if preference.startswith("cuda:"):
         return torch.device(preference)
@@ -117,7 +119,7 @@ class InferenceModel:
         card: dict[str, Any] | None = None,
     ) -> None:
         if top_n < 1:
-            raise ValueError(f"embed.top_n must be >= 1, got {top_n}")
+            raise InvalidInput(f"embed.top_n must be >= 1, got {top_n}")
         self.device = device
         self.model = model.to(device).eval()
         if device.type == "cuda":

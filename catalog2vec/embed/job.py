@@ -21,20 +21,20 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from catalog2vec import models
 from catalog2vec.config import Config
 from catalog2vec.embed.core import crash_after_commits
+from catalog2vec.errors import InvalidInput
 from catalog2vec.quality import Reason
 
 log = logging.getLogger(__name__)
 
-LATEST_FILE = "LATEST"
 RESULT_COLUMNS = ("item_id", "sha256", "ok", "embedding", "norm", "tag_index", "tag_probability")
 
 
-class EmbedError(ValueError):
+class EmbedError(InvalidInput):
     """The embedding job cannot start: unknown model version, incomplete or inconsistent model."""
 
 
@@ -61,59 +61,25 @@ class EmbedCounts:
 # --------------------------------------------------------------------------- model resolution
 
 
-def models_root(lakehouse: str | os.PathLike[str]) -> Path:
-    return Path(os.path.abspath(str(lakehouse))) / "models"
-
-
 def available_model_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
-    root = models_root(lakehouse)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "model_card.json").is_file())
+    return models.list_versions(lakehouse)
 
 
-def _card_age(card: Path) -> tuple[str, float]:
-    """Newest first by the card's ``created_at`` (written by the training job), then file mtime
-    (the same order as ``catalog2vec.retrieval.store.resolve_model_version``)."""
-    import json
-
+def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str, registry: Any = None) -> str:
+    """``latest`` (or ``""``), an MLflow alias such as ``champion`` (looked up in ``registry``, a
+    :class:`catalog2vec.tracking.Registry`) and any name, validated by the one model owner
+    (:func:`models.resolve`); an unknown version is an :class:`EmbedError`."""
     try:
-        created = str(json.loads(card.read_text()).get("created_at", ""))
-    except (OSError, ValueError):
-        created = ""
-    return created, card.stat().st_mtime
-
-
-def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str) -> str:
-    """``latest`` → the version named in ``<lakehouse>/models/LATEST`` (written by the training job),
-    else the model directory with the newest ``model_card.json`` (``created_at``, then mtime); any other value is returned as is
-    after checking that ``<lakehouse>/models/<version>/model_card.json`` exists."""
-    versions = available_model_versions(lakehouse)
-    root = models_root(lakehouse)
-    if requested in ("", "latest"):
-        latest = root / LATEST_FILE
-        if latest.is_file():
-            name = latest.read_text().strip()
-            if name:
-                requested = name
-        if requested in ("", "latest"):
-            if not versions:
-                raise EmbedError(f"no trained model under {root} (run jobs/train.py first)")
-            requested = max(versions, key=lambda v: _card_age(root / v / "model_card.json"))
-    if requested not in versions:
-        raise EmbedError(
-            f"unknown model_version {requested!r}: no {root / requested / 'model_card.json'}; "
-            f"available: {versions or 'none'}"
-        )
-    return requested
+        return models.resolve(lakehouse, requested, registry)
+    except models.ModelNotFoundError as exc:
+        raise EmbedError(str(exc)) from exc
 
 
 def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> Any:
     """Load ``<lakehouse>/models/<model_version>`` (CPU) and check it is self-consistent."""
-    from catalog2vec.vision import model_dir
     from catalog2vec.vision.model import load_model_dir
 
-    path = model_dir(lakehouse, model_version)
+    path = models.model_dir(lakehouse, model_version)
     try:
         loaded = load_model_dir(path)
     except (FileNotFoundError, ValueError) as exc:
@@ -316,7 +282,9 @@ def write_results(
 
 def prepare(spark: Any, cfg: Config, model_version: str) -> tuple[str, Any]:
     """Resolve + load + check the model (before any data is read)."""
-    version = resolve_model_version(cfg.lakehouse, model_version)
+    from catalog2vec import tracking
+
+    version = resolve_model_version(cfg.lakehouse, model_version, tracking.registry(cfg))
     loaded = open_model(cfg.lakehouse, version)
     check_vocabulary(spark, cfg.lakehouse, loaded, version)
     return version, loaded
@@ -336,7 +304,6 @@ def run_embed(
     from catalog2vec.embed.udf import embedding_udf
     from catalog2vec.lakehouse import read_table
     from catalog2vec.schemas import silver
-    from catalog2vec.vision import model_dir
 
     ec = cfg.embed
     bs = int(batch_size or ec.batch_size)
@@ -351,7 +318,7 @@ def run_embed(
     skipped = n_images - n_pending
     log.info("silver/images: %d rows, %d already embedded for %s, %d to embed%s", n_images, skipped, version,
              n_pending, " (--full)" if full else "")
-    udf = embedding_udf(model_dir(cfg.lakehouse, version), ec.top_n, bs, ec.device, ec.torch_threads,
+    udf = embedding_udf(models.model_dir(cfg.lakehouse, version), ec.top_n, bs, ec.device, ec.torch_threads,
                         ec.full_probabilities)
     commits = _Commits()
     embedded = quarantined = 0

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from catalog2vec.errors import InvalidInput
+
 
 def result_type(full_probabilities: bool = False) -> Any:
     from pyspark.sql import types as T
@@ -38,11 +40,24 @@ def make_predict_fn_factory(
 ) -> Callable[[], Callable[[np.ndarray], dict[str, np.ndarray]]]:
     """``make_predict_fn`` for ``predict_batch_udf``: loads the model (on the executor) and returns
     ``predict(images: ndarray[object bytes]) -> dict of column arrays``."""
+    from catalog2vec import storage
+
+    s3 = storage.s3_settings()  # the driver's endpoint/credentials, shipped inside the closure
 
     def make_predict_fn() -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        import os
+        import sys
+        import time
+
         from catalog2vec.embed.core import InferenceModel
 
+        storage.configure(s3)
+        t0 = time.time()
         model = InferenceModel.from_dir(model_dir, top_n, device, threads, full_probabilities)
+        # one line per load in the executor's stderr: predict_batch_udf caches the predict function
+        # per Python worker, so a worker that logs this twice reloaded the model
+        print(f"[catalog2vec.embed] model loaded pid={os.getpid()} in {time.time() - t0:.2f}s: {model_dir}",
+              file=sys.stderr, flush=True)
 
         def predict(images: np.ndarray) -> dict[str, np.ndarray]:
             out = model.predict(list(images))
@@ -75,7 +90,7 @@ def embedding_udf(
     from pyspark.ml.functions import predict_batch_udf
 
     if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        raise InvalidInput(f"batch size must be >= 1, got {batch_size}")
     udf = predict_batch_udf(
         make_predict_fn_factory(model_dir, top_n, device, threads, full_probabilities),
         return_type=result_type(full_probabilities),

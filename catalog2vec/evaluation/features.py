@@ -98,5 +98,6 @@ def random_weights_model(card: dict[str, Any], seed: int = 0) -> Any:
         int(card["num_words"]),
         embed_dim=int(card["embedding_dim"]) if card.get("projected") else 0,
         loss=str(card.get("loss", "softmax")),
+        head=str(card.get("head", "linear")),
     )
     return model.eval()

@@ -157,3 +157,25 @@ def auc(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
     if len(np.unique(y)) < 2:
         raise ValueError("AUC needs both positive and negative examples")
     return float(roc_auc_score(y, np.asarray(scores)))
+
+
+def collapse_diagnostics(z: np.ndarray) -> dict[str, float]:
+    """Mean pairwise cosine of the embeddings (1 = all one direction) and their effective rank
+    (Roy & Vetterli: exp of the entropy of the normalised singular values), uncentred and centred."""
+    from catalog2vec.retrieval.index import l2_normalize
+
+    if len(z) < 2:
+        return {}
+    x = l2_normalize(np.asarray(z, dtype=np.float64))
+    n = len(x)
+    s = x.sum(axis=0)
+    mean_cos = float((s @ s - n) / (n * (n - 1)))
+
+    def erank(m: np.ndarray) -> float:
+        sv = np.linalg.svd(m, compute_uv=False)
+        p = sv / max(sv.sum(), 1e-12)
+        p = p[p > 0]
+        return float(np.exp(-(p * np.log(p)).sum()))
+
+    return {"items": n, "dim": int(x.shape[1]), "mean_pairwise_cosine": round(mean_cos, 4),
+            "effective_rank": round(erank(x), 2), "effective_rank_centered": round(erank(x - x.mean(axis=0)), 2)}

@@ -22,12 +22,13 @@ import logging
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from catalog2vec import storage
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
 from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
 from catalog2vec.retrieval.index import l2_normalize
@@ -49,8 +50,8 @@ HEADLINE = (
 )
 
 
-def reports_dir(lakehouse: str | os.PathLike[str], model_version: str) -> Path:
-    return Path(lakehouse) / "reports" / model_version
+def reports_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+    return storage.join(lakehouse, "reports", model_version)
 
 
 def _clean(obj: Any) -> Any:
@@ -153,13 +154,13 @@ def evaluate(
     from catalog2vec.retrieval.query import embed_images, grid_png_bytes
 
     t0 = time.time()
-    out = Path(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
+    out = storage.normalize(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
     frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
     card = model_card(cfg.lakehouse, model_version)
     test_all = frame[frame["split"] == "test"]
     train_all = frame[frame["split"] == "train"]
     if len(test_all) < 3:
-        raise ValueError(f"only {len(test_all)} test-split items with embeddings; cannot evaluate")
+        raise InvalidInput(f"only {len(test_all)} test-split items with embeddings; cannot evaluate")
     rng = np.random.default_rng(0)
     if len(train_all) > max_train:
         train_all = train_all.iloc[np.sort(rng.choice(len(train_all), max_train, replace=False))]
@@ -206,6 +207,8 @@ def evaluate(
         report["counts"]["random_weights_skipped"] = "no model card: architecture unknown"
     feats["color_histogram"] = (color_histograms(test_bytes), color_histograms(train_bytes))
     log.info("features ready (%.1fs)", time.time() - t0)
+    # collapse diagnostics of the test embeddings (mean pairwise cosine, effective rank)
+    report["collapse"] = {name: M.collapse_diagnostics(xt) for name, (xt, _) in feats.items()}
 
     cat_test, col_test, _gen_test = (list(test[c].astype(str)) for c in ("category", "color", "gender"))
     catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, col_test, strict=True)]
@@ -258,7 +261,8 @@ def evaluate(
     for words in train_words:
         prior[words] += 1
     prior_rank = [list(np.argsort(-prior, kind="stable")[: max(TAG_KS)])] * len(truth)
-    sections["label_prediction"]["word_frequency_prior"] = {"knn_transfer": _tag_recall(prior_rank, truth)}
+    # a method of its own (no features): "prior", not knn_transfer
+    sections["label_prediction"]["word_frequency_prior"] = {"prior": _tag_recall(prior_rank, truth)}
     sections["clustering"]["model"]["spark_job"] = _spark_clusters(spark, cfg, model_version, frame, test)
     report.update(sections)
 
@@ -287,6 +291,7 @@ def evaluate(
     qi = list(range(0, len(test), max(1, len(test) // examples)))[:examples]
     for name in ("model", "color_histogram"):
         ranked = M.rank_by_cosine(feats[name][0], feats[name][0], exclude_self=True)
+        unit = l2_normalize(feats[name][0])
         rows = []
         for q in qi:
             qid = test["item_id"][q]
@@ -294,7 +299,8 @@ def evaluate(
             for j in ranked[q][:5]:
                 nid = test["item_id"][j]
                 mark = "+" if cat_test[j] == cat_test[q] else "-"
-                cells.append((images[nid], f"{mark} {titles.get(nid, nid)}"))
+                cos = float(unit[q] @ unit[j])  # 4 decimals: near-collinear embeddings differ there
+                cells.append((images[nid], f"{mark} {cos:.4f} {titles.get(nid, nid)}"))
             rows.append(cells)
         pictures[f"retrieval_{name}.png"] = grid_png_bytes(rows, title=f"test-split retrieval: {name}")
     proto_png = _prototype_grid(spark, cfg, model_version, titles)
@@ -463,12 +469,11 @@ def _pan_section(
     return section
 
 
-def write_report(report: dict[str, Any], pictures: dict[str, bytes], out: Path) -> None:
+def write_report(report: dict[str, Any], pictures: dict[str, bytes], out: str) -> None:
+    """Pictures and ``report.html`` first, ``report.json`` (the marker) last."""
     from catalog2vec.evaluation.html import render_html
 
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in pictures.items():
-        (out / name).write_bytes(data)
-    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False))
-    (out / "report.html").write_text(render_html(report, pictures))
+    payload: dict[str, bytes | str] = {storage.join(out, name): data for name, data in pictures.items()}
+    payload[storage.join(out, "report.html")] = render_html(report, pictures)
+    storage.publish(storage.join(out, "report.json"), json.dumps(report, indent=2, sort_keys=False), payload)
     log.info("report written to %s", out)

@@ -16,7 +16,6 @@ from catalog2vec.retrieval.store import (
     item_images,
     item_titles,
     load_embeddings,
-    resolve_model_version,
 )
 
 __all__ = [
@@ -32,5 +31,4 @@ __all__ = [
     "l2_normalize",
     "load_embeddings",
     "recall_vs_exact",
-    "resolve_model_version",
 ]

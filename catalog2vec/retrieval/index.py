@@ -8,14 +8,16 @@ measure it with :func:`recall_vs_exact`. Scores returned are always cosine simil
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from catalog2vec import storage
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +142,19 @@ class EmbeddingIndex:
     def similar_to(self, item_id: str, k: int) -> list[tuple[str, float]]:
         return self.neighbors(self.vector(item_id)[None, :], k, exclude=[item_id])[0]
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
+    def save(self, directory: str | os.PathLike[str]) -> str:
+        """Publish the index under ``directory`` (local path or URI): the faiss index, the item ids
+        and the vectors first, the manifest (``meta.json``, the marker) last."""
         import faiss
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(out / INDEX_FILE))
-        (out / IDS_FILE).write_text(json.dumps(self.item_ids))
+        payload: dict[str, bytes | str] = {
+            storage.join(directory, INDEX_FILE): faiss.serialize_index(self.index).tobytes(),
+            storage.join(directory, IDS_FILE): json.dumps(self.item_ids),
+        }
+        if self.vectors is not None:
+            buf = io.BytesIO()
+            np.save(buf, self.vectors)
+            payload[storage.join(directory, "vectors.npy")] = buf.getvalue()
         meta = {
             "model_version": self.model_version,
             "kind": self.params.kind,
@@ -154,30 +162,32 @@ class EmbeddingIndex:
             "size": self.size,
             "dim": self.dim,
             "metric": "cosine (inner product on L2-normalised vectors)",
+            "files": sorted(storage.basename(p) for p in payload),
         }
-        (out / META_FILE).write_text(json.dumps(meta, indent=2))
-        if self.vectors is not None:
-            np.save(out / "vectors.npy", self.vectors)
-        return out
+        storage.publish(storage.join(directory, META_FILE), meta, payload)
+        return storage.normalize(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> EmbeddingIndex:
+        """Load a published index (one whose manifest exists)."""
         import faiss
 
-        d = Path(directory)
-        if not (d / INDEX_FILE).exists() or not (d / IDS_FILE).exists():
-            raise FileNotFoundError(f"no faiss index at {d} (expected {INDEX_FILE} and {IDS_FILE})")
-        meta = json.loads((d / META_FILE).read_text()) if (d / META_FILE).exists() else {}
+        d = storage.normalize(directory)
+        if not storage.exists(storage.join(d, META_FILE)):
+            raise FileNotFoundError(f"no published faiss index at {d} (no {META_FILE})")
+        meta = storage.read_json(storage.join(d, META_FILE))
         params = IndexParams(**meta.get("params", {}))
-        index: Any = faiss.read_index(str(d / INDEX_FILE))
+        raw = np.frombuffer(storage.read_bytes(storage.join(d, INDEX_FILE)), dtype=np.uint8)
+        index: Any = faiss.deserialize_index(raw)
         if params.kind == "ivf":
             index.nprobe = params.nprobe
         elif params.kind == "hnsw":
             index.hnsw.efSearch = params.ef_search
-        ids = json.loads((d / IDS_FILE).read_text())
+        ids = json.loads(storage.read_bytes(storage.join(d, IDS_FILE)))
         if len(ids) != index.ntotal:
             raise ValueError(f"{d}: {len(ids)} item ids for {index.ntotal} index rows")
-        vectors = np.load(d / "vectors.npy") if (d / "vectors.npy").exists() else None
+        vec_path = storage.join(d, "vectors.npy")
+        vectors = np.load(io.BytesIO(storage.read_bytes(vec_path))) if "vectors.npy" in meta.get("files", []) else None
         return cls(index, ids, params, meta.get("model_version", ""), vectors)
 
 

@@ -15,7 +15,6 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,10 +116,12 @@ def read_items(spark: Any, root: str | os.PathLike[str]) -> Any:
 
 def model_card(root: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
     """The model card of ``<root>/models/<model_version>`` ({} when absent)."""
-    from catalog2vec.vision import model_dir
+    from catalog2vec import models
 
-    p = Path(model_dir(root, model_version)) / "model_card.json"
-    return dict(json.loads(p.read_text())) if p.is_file() else {}
+    try:
+        return models.read_card(root, model_version)
+    except models.ModelNotFoundError:
+        return {}
 
 
 def read_labels(

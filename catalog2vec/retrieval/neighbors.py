@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.index import IndexParams, build_index
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
 from catalog2vec.retrieval.store import index_dir
@@ -33,11 +34,11 @@ def build_neighbors(spark: Any, cfg: Config, model_version: str, k: int | None =
 
     k = int(k or cfg.retrieval.k)
     if k < 1:
-        raise ValueError("k must be >= 1")
+        raise InvalidInput("k must be >= 1")
     emb = read_embeddings(spark, cfg.lakehouse, model_version)
     quarantined = quarantine_invalid(spark, cfg.lakehouse, emb, model_version, "neighbors", cfg.run_id)
     if not emb.item_ids:
-        raise ValueError(
+        raise InvalidInput(
             f"no valid embeddings for model_version {model_version!r} ({quarantined} quarantined)"
         )
     idx = build_index(emb.item_ids, emb.matrix, index_params(cfg), model_version)

@@ -6,11 +6,14 @@ import io
 import logging
 import os
 import textwrap
+import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from catalog2vec import storage
+from catalog2vec.errors import MissingInput
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,13 @@ def embed_image_file(
     lakehouse: str | os.PathLike[str], model_version: str, path: str | os.PathLike[str]
 ) -> np.ndarray:
     """Embed one image file with ``<lakehouse>/models/<model_version>`` -> (D,) float32."""
-    from catalog2vec.vision import model_dir
+    from catalog2vec import models, storage
     from catalog2vec.vision.model import load_model_dir
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"query image not found: {p}")
-    loaded = load_model_dir(model_dir(lakehouse, model_version))
-    return embed_images(loaded.model, loaded.image_size, [p.read_bytes()])[0]
+    if not storage.isfile(path):
+        raise MissingInput(f"query image not found: {path}")
+    loaded = load_model_dir(models.model_dir(lakehouse, model_version))
+    return embed_images(loaded.model, loaded.image_size, [storage.read_bytes(path)])[0]
 
 
 def save_grid(
@@ -63,7 +65,7 @@ def save_grid(
     path: str | os.PathLike[str],
     thumb: float = 1.9,
     title: str = "",
-) -> Path:
+) -> str:
     """Save a PNG grid: one row per list of (image bytes or None, caption) cells.
 
     Captions are wrapped; a missing image shows as a grey cell. Returns the written path.
@@ -97,17 +99,17 @@ def save_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
-    return out
+    return storage.write_bytes(path, buf.getvalue())
 
 
 def grid_png_bytes(rows: Sequence[Sequence[tuple[bytes | None, str]]], title: str = "") -> bytes:
     """Same as :func:`save_grid` but returns PNG bytes (for HTML reports)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        p = save_grid(rows, Path(tmp) / "grid.png", title=title)
-        return p.read_bytes()
+    uri = f"memory://c2v-grid/{uuid.uuid4().hex}.png"
+    save_grid(rows, uri, title=title)
+    try:
+        return storage.read_bytes(uri)
+    finally:
+        storage.remove(uri)

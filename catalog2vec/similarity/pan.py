@@ -18,17 +18,17 @@ with f_a ∈ {xnor, or, and}. λ = 0 leaves the conditions unsupervised.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from catalog2vec import models, storage
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,8 @@ class TrainedPAN:
     attribute_words: list[str] = field(default_factory=list)
     history: list[float] = field(default_factory=list)
 
-    def save(self, directory: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), out / "pan.pt")
+    def save(self, directory: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> str:
+        """Publish ``pan.pt`` first, ``pan_card.json`` (the marker) last, to a local path or URI."""
         card = {
             "dim": self.model.dim,
             "config": asdict(self.config),
@@ -115,18 +113,19 @@ class TrainedPAN:
             "final_loss": self.history[-1] if self.history else None,
             **(extra or {}),
         }
-        (out / "pan_card.json").write_text(json.dumps(card, indent=2, default=str))
-        return out
+        storage.publish(storage.join(directory, "pan_card.json"), card,
+                        {storage.join(directory, "pan.pt"): models.torch_bytes(self.model.state_dict())})
+        return storage.normalize(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> TrainedPAN:
-        d = Path(directory)
-        if not (d / "pan.pt").is_file() or not (d / "pan_card.json").is_file():
+        d = storage.normalize(directory)
+        if not storage.exists(storage.join(d, "pan_card.json")):
             raise FileNotFoundError(f"no trained similarity model at {d} (run jobs/train_similarity.py)")
-        card = json.loads((d / "pan_card.json").read_text())
+        card = storage.read_json(storage.join(d, "pan_card.json"))
         cfg = PANConfig(**card["config"])
         model = PAN(int(card["dim"]), cfg.conditions, cfg.cond_dim)
-        model.load_state_dict(torch.load(d / "pan.pt", map_location="cpu", weights_only=True))
+        model.load_state_dict(models.load_torch(storage.join(d, "pan.pt")))
         model.eval()
         return cls(model, cfg, list(card.get("attribute_words", [])))
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from catalog2vec import storage
 from catalog2vec.config import Config
+from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.inputs import split_frame
 from catalog2vec.similarity.pan import (
     PANConfig,
@@ -32,8 +33,8 @@ from catalog2vec.similarity.pan import (
 log = logging.getLogger(__name__)
 
 
-def similarity_dir(lakehouse: str | os.PathLike[str], model_version: str) -> Path:
-    return Path(lakehouse) / "similarity" / model_version
+def similarity_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+    return storage.join(lakehouse, "similarity", model_version)
 
 
 def pan_config(cfg: Config) -> PANConfig:
@@ -77,7 +78,7 @@ def train_similarity(spark: Any, cfg: Config, model_version: str) -> dict[str, A
     frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
     train = frame[(frame["split"] == "train") & frame["group"].notna()]
     if train.empty:
-        raise ValueError("no training items with an embedding, a category and a colour")
+        raise InvalidInput("no training items with an embedding, a category and a colour")
     label_sets = [list(v) for v in train["labels"]]
     attr_ids = choose_attribute_words(label_sets, tokens, pcfg.conditions) if pcfg.lam > 0 else []
     attrs = attribute_matrix(label_sets, attr_ids, pcfg.conditions) if attr_ids else None

@@ -6,15 +6,6 @@
 
 from __future__ import annotations
 
-import os
-
-
-def model_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    """``<lakehouse>/models/<model_version>`` (absolute for local paths)."""
-    root = str(lakehouse)
-    if "://" in root:
-        return f"{root.rstrip('/')}/models/{model_version}"
-    return os.path.join(os.path.abspath(root), "models", model_version)
-
+from catalog2vec.models import model_dir
 
 __all__ = ["model_dir"]

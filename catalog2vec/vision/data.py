@@ -12,7 +12,6 @@ exactly the same batches whatever the number of workers.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.vision.transforms import decode_image, eval_transform, train_transform
 
 SPLITS = ("train", "val", "test")
@@ -65,31 +65,32 @@ def latest_vocab_version(lakehouse: str) -> str:
         return current_vocab_version(lakehouse)
     except FileNotFoundError:
         pass
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from deltalake import DeltaTable
 
-    from catalog2vec.lakehouse import table_exists, table_path
+    from catalog2vec import storage
+    from catalog2vec.lakehouse import open_delta, table_exists, table_path
     from catalog2vec.schemas import silver
 
     if not table_exists(lakehouse, silver.VOCAB):
-        raise FileNotFoundError(f"no silver/vocab table under {lakehouse}; run jobs/build_vocab.py first")
+        raise MissingInput(f"no silver/vocab table under {lakehouse}; run jobs/build_vocab.py first")
     path = table_path(lakehouse, silver.VOCAB)
-    dt = DeltaTable(path)
-    import pyarrow as pa
+    dt = open_delta(lakehouse, silver.VOCAB)
 
     actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     best: tuple[int, str] | None = None
     for act in actions:
-        file = act["path"] if "://" in act["path"] else os.path.join(path, act["path"])
-        versions = pc.unique(pq.read_table(file, columns=["vocab_version"]).column("vocab_version")).to_pylist()
+        file = act["path"] if "://" in act["path"] else storage.join(path, act["path"])
+        with storage.open_file(file) as fh:
+            versions = pc.unique(pq.read_table(fh, columns=["vocab_version"]).column("vocab_version")).to_pylist()
         mtime = int(act["modification_time"].timestamp() * 1000) if hasattr(act["modification_time"], "timestamp") \
             else int(act["modification_time"])
         for v in versions:
             if best is None or (mtime, v) > best:
                 best = (mtime, v)
     if best is None:
-        raise ValueError(f"silver/vocab under {lakehouse} is empty")
+        raise InvalidInput(f"silver/vocab under {lakehouse} is empty")
     return best[1]
 
 
@@ -102,7 +103,7 @@ def load_vocab(lakehouse: str, vocab_version: str) -> Vocab:
     tbl = read_arrow(lakehouse, silver.VOCAB, columns=["vocab_version", "token", "index", "count"])
     tbl = tbl.filter(pc.equal(tbl.column("vocab_version"), vocab_version)).sort_by("index")
     if tbl.num_rows == 0:
-        raise ValueError(f"vocab_version {vocab_version!r} not found in silver/vocab")
+        raise InvalidInput(f"vocab_version {vocab_version!r} not found in silver/vocab")
     idx = tbl.column("index").to_pylist()
     if idx != list(range(len(idx))):
         raise ValueError(f"silver/vocab {vocab_version}: indices are not 0..{len(idx) - 1}")
@@ -110,8 +111,14 @@ def load_vocab(lakehouse: str, vocab_version: str) -> Vocab:
                  np.asarray(tbl.column("count").to_pylist(), dtype=np.int64))
 
 
-def load_index(lakehouse: str, vocab_version: str) -> DataIndex:
-    """Labels ⋈ image ids for ``vocab_version`` (no image bytes read); ids sorted per split."""
+def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0) -> DataIndex:
+    """Labels ⋈ image ids for ``vocab_version`` (no image bytes read); ids sorted per split.
+
+    ``max_label_share < 1`` drops, from every item's label set, the words that label more than
+    that share of the *training* items (near-ubiquitous words such as ``men``/``women``); the
+    vocabulary (and so the model's K) is unchanged, the dropped words are listed in
+    ``counts["dropped_words"]`` (recorded in the model card) and items left without labels are
+    counted in ``labelled_without_valid_labels``."""
     import pyarrow.compute as pc
 
     from catalog2vec.lakehouse import read_arrow, table_exists
@@ -120,14 +127,24 @@ def load_index(lakehouse: str, vocab_version: str) -> DataIndex:
     vocab = load_vocab(lakehouse, vocab_version)
     for spec, job in ((silver.ITEM_LABELS, "build_labels"), (silver.IMAGES, "ingest_images")):
         if not table_exists(lakehouse, spec):
-            raise FileNotFoundError(f"no {spec.qualified_name} table under {lakehouse}; run jobs/{job}.py first")
+            raise MissingInput(f"no {spec.qualified_name} table under {lakehouse}; run jobs/{job}.py first")
     labels = read_arrow(lakehouse, silver.ITEM_LABELS, columns=["vocab_version", "item_id", "labels", "split"])
     labels = labels.filter(pc.equal(labels.column("vocab_version"), vocab_version))
     if labels.num_rows == 0:
-        raise ValueError(f"silver/item_labels has no rows for vocab_version {vocab_version!r}; run build_labels")
+        raise InvalidInput(f"silver/item_labels has no rows for vocab_version {vocab_version!r}; run build_labels")
     image_ids = set(read_arrow(lakehouse, silver.IMAGES, columns=["item_id"]).column("item_id").to_pylist())
     rows = sorted(zip(labels.column("item_id").to_pylist(), labels.column("labels").to_pylist(),
                       labels.column("split").to_pylist(), strict=True))
+    if not 0 < max_label_share <= 1:
+        raise ValueError(f"train.max_label_share must be in (0, 1], got {max_label_share}")
+    dropped: dict[int, float] = {}
+    if max_label_share < 1:
+        train_rows = [labs for item_id, labs, split in rows if split == "train" and item_id in image_ids]
+        df = np.zeros(vocab.size, dtype=np.int64)
+        for labs in train_rows:
+            df[sorted({int(x) for x in labs if 0 <= int(x) < vocab.size})] += 1
+        share = df / max(len(train_rows), 1)
+        dropped = {int(w): float(share[w]) for w in np.flatnonzero(share > max_label_share)}
     splits: dict[str, SplitIndex] = {s: SplitIndex([], []) for s in SPLITS}
     missing_image = 0
     empty = 0
@@ -135,7 +152,7 @@ def load_index(lakehouse: str, vocab_version: str) -> DataIndex:
         if item_id not in image_ids:
             missing_image += 1
             continue
-        labs = sorted({int(x) for x in labs if 0 <= int(x) < vocab.size})
+        labs = sorted({int(x) for x in labs if 0 <= int(x) < vocab.size and int(x) not in dropped})
         if not labs or split not in splits:
             empty += 1
             continue
@@ -149,20 +166,22 @@ def load_index(lakehouse: str, vocab_version: str) -> DataIndex:
         "labelled_without_valid_labels": empty,
         **{f"{s}_items": len(splits[s].item_ids) for s in SPLITS},
     }
+    if max_label_share < 1:
+        counts["max_label_share"] = max_label_share
+        counts["dropped_words"] = {vocab.tokens[w]: round(v, 4) for w, v in sorted(dropped.items())}
     return DataIndex(vocab, splits, counts)
 
 
 def load_image_bytes(lakehouse: str, item_ids: list[str]) -> list[bytes]:
     """Normalised JPEG bytes of ``item_ids`` (in that order) from ``silver/images``."""
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    from catalog2vec.lakehouse import table_path
+    from catalog2vec.lakehouse import open_delta
     from catalog2vec.schemas import silver
 
     if not item_ids:
         return []
-    ds = DeltaTable(table_path(lakehouse, silver.IMAGES)).to_pyarrow_dataset()
+    ds = open_delta(lakehouse, silver.IMAGES).to_pyarrow_dataset()
     tbl = ds.to_table(columns=["item_id", "image"], filter=pc.field("item_id").isin(item_ids))
     by_id = dict(zip(tbl.column("item_id").to_pylist(), tbl.column("image").to_pylist(), strict=True))
     missing = [i for i in item_ids if i not in by_id]
@@ -180,14 +199,14 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
     (eval), samples one positive word uniformly; all randomness seeded by ``(seed, epoch, i)``."""
 
     def __init__(self, images: list[bytes], labels: list[list[int]], image_size: int, train: bool,
-                 seed: int = 0, scale_min: float = 0.25) -> None:
+                 seed: int = 0, scale_min: float = 0.25, augment: str = "crop") -> None:
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         self.images = images
         self.labels = labels
         self.train = train
         self.seed = seed
-        self.transform = train_transform(image_size, scale_min) if train else eval_transform(image_size)
+        self.transform = train_transform(image_size, scale_min, augment) if train else eval_transform(image_size)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -68,8 +68,17 @@ def softmax_loss(model: WeakLabelNet, z: torch.Tensor, positive: torch.Tensor, t
     return F.cross_entropy(logits, torch.zeros(b, dtype=torch.long, device=z.device))
 
 
-def bce_loss(model: WeakLabelNet, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(model.word_logits(z).float(), targets.float())
+def bce_loss(model: WeakLabelNet, z: torch.Tensor, targets: torch.Tensor,
+             pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(model.word_logits(z).float(), targets.float(), pos_weight=pos_weight)
+
+
+def bce_pos_weight(counts: np.ndarray, num_items: int, power: float, max_weight: float = 100.0) -> torch.Tensor:
+    """Per-word positive weight ``((N - n_w) / n_w) ** power`` (clipped to [1, max_weight]): a word
+    on half the items (``men``) keeps weight 1, a word on 1 % of them gets 99**power."""
+    n = np.clip(np.asarray(counts, dtype=np.float64), 1.0, None)
+    w = np.clip((max(num_items, 1) - n) / n, 1.0, None) ** power
+    return torch.as_tensor(np.clip(w, 1.0, max_weight), dtype=torch.float32)
 
 
 def ranking_sums(scores: np.ndarray, labels: list[list[int]], k: int) -> dict[str, float]:
@@ -104,4 +113,4 @@ def frequency_baseline(train_labels: list[list[int]], eval_labels: list[list[int
     return finish(ranking_sums(scores, eval_labels, k))
 
 
-__all__ = ["NegativeSampler", "bce_loss", "finish", "frequency_baseline", "multi_hot", "ranking_sums", "softmax_loss"]
+__all__ = ["NegativeSampler", "bce_loss", "bce_pos_weight", "finish", "frequency_baseline", "multi_hot", "ranking_sums", "softmax_loss"]

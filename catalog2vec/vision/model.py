@@ -1,8 +1,12 @@
 """The weakly supervised image model: a torchvision ResNet backbone, an optional projection and a
 word-embedding head over the K vocabulary words (Corbière et al. 2017; Illustration2Vec for ``bce``).
 
-``z = proj(pool(resnet(x)))`` is the item embedding; the head scores words as ``z · Wᵀ + b``
-with ``W`` (K × D). ``loss="softmax"`` trains sampled softmax (one positive word per image against
+``z = proj(pool(resnet(x)))`` is the item embedding; the ``linear`` head scores words as
+``z · Wᵀ + b`` with ``W`` (K × D). The ``cosine`` head (a cosine classifier) L2-normalises the
+embedding — ``z`` is then a unit vector — and scores ``s · cos(z, W_k) + b_k`` with a learned
+temperature ``s = exp(logit_scale)``: no word can win by growing the norm of one shared direction,
+which is what collapsed the linear head's embeddings (mean pairwise cosine 0.945 on the demo).
+``loss="softmax"`` trains sampled softmax (one positive word per image against
 sampled negatives); ``loss="bce"`` trains a multi-label sigmoid over all K words.
 
 A model directory (``<lakehouse>/models/<model_version>/``) holds ``model.pt`` (state_dict),
@@ -11,20 +15,24 @@ A model directory (``<lakehouse>/models/<model_version>/``) holds ``model.pt`` (
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from catalog2vec import models, storage
+from catalog2vec.errors import InvalidInput, MissingInput
+
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 LOSSES = ("softmax", "bce")
+HEADS = ("linear", "cosine")
 CARD_FORMAT = 1
+MAX_LOGIT_SCALE = 100.0
 
 
 class WeakLabelNet(nn.Module):
@@ -37,14 +45,20 @@ class WeakLabelNet(nn.Module):
         embed_dim: int = 0,
         dropout: float = 0.0,
         loss: str = "softmax",
+        head: str = "linear",
+        init_scale: float = 10.0,
     ) -> None:
         super().__init__()
+        import math
+
         import torchvision
 
         if arch not in ARCHS:
-            raise ValueError(f"unknown arch {arch!r}; choose from {ARCHS}")
+            raise InvalidInput(f"unknown arch {arch!r}; choose from {ARCHS}")
         if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose from {LOSSES}")
+            raise InvalidInput(f"unknown loss {loss!r}; choose from {LOSSES}")
+        if head not in HEADS:
+            raise InvalidInput(f"unknown head {head!r}; choose from {HEADS}")
         if num_words < 1:
             raise ValueError(f"num_words must be >= 1, got {num_words}")
         if embed_dim < 0:
@@ -56,6 +70,7 @@ class WeakLabelNet(nn.Module):
         self.proj: nn.Module = nn.Linear(feat_dim, embed_dim) if embed_dim else nn.Identity()
         self.arch = arch
         self.loss = loss
+        self.head = head
         self.feature_dim = feat_dim
         self.embedding_dim = int(embed_dim or feat_dim)
         self.num_words = int(num_words)
@@ -64,19 +79,42 @@ class WeakLabelNet(nn.Module):
         self.words = nn.Linear(self.embedding_dim, self.num_words)
         nn.init.normal_(self.words.weight, std=0.01)
         nn.init.zeros_(self.words.bias)
+        # cosine head: learned temperature, log-parametrised (a plain buffer-free scalar for linear)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)), requires_grad=head == "cosine")
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+
+    def init_bias(self, prior: torch.Tensor) -> None:
+        """Start the word bias at the label prior (log-odds for ``bce``, log-frequency for
+        ``softmax``) so the first steps are not spent learning word frequencies."""
+        p = prior.double().clamp(1e-6, 1 - 1e-6)
+        b = torch.log(p / (1 - p)) if self.loss == "bce" else torch.log(p / p.sum())
+        with torch.no_grad():
+            self.words.bias.copy_(b.to(self.words.bias.dtype))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) → embedding z (B, D)."""
-        return self.proj(self.backbone(images))  # type: ignore[no-any-return]
+        """Images (B, 3, H, W) → embedding z (B, D); unit-norm for the ``cosine`` head."""
+        z = self.proj(self.backbone(images))
+        if self.head == "cosine":
+            z = nn.functional.normalize(z, dim=-1)
+        return z  # type: ignore[no-any-return]
+
+    def _weights(self, w: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(w, dim=-1) * self.scale() if self.head == "cosine" else w
+
+    def _input(self, z: torch.Tensor) -> torch.Tensor:
+        z = self.dropout(z)
+        return nn.functional.normalize(z, dim=-1) if self.head == "cosine" else z
 
     def word_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Scores of every word, z · Wᵀ + b: (B, K)."""
-        return self.words(self.dropout(z))  # type: ignore[no-any-return]
+        """Scores of every word, z · Wᵀ + b (``cosine``: s · cos(z, W) + b): (B, K)."""
+        return nn.functional.linear(self._input(z), self._weights(self.words.weight), self.words.bias)
 
     def sampled_logits(self, z: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         """Scores of selected words. ``word_ids`` (B, M) per row or (M,) shared by the batch."""
-        z = self.dropout(z)
-        w = self.words.weight[word_ids]  # (B, M, D) or (M, D)
+        z = self._input(z)
+        w = self._weights(self.words.weight[word_ids])  # (B, M, D) or (M, D)
         b = self.words.bias[word_ids]
         if word_ids.dim() == 1:
             return z @ w.t() + b
@@ -93,9 +131,9 @@ def load_init_weights(model: WeakLabelNet, path: str) -> list[str]:
 
     Returns the backbone keys that were *not* in the file (empty for a full torchvision checkpoint).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"init weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not storage.isfile(path):
+        raise MissingInput(f"init weights not found: {path}")
+    state = torch_load(path)
     if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]  # a torchvision reference train.py checkpoint
     if not isinstance(state, Mapping):
@@ -120,9 +158,10 @@ def build_model(
     dropout: float = 0.0,
     init_weights: str = "",
     loss: str = "softmax",
+    head: str = "linear",
 ) -> WeakLabelNet:
-    """A :class:`WeakLabelNet`; ``init_weights`` = path of a torchvision state dict (or "")."""
-    model = WeakLabelNet(arch, num_words, embed_dim=embed_dim, dropout=dropout, loss=loss)
+    """A :class:`WeakLabelNet`; ``init_weights`` = path or URI of a torchvision state dict (or "")."""
+    model = WeakLabelNet(arch, num_words, embed_dim=embed_dim, dropout=dropout, loss=loss, head=head)
     if init_weights:
         load_init_weights(model, init_weights)
     return model
@@ -141,31 +180,9 @@ class LoadedModel:
         return str(self.card.get("model_version", ""))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file in the same directory, then ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+torch_bytes = models.torch_bytes
+torch_load = models.load_torch
+atomic_torch_save = models.save_torch
 
 
 def save_model_dir(
@@ -176,25 +193,23 @@ def save_model_dir(
     config: dict[str, Any],
     card_extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model.pt``, ``vocab.parquet`` (token, index) and ``model_card.json`` (each atomically)."""
+    """Write ``model.pt``, ``vocab.parquet`` (token, index), then ``model_card.json`` (the marker:
+    a reader trusts the directory once the card exists), to a local path or URI."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if len(tokens) != model.num_words:
         raise ValueError(f"{len(tokens)} tokens for a model with {model.num_words} words")
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save(state, out / "model.pt")
     table = pa.table({"token": pa.array(tokens, pa.string()), "index": pa.array(range(len(tokens)), pa.int32())})
-    tmp = out / ".vocab.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out / "vocab.parquet")
+    vocab_buf = io.BytesIO()
+    pq.write_table(table, vocab_buf)
     image_size = int(config.get("image_size", config.get("train", {}).get("image_size", 224)))
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "arch": model.arch,
         "loss": model.loss,
+        "head": model.head,
         "embedding_dim": model.embedding_dim,
         "feature_dim": model.feature_dim,
         "projected": not isinstance(model.proj, nn.Identity),
@@ -206,42 +221,47 @@ def save_model_dir(
         "metrics": {},
     }
     card.update(card_extra or {})
-    _atomic_write_bytes(out / "model_card.json", json.dumps(card, indent=2, sort_keys=True, default=str).encode())
+    models.publish(path, card, {"model.pt": torch_bytes(state), "vocab.parquet": vocab_buf.getvalue()})
 
 
 def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> LoadedModel:
     """Restore a model directory written by :func:`save_model_dir` (model in eval mode)."""
     import pyarrow.parquet as pq
 
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"model directory not found: {root}")
-    for name in ("model.pt", "vocab.parquet", "model_card.json"):
-        if not (root / name).is_file():
-            raise FileNotFoundError(f"{root}: missing {name} (not a complete model directory)")
+    root = storage.normalize(path)
+    if not storage.exists(storage.join(root, models.CARD_FILE)):
+        if not storage.isdir(root):
+            raise MissingInput(f"model directory not found: {root}")
+        raise MissingInput(f"{root}: missing {models.CARD_FILE} (not a published model directory)")
+    for name in ("model.pt", "vocab.parquet"):
+        if not storage.exists(storage.join(root, name)):
+            raise MissingInput(f"{root}: missing {name} (not a complete model directory)")
     try:
-        card = json.loads((root / "model_card.json").read_text())
+        card = storage.read_json(storage.join(root, models.CARD_FILE))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{root}/model_card.json is not valid JSON: {exc}") from exc
+        raise InvalidInput(f"{root}/model_card.json is not valid JSON: {exc}") from exc
     for key in ("arch", "loss", "embedding_dim", "num_words", "image_size", "vocab_version"):
         if key not in card:
-            raise ValueError(f"{root}/model_card.json lacks {key!r}")
-    vocab = pq.read_table(root / "vocab.parquet").sort_by("index")
+            raise InvalidInput(f"{root}/model_card.json lacks {key!r}")
+    vocab = pq.read_table(io.BytesIO(storage.read_bytes(storage.join(root, "vocab.parquet")))).sort_by("index")
     tokens = [str(t) for t in vocab.column("token").to_pylist()]
     if len(tokens) != int(card["num_words"]) or vocab.column("index").to_pylist() != list(range(len(tokens))):
-        raise ValueError(f"{root}/vocab.parquet does not hold indices 0..{int(card['num_words']) - 1}")
+        raise InvalidInput(f"{root}/vocab.parquet does not hold indices 0..{int(card['num_words']) - 1}")
     model = WeakLabelNet(
         card["arch"],
         int(card["num_words"]),
         embed_dim=int(card["embedding_dim"]) if card.get("projected") else 0,
         dropout=float(card.get("dropout", 0.0)),
         loss=card["loss"],
+        head=str(card.get("head", "linear")),
     )
-    state = torch.load(root / "model.pt", map_location=map_location, weights_only=True)
+    state = torch_load(storage.join(root, "model.pt"), map_location=map_location)
+    if "logit_scale" not in state:  # a model saved before the cosine head existed
+        state = {**state, "logit_scale": model.logit_scale.detach().clone()}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ValueError(f"{root}/model.pt does not match its model card: {exc}") from exc
+        raise InvalidInput(f"{root}/model.pt does not match its model card: {exc}") from exc
     model.to(map_location).eval()
     return LoadedModel(
         model=model,
@@ -254,6 +274,7 @@ def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.devic
 
 __all__ = [
     "ARCHS",
+    "HEADS",
     "LOSSES",
     "LoadedModel",
     "WeakLabelNet",
@@ -262,4 +283,6 @@ __all__ = [
     "load_init_weights",
     "load_model_dir",
     "save_model_dir",
+    "torch_bytes",
+    "torch_load",
 ]

@@ -24,8 +24,8 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,8 +37,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from catalog2vec.config import Config, TrainSection, load_config
-from catalog2vec.vision import model_dir
+from catalog2vec import models, storage, tracking
+from catalog2vec.config import Config, TrainSection, config_from_dict, load_config
+from catalog2vec.errors import InvalidInput, UserError
+from catalog2vec.evaluation.metrics import collapse_diagnostics
+from catalog2vec.models import model_dir
 from catalog2vec.vision.data import (
     DataIndex,
     EpochBatchSampler,
@@ -52,20 +55,21 @@ from catalog2vec.vision.data import (
 from catalog2vec.vision.losses import (
     NegativeSampler,
     bce_loss,
+    bce_pos_weight,
     finish,
     frequency_baseline,
     multi_hot,
     ranking_sums,
     softmax_loss,
 )
-from catalog2vec.vision.model import WeakLabelNet, atomic_torch_save, build_model, save_model_dir
+from catalog2vec.vision.model import WeakLabelNet, atomic_torch_save, build_model, save_model_dir, torch_load
 
 log = logging.getLogger("catalog2vec.train")
 
 # train-section keys that do not change the trained weights (excluded from the model_version hash)
 OPERATIONAL_KEYS = frozenset({
     "workers", "checkpoint_every", "log_every", "num_processes", "local_mode", "use_gpu", "mlflow",
-    "mlflow_tracking_uri", "model_version", "max_steps", "vocab_version",
+    "model_version", "max_steps", "vocab_version",
 })
 CKPT_RE = re.compile(r"^ckpt-(\d{8})\.pt$")
 KEEP_CHECKPOINTS = 2
@@ -94,7 +98,7 @@ def config_hash(t: TrainSection) -> str:
 def resolve_model_version(t: TrainSection, vocab_version: str) -> str:
     if t.model_version:
         if not re.fullmatch(r"[A-Za-z0-9._-]+", t.model_version):
-            raise ValueError(f"model_version {t.model_version!r} may only hold letters, digits, '.', '_', '-'")
+            raise InvalidInput(f"model_version {t.model_version!r} may only hold letters, digits, '.', '_', '-'")
         return t.model_version
     return f"{t.arch}-{t.loss}-{vocab_version[:8]}-{config_hash(t)[:8]}"
 
@@ -115,25 +119,24 @@ def code_version() -> str:
 
 
 # ---------------------------------------------------------------- checkpoints
-def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    if not ckpt_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := CKPT_RE.match(p.name))]
+def list_checkpoints(ckpt_dir: str) -> list[tuple[int, str]]:
+    found = [(int(m.group(1)), storage.join(ckpt_dir, name)) for name in storage.listdir(ckpt_dir)
+             if (m := CKPT_RE.match(name))]
     return sorted(found)
 
 
-def save_checkpoint(ckpt_dir: Path, state: dict[str, Any]) -> Path:
-    path = ckpt_dir / f"ckpt-{int(state['step']):08d}.pt"
+def save_checkpoint(ckpt_dir: str, state: dict[str, Any]) -> str:
+    path = storage.join(ckpt_dir, f"ckpt-{int(state['step']):08d}.pt")
     atomic_torch_save(state, path)
     for _, old in list_checkpoints(ckpt_dir)[:-KEEP_CHECKPOINTS]:
-        old.unlink(missing_ok=True)
+        storage.remove(old)
     return path
 
 
-def load_latest_checkpoint(ckpt_dir: Path) -> dict[str, Any] | None:
+def load_latest_checkpoint(ckpt_dir: str) -> dict[str, Any] | None:
     for _, path in reversed(list_checkpoints(ckpt_dir)):
         try:
-            return dict(torch.load(path, map_location="cpu", weights_only=False))
+            return dict(torch_load(path, weights_only=False))
         except Exception as exc:
             log.warning("checkpoint %s unreadable (%s); trying the previous one", path, exc)
     return None
@@ -158,36 +161,70 @@ def set_rng_state(state: dict[str, Any]) -> None:
 class LossModule(nn.Module):
     """Model + loss in one module, so DistributedDataParallel sees every parameter's gradient."""
 
-    def __init__(self, model: WeakLabelNet) -> None:
+    def __init__(self, model: WeakLabelNet, pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
+        self.pos_weight = pos_weight
 
     def forward(self, images: torch.Tensor, positive: torch.Tensor, targets: torch.Tensor,
                 negatives: torch.Tensor) -> torch.Tensor:
         z = self.model(images)
         if self.model.loss == "bce":
-            return bce_loss(self.model, z, targets)
+            return bce_loss(self.model, z, targets, self.pos_weight)
         return softmax_loss(self.model, z, positive, targets, negatives)
 
 
-def make_optimizer(t: TrainSection, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+def param_groups(t: TrainSection, model: nn.Module) -> list[dict[str, Any]]:
+    """One group, or (``no_decay_1d``) decayed weights + undecayed biases / norms / temperature."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not t.no_decay_1d:
+        return [{"params": params}]
+    return [{"params": [p for p in params if p.dim() > 1]},
+            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+
+
+def make_scheduler(t: TrainSection, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """``step``: StepLR stepped once per epoch; ``cosine``: linear warm-up over ``warmup_epochs``
+    (from lr/100) then cosine decay to 0 at the last step, stepped once per optimizer step."""
+    if t.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.lr_step_size, gamma=t.lr_gamma)
+    import math
+
+    warmup = round(t.warmup_epochs * total_steps / max(t.epochs, 1))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return 0.01 + 0.99 * step / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(total_steps - warmup, 1))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_optimizer(t: TrainSection, params: Any) -> torch.optim.Optimizer:
     if t.optimizer == "sgd":
         return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.optimizer == "adam":
         return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    raise ValueError(f"unknown optimizer {t.optimizer!r}; choose sgd | adam | adamw")
+    raise InvalidInput(f"unknown optimizer {t.optimizer!r}; choose sgd | adam | adamw")
 
 
 def validate_train_config(t: TrainSection) -> None:
     if t.loss not in ("softmax", "bce"):
-        raise ValueError(f"train.loss must be softmax or bce, got {t.loss!r}")
+        raise InvalidInput(f"train.loss must be softmax or bce, got {t.loss!r}")
+    for name, allowed in (("head", ("linear", "cosine")), ("augment", ("crop", "product")),
+                          ("lr_schedule", ("step", "cosine"))):
+        if getattr(t, name) not in allowed:
+            raise InvalidInput(f"train.{name} must be one of {allowed}, got {getattr(t, name)!r}")
+    if not 0 < t.max_label_share <= 1 or t.warmup_epochs < 0 or t.bce_pos_weight_power < 0 or t.init_scale <= 0:
+        raise InvalidInput("train.max_label_share must be in (0, 1]; warmup_epochs, bce_pos_weight_power >= 0; "
+                           "init_scale > 0")
     for name in ("epochs", "batch_size", "image_size", "lr_step_size", "top_k", "log_every"):
         if getattr(t, name) < 1:
-            raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
+            raise InvalidInput(f"train.{name} must be >= 1, got {getattr(t, name)}")
     if t.max_steps < 0 or t.checkpoint_every < 0 or t.workers < 0:
-        raise ValueError("train.max_steps, train.checkpoint_every and train.workers must be >= 0")
+        raise InvalidInput("train.max_steps, train.checkpoint_every and train.workers must be >= 0")
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -198,8 +235,10 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 @torch.no_grad()
 def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[list[int]], t: TrainSection,
-             device: torch.device, use_amp: bool, world: int) -> dict[str, float]:
-    """Tag-ranking metrics of this rank's shard, summed over ranks (all_reduce)."""
+             device: torch.device, use_amp: bool, world: int,
+             embeddings: list[np.ndarray] | None = None) -> dict[str, float]:
+    """Tag-ranking metrics of this rank's shard, summed over ranks (all_reduce); the embeddings
+    of the shard are appended to ``embeddings`` when given."""
     k = t.top_k
     sums = {f"precision@{k}": 0.0, f"recall@{k}": 0.0, "map": 0.0, "n": 0.0}
     if ids:
@@ -213,7 +252,10 @@ def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[l
             if use_amp:
                 x = x.to(memory_format=torch.channels_last)
             with autocast(device, use_amp):
-                scores = model.word_logits(model(x)).float().cpu().numpy()
+                z = model(x)
+                scores = model.word_logits(z).float().cpu().numpy()
+            if embeddings is not None:
+                embeddings.append(z.float().cpu().numpy())
             for key, val in ranking_sums(scores, batch["labels"], k).items():
                 sums[key] += val
         model.train(was_training)
@@ -264,14 +306,14 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
 
     lakehouse = cfg.lakehouse
     vocab_version = t.vocab_version or latest_vocab_version(lakehouse)
-    index: DataIndex = load_index(lakehouse, vocab_version)
+    index: DataIndex = load_index(lakehouse, vocab_version, t.max_label_share)
     model_version = resolve_model_version(t, vocab_version)
-    out_dir = Path(model_dir(lakehouse, model_version))
-    ckpt_dir = out_dir / "checkpoints"
+    out_dir = model_dir(lakehouse, model_version)
+    ckpt_dir = storage.join(out_dir, "checkpoints")
     train_split = index.splits["train"]
     steps_per_epoch = len(train_split.item_ids) // world // t.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(
+        raise InvalidInput(
             f"{len(train_split.item_ids)} training items are too few for {world} rank(s) x batch {t.batch_size}; "
             "lower train.batch_size"
         )
@@ -285,16 +327,27 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
 
     shard = train_split.shard(rank, world)
     train_ds = ImageLabelDataset(load_image_bytes(lakehouse, shard.item_ids), shard.labels, t.image_size,
-                                 train=True, seed=t.seed, scale_min=t.scale_min)
+                                 train=True, seed=t.seed, scale_min=t.scale_min, augment=t.augment)
     sampler = EpochBatchSampler(len(shard.item_ids), t.batch_size, steps_per_epoch, t.seed, rank)
     loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=t.workers,
                         pin_memory=device.type == "cuda", persistent_workers=False)
 
-    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss).to(device)
+    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss, t.head)
+    # label statistics of the training split: document frequency of every word
+    train_df = np.zeros(index.vocab.size, dtype=np.int64)
+    for labs in train_split.labels:
+        train_df[labs] += 1
+    with torch.no_grad():
+        model.logit_scale.fill_(float(np.log(t.init_scale)))
+    if t.init_bias_prior:
+        model.init_bias(torch.from_numpy(train_df / max(len(train_split.labels), 1)))
+    model = model.to(device)
     if use_amp:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(t, model.parameters())
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.lr_step_size, gamma=t.lr_gamma)
+    optimizer = make_optimizer(t, param_groups(t, model))
+    scheduler = make_scheduler(t, optimizer, total_steps)
+    pos_weight = (bce_pos_weight(train_df, len(train_split.labels), t.bce_pos_weight_power).to(device)
+                  if t.loss == "bce" and t.bce_pos_weight_power > 0 else None)
     sampler_neg = NegativeSampler(index.vocab.counts, t.negative_sampler)
 
     step, history, train_time, images_trained = 0, [], 0.0, 0
@@ -302,7 +355,7 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
     resumed_from = 0
     if ckpt is not None:
         if ckpt.get("vocab_version") != vocab_version or ckpt.get("model_version") != model_version:
-            raise ValueError(f"checkpoint in {ckpt_dir} belongs to another run "
+            raise InvalidInput(f"checkpoint in {ckpt_dir} belongs to another run "
                              f"({ckpt.get('model_version')}, vocab {ckpt.get('vocab_version')})")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -313,13 +366,13 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
         resumed_from = step
         if rank == 0:
             log.info("resumed from %s/ckpt-%08d.pt (step %d)", ckpt_dir, step, step)
-    loss_module = LossModule(model)
+    loss_module = LossModule(model, pos_weight)
     net: nn.Module = loss_module
     if world > 1:
         net = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda"
                                                   else None)
 
-    mlflow = _start_mlflow(t, cfg, model_version) if (t.mlflow and rank == 0) else None
+    tracker = _start_tracking(cfg, model_version, vocab_version) if (t.mlflow and rank == 0) else None
 
     def checkpoint() -> None:
         if rank != 0:
@@ -358,6 +411,8 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if t.lr_schedule == "cosine":
+                scheduler.step()
             step += 1
             n = int(x.shape[0])
             n_epoch += n
@@ -375,7 +430,8 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
             if step >= stop_at:
                 break
         if step % steps_per_epoch == 0:  # epoch finished: schedule, validate, checkpoint
-            scheduler.step()
+            if t.lr_schedule == "step":
+                scheduler.step()
             metrics = evaluate(model, lakehouse, val_split.item_ids, val_split.labels, t, device, use_amp, world)
             entry = {"epoch": epoch + 1, "step": step, "train_loss_ema": loss_ema,
                      "epoch_images_per_s": n_epoch * world / max(time.time() - t_epoch, 1e-9),
@@ -383,16 +439,17 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
             history.append(entry)
             if rank == 0:
                 log.info("epoch %d done: %s", epoch + 1, json.dumps(entry))
-                if mlflow is not None:
-                    mlflow.log_metrics({k: float(v) for k, v in entry.items() if isinstance(v, (int, float))},
-                                       step=step)
+                if tracker is not None:  # per epoch, at its global step
+                    tracker.log_metrics({k: v for k, v in entry.items() if k != "step"}, step=step)
             checkpoint()
         elif step >= stop_at:
             checkpoint()
 
     complete = step >= total_steps
     test_split = index.splits["test"].shard(rank, world)
-    test_metrics = evaluate(model, lakehouse, test_split.item_ids, test_split.labels, t, device, use_amp, world)
+    test_z: list[np.ndarray] = []
+    test_metrics = evaluate(model, lakehouse, test_split.item_ids, test_split.labels, t, device, use_amp, world,
+                            test_z)
     seen_all: list[Any] = [None] * world
     if world > 1:
         dist.all_gather_object(seen_all, sorted(seen))
@@ -406,6 +463,8 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
     flat = [i for ids in seen_all for i in ids]
     wall = time.time() - t_start
     final_metrics: dict[str, Any] = {"per_epoch": history, "val": history[-1] if history else {}, "test": test_metrics}
+    # collapse diagnostics of rank 0's test shard (the whole test split single-process)
+    collapse = collapse_diagnostics(np.concatenate(test_z)) if test_z else {}
     card_extra: dict[str, Any] = {
         "model_version": model_version,
         "run_id": cfg.run_id,
@@ -430,41 +489,119 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
                  "ranks_disjoint": len(flat) == len(set(flat))},
         "metrics": final_metrics,
         "baseline_frequency": baseline,
+        "collapse": collapse,
     }
     config = {**cfg.to_dict()["train"], "image_size": t.image_size, "lakehouse": str(lakehouse)}
-    save_model_dir(out_dir, model, index.vocab.tokens, vocab_version, config, card_extra)
-    (out_dir / "shards.json").write_text(json.dumps({str(r): ids for r, ids in enumerate(seen_all)}))
+    storage.write_json(storage.join(out_dir, "shards.json"), {str(r): ids for r, ids in enumerate(seen_all)}, indent=None)
+    save_model_dir(out_dir, model, index.vocab.tokens, vocab_version, config, card_extra)  # the card: published
     log.info("model written to %s (complete=%s, %d steps, test %s, frequency baseline %s)", out_dir, complete, step,
              json.dumps(test_metrics), json.dumps(baseline["test"]))
-    if mlflow is not None:
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test_metrics.items()})
-        mlflow.log_artifacts(str(out_dir), artifact_path="model", )
-        mlflow.end_run()
+    if tracker is not None:
+        _finish_tracking(tracker, model, out_dir, model_version, test_metrics, t.image_size)
+    models.publish_latest(lakehouse, model_version)  # the last act: models/LATEST names this version
     return TrainResult(model_version, str(out_dir), vocab_version, step, step // steps_per_epoch, complete,
                        resumed_from, final_metrics)
 
 
-def _start_mlflow(t: TrainSection, cfg: Config, model_version: str) -> Any:
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise ValueError("train.mlflow = true but mlflow is not installed (pip install mlflow)") from exc
-    if t.mlflow_tracking_uri:
-        mlflow.set_tracking_uri(t.mlflow_tracking_uri)
-    mlflow.start_run(run_name=model_version)
-    mlflow.log_params({k: v for k, v in dataclasses.asdict(t).items() if not isinstance(v, (dict, list))})
-    return mlflow
+def _start_tracking(cfg: Config, model_version: str, vocab_version: str) -> tracking.Run:
+    """MLflow run named after the model version; params = the train section (+ vocab_version)."""
+    return tracking.start_run(cfg, "image", model_version,
+                              {**cfg.to_dict()["train"], "vocab_version": vocab_version, "run_id": cfg.run_id})
 
 
-def train_entry(config_path: str | None, overrides: list[str], lakehouse: str | None,
-                run_id: str | None) -> dict[str, Any] | None:
-    """Picklable entry point (TorchDistributor, torchrun): load the config in the worker and train."""
+def _finish_tracking(tracker: tracking.Run, model: WeakLabelNet, out_dir: str, model_version: str,
+                     test_metrics: dict[str, Any], image_size: int) -> None:
+    """Test metrics, the model card, the vocabulary, and the model (signature, registered, alias)."""
+    tracker.log_metrics(test_metrics, prefix="test_")
+    tracker.log_dict(storage.read_json(storage.join(out_dir, "model_card.json")), "model_card.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("vocab.parquet", "shards.json"):
+            storage.get_file(storage.join(out_dir, name), os.path.join(tmp, name))
+        tracker.log_artifacts(tmp, "catalog2vec")
+    tracker.log_pytorch_model(model, image_size, model_version)
+    tracker.end()
+
+
+def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Picklable entry point (TorchDistributor, torchrun). The worker gets the driver's *resolved*
+    configuration by content (``Config.to_dict()``), never a driver-side path, and the driver's S3
+    endpoint/credentials (``S3Settings`` fields) for the storage layer.
+
+    A :class:`UserError` comes back as ``{"user_error": {...}}`` rather than an exception, which
+    TorchDistributor would turn into an opaque ``RuntimeError``; :func:`run_distributed` re-raises it."""
+    die_with_launcher()
     logging.basicConfig(level=logging.INFO, format="[train] %(asctime)s %(levelname)s %(message)s", force=True)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["WORLD_SIZE"])))
-    cfg = load_config(config_path, overrides, lakehouse=lakehouse, run_id=run_id)
-    result = train(cfg)
+    if s3 is not None:
+        storage.configure(storage.S3Settings(**s3))
+    try:
+        result = train(config_from_dict(config))
+    except UserError as exc:
+        return {"user_error": {"type": type(exc).__name__, "message": str(exc)}}
     return result.to_dict() if result is not None else None
+
+
+def run_distributed(spark: Any, cfg: Config) -> dict[str, Any]:
+    """Launch :func:`train_entry` with ``TorchDistributor`` per ``cfg.train`` (gloo on CPU, NCCL on
+    GPU executors). Ships the resolved config (lakehouse made absolute) and the session's S3
+    settings by content; local workers die with this process; returns rank 0's result."""
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    t = cfg.train
+    settings = storage.configure_from_spark(spark)
+    shipped = dataclasses.replace(cfg, lakehouse=storage.normalize(cfg.lakehouse)).to_dict()
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # local_mode workers die with this process
+    distributor = TorchDistributor(num_processes=t.num_processes, local_mode=t.local_mode, use_gpu=t.use_gpu)
+    result = distributor.run(train_entry, shipped, dataclasses.asdict(settings))
+    if result is None:
+        raise RuntimeError("training returned no result from rank 0")
+    if "user_error" in result:
+        raise InvalidInput(result["user_error"]["message"])
+    return dict(result)
+
+
+LAUNCHER_PID_ENV = "CATALOG2VEC_LAUNCHER_PID"
+
+
+def die_with_launcher(poll_s: float = 0.5) -> None:
+    """Make this training process die with the job that launched it.
+
+    TorchDistributor's torchrun starts workers in a session of their own, so a ``kill -9`` of the
+    job's process group used to leave them training (and publishing a model) for a run the
+    scheduler saw fail. On Linux ``PR_SET_PDEATHSIG`` sends SIGKILL when the parent (the torchrun
+    agent) dies; a daemon thread also watches the launcher pid (``CATALOG2VEC_LAUNCHER_PID``, set
+    by jobs/train.py) and the parent pid, and hard-exits as soon as either is gone."""
+    import signal
+    import threading
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    launcher = int(os.environ.get(LAUNCHER_PID_ENV, "0") or 0)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent or (launcher and not alive(launcher)):
+                os._exit(137)
+            time.sleep(poll_s)
+
+    if os.getppid() != parent or (launcher and not alive(launcher)):
+        os._exit(137)
+    threading.Thread(target=watch, name="die-with-launcher", daemon=True).start()
 
 
 def cli_overrides(args: Any) -> list[str]:
@@ -499,9 +636,13 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        result = train_entry(args.config, cli_overrides(args), args.lakehouse, args.run_id)
+        cfg = load_config(args.config, cli_overrides(args), lakehouse=args.lakehouse, run_id=args.run_id)
+        result = train_entry(cfg.to_dict(), dataclasses.asdict(storage.s3_settings()))
     except (ValueError, FileNotFoundError) as exc:
         print(f"[train] error: {exc}", file=sys.stderr)
+        return 2
+    if result is not None and "user_error" in result:
+        print(f"[train] error: {result['user_error']['message']}", file=sys.stderr)
         return 2
     if result is not None:
         print(json.dumps({k: result[k] for k in ("model_version", "model_dir", "steps", "complete")}))

@@ -11,13 +11,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.sample import core_sample_dir
+
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = REPO / "examples" / "data"
+EXAMPLES = core_sample_dir()  # the 384-item core of the bundled sample (tests/sample.py)
 IMAGE_SIZE = 64
 
 
 def sample_ids() -> list[str]:
-    return sorted(p.stem for p in (EXAMPLES / "images").glob("*.jpg"))
+    with (EXAMPLES / "styles.csv").open(newline="") as fh:
+        return sorted(row["id"] for row in csv.DictReader(fh))
 
 
 def image_rows(ids: list[str], run_id: str = "fixture") -> list[dict[str, Any]]:

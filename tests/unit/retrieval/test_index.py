@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from catalog2vec.models import ModelNotFoundError
+from catalog2vec.models import resolve as resolve_model_version
 from catalog2vec.retrieval import (
     EmbeddingIndex,
     IndexParams,
@@ -12,7 +14,6 @@ from catalog2vec.retrieval import (
     build_index,
     l2_normalize,
     recall_vs_exact,
-    resolve_model_version,
 )
 
 
@@ -108,4 +109,6 @@ def test_resolve_model_version(tmp_path) -> None:  # type: ignore[no-untyped-def
         (tmp_path / "models" / name / "model_card.json").write_text(json.dumps({"created_at": created}))
     assert resolve_model_version(tmp_path, "latest") == "new"
     assert resolve_model_version(tmp_path, None) == "new"
-    assert resolve_model_version(tmp_path, "explicit") == "explicit"
+    assert resolve_model_version(tmp_path, "old") == "old"
+    with pytest.raises(ModelNotFoundError, match="unknown model_version 'explicit'"):
+        resolve_model_version(tmp_path, "explicit")  # every name is validated

@@ -20,8 +20,9 @@ from deltalake import write_deltalake
 from catalog2vec.ingest.images import normalise_image
 from catalog2vec.lakehouse import table_path
 from catalog2vec.schemas import silver
+from tests.sample import core_sample_dir
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "data"
+EXAMPLES = core_sample_dir()  # the 384-item core of the bundled sample (tests/sample.py)
 VOCAB_VERSION = "testvocab0123456789"
 
 

@@ -33,13 +33,13 @@ def real_jpeg() -> bytes:
 
 def test_real_jpeg_is_kept_rgb_and_not_upscaled() -> None:
     out = normalise_image(real_jpeg(), short_side=256)
-    assert (out.orig_width, out.orig_height, out.orig_mode) == (224, 224, "RGB")
-    assert (out.width, out.height) == (224, 224)  # smaller than short_side: not enlarged
+    assert (out.orig_width, out.orig_height, out.orig_mode) == (96, 96, "RGB")  # the sample is 96 px
+    assert (out.width, out.height) == (96, 96)  # smaller than short_side: not enlarged
     up = normalise_image(real_jpeg(), short_side=256, upscale=True)
     assert (up.width, up.height) == (256, 256)
-    small = normalise_image(real_jpeg(), short_side=100)
+    small = normalise_image(real_jpeg(), short_side=64)
     img = _decode(small.data)
-    assert img.format == "JPEG" and img.mode == "RGB" and img.size == (100, 100)
+    assert img.format == "JPEG" and img.mode == "RGB" and img.size == (64, 64)
 
 
 def test_downscale_keeps_aspect_ratio() -> None:
@@ -116,13 +116,36 @@ def test_palette_and_grayscale_become_rgb() -> None:
     assert np.asarray(_decode(la.data)).min() > 240  # transparent black -> white
 
 
-def test_read_image_bytes_missing_and_glob(tmp_path: Path) -> None:
+def test_read_image_bytes_missing_and_never_globbed(tmp_path: Path) -> None:
     with pytest.raises(ImageRejected) as exc:
         read_image_bytes(str(tmp_path / "nope.jpg"))
     assert exc.value.reason == Reason.IMAGE_MISSING
     with pytest.raises(ImageRejected):
         read_image_bytes(None)
     (tmp_path / "a_1.jpg").write_bytes(b"x")
-    assert read_image_bytes(str(tmp_path / "a_*.jpg")) == b"x"
+    for pattern in ("a_*.jpg", "a_?.jpg", "a_[12].jpg"):  # paths are literal: ids are data, not globs
+        with pytest.raises(ImageRejected) as exc:
+            read_image_bytes(str(tmp_path / pattern))
+        assert exc.value.reason == Reason.IMAGE_MISSING
     assert read_image_bytes("a_1.jpg", image_root=str(tmp_path)) == b"x"
     assert read_image_bytes(f"file://{tmp_path}/a_1.jpg") == b"x"
+
+
+def test_read_image_bytes_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    import os
+
+    def reason(uri: str, **kw: object) -> str:
+        with pytest.raises(ImageRejected) as exc:
+            read_image_bytes(uri, **kw)  # type: ignore[arg-type]
+        return exc.value.reason.value
+
+    (tmp_path / "d.jpg").mkdir()
+    os.mkfifo(tmp_path / "f.jpg")
+    (tmp_path / "big.jpg").write_bytes(b"x" * 101)
+    assert reason(str(tmp_path / "d.jpg")) == "image_missing"
+    assert reason(str(tmp_path / "f.jpg")) == "image_path_invalid"  # a FIFO would block forever
+    assert reason("/dev/zero") == "image_path_invalid"  # a device would never end
+    assert reason(str(tmp_path / ("é" * 200 + ".jpg"))) == "image_path_invalid"  # ENAMETOOLONG
+    assert reason(str(tmp_path / "a\x00b.jpg")) == "image_path_invalid"
+    assert reason(str(tmp_path / "big.jpg"), max_bytes=100) == "image_too_large"
+    assert reason("http://127.0.0.1:9/x.jpg") == "image_fetch_failed"  # nothing listens: no network
