@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED := 1
 PATH := $(abspath $(VENV))/bin:$(PATH)
 export PATH
 
-.PHONY: setup demo test test-fast lint bench clean package
+.PHONY: setup demo test test-fast test-cluster lint bench clean package cluster-up cluster-down
 
 setup: $(STAMP)
 
@@ -23,10 +23,15 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q
+	@bash scripts/install_browser.sh
+	$(PY) -m pytest -q -m "not cluster"
+
+# the standalone-cluster suite (tests/integration/test_cluster.py): master + 2 worker JVMs on loopback
+test-cluster: setup
+	$(PY) -m pytest -q -m cluster
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not cluster"
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -40,3 +45,10 @@ clean:
 
 package: setup
 	bash scripts/package.sh
+
+# a Spark standalone master + 2 workers (1 core, 1500 MB each) on 127.0.0.1; state and logs in .cluster/
+cluster-up: setup
+	$(PY) -m catalog2vec.cluster up --run-dir .cluster
+
+cluster-down:
+	$(PY) -m catalog2vec.cluster down --run-dir .cluster

@@ -7,10 +7,12 @@ Every job accepts ``--config FILE`` (default conf/local.toml), ``--lakehouse DIR
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from catalog2vec.config import Config, ConfigError, load_config
@@ -41,19 +43,92 @@ def config_from_args(args: argparse.Namespace) -> Config:
     try:
         return load_config(args.config, args.overrides, lakehouse=args.lakehouse, run_id=args.run_id)
     except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
 
 
-def run_job(name: str, fn: Callable[[], Any]) -> int:
-    """Run ``fn`` with logging set up; a user error becomes one clear line and exit code 2."""
+def _jsonable(result: Any) -> Any:
+    if result is None:
+        return None
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    if isinstance(result, (tuple, list)):
+        return [_jsonable(r) for r in result]
+    if isinstance(result, dict):
+        return {str(k): _jsonable(v) for k, v in result.items()}
+    return result
+
+
+def write_run_record(lakehouse: str, run_id: str, job: str, record: dict[str, Any]) -> str | None:
+    """``<lakehouse>/_runs/<run_id>/<job>.json`` through the storage layer; a failure to write the
+    record is logged, never raised over the job's own outcome."""
+    from catalog2vec import storage
+
+    path = storage.join(lakehouse, "_runs", run_id, job + ".json")
+    try:
+        return storage.write_json(path, record)
+    except Exception as exc:
+        logging.getLogger(name=job).warning("could not write the run record %s: %s", path, exc)
+        return None
+
+
+def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehouse: str | None = "") -> int:
+    """Run ``fn`` with logging set up and return the exit code.
+
+    * The lakehouse (``cfg.lakehouse``, or ``lakehouse``; ``None`` = this run writes none, e.g.
+      ad-hoc mode) is checked writable first: a file or read-only root is one clear error before
+      any input is read.
+    * A :class:`catalog2vec.errors.UserError` becomes one line on stderr and exit 2; any other
+      exception keeps its traceback (exit 1).
+    * Every run leaves ``<lakehouse>/_runs/<run_id>/<job>.json``: status, timings, what ``fn``
+      returned (its counts), the quarantine reasons it counted and the error, if any.
+    """
+    from catalog2vec import quality, storage
+    from catalog2vec.errors import UserError
+
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(asctime)s %(levelname)s %(message)s", force=True)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    root = (cfg.lakehouse if cfg is not None else None) if lakehouse == "" else lakehouse
+    run_id = cfg.run_id if cfg is not None else None
     t0 = time.time()
+    started = datetime.now(UTC).isoformat()
+    quality.reason_counts(reset=True)
+    record: dict[str, Any] = {"job": name, "run_id": run_id, "lakehouse": root, "started_at": started}
+    rc, result = 0, None
     try:
-        fn()
-    except (ValueError, FileNotFoundError) as exc:
+        if root is not None:
+            storage.check_writable(root)
+        result = fn()
+    except UserError as exc:
         print(f"[{name}] error: {exc}", file=sys.stderr)
-        return 2
-    print(f"[{name}] done in {time.time() - t0:.1f}s")
-    return 0
+        record.update(status="failed", error={"type": type(exc).__name__, "message": str(exc)})
+        rc = 2
+    except BaseException as exc:
+        record.update(status="failed", error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+        rc = 1
+        raise
+    else:
+        record["status"] = "succeeded"
+        print(f"[{name}] done in {time.time() - t0:.1f}s")
+    finally:
+        if root is not None and run_id is not None and not (rc == 2 and _unwritable(root)):
+            record.update(
+                finished_at=datetime.now(UTC).isoformat(),
+                wall_s=round(time.time() - t0, 3),
+                exit_code=rc,
+                counts=_jsonable(result),
+                reasons=quality.reason_counts(),
+            )
+            write_run_record(root, run_id, name, record)
+    return rc
+
+
+def _unwritable(root: str) -> bool:
+    from catalog2vec import storage
+
+    try:
+        storage.check_writable(root)
+    except storage.StorageError:
+        return True
+    return False

@@ -32,13 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         spark = get_spark("build_ctr_features", cfg.spark.master, cfg.spark.conf)
         counts = build_ctr_features(spark, cfg, args.model_version, args.source, args.feature_version)
         print(f"[build_ctr_features] {counts}")
         print(f"[build_ctr_features] table: {cfg.lakehouse}/gold/ctr_features (feature_version={counts.feature_version})")
+        return counts
 
-    return run_job("build_ctr_features", work)
+    return run_job("build_ctr_features", work, cfg)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         from catalog2vec.text.spark_text import build_labels
 
         spark = get_spark("build_labels", cfg.spark.master, cfg.spark.conf)
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             f"quarantined={counts.quarantined} (no_vocab_words) splits={dict(sorted(counts.splits.items()))}"
         )
         print(f"[build_labels] table: {cfg.lakehouse}/silver/item_labels")
+        return {"vocab_version": version, "counts": counts}
 
-    return run_job("build_labels", work)
+    return run_job("build_labels", work, cfg)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec.errors import InvalidInput
 from catalog2vec.ingest.catalog import FORMATS
 from catalog2vec.spark import get_spark
 
@@ -54,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         from catalog2vec.text.spark_text import build_vocab, parse_text_columns
 
         if (args.input is None) != (args.output is None):
-            raise ValueError("ad-hoc mode needs both --input and --output")
+            raise InvalidInput("ad-hoc mode needs both --input and --output")
         fields = parse_text_columns(args.text_columns) if args.text_columns else None
         spark = get_spark("build_vocab", cfg.spark.master, cfg.spark.conf)
         res = build_vocab(
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[build_vocab] top {min(cfg.text.top_k_log, len(res.vocab))}: {top}")
         for name, path in res.paths.items():
             print(f"[build_vocab] {name}: {path}")
+        return {"vocab_version": res.version, "words": len(res.vocab), "counts": res.counts, "reasons": res.reasons}
 
-    return run_job("build_vocab", work)
+    return run_job("build_vocab", work, cfg, lakehouse=None if args.output else cfg.lakehouse)
 
 
 if __name__ == "__main__":

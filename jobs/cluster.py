@@ -16,8 +16,8 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import models
 from catalog2vec.clustering.build import build_clusters
-from catalog2vec.retrieval.store import resolve_model_version
 from catalog2vec.spark import get_spark
 
 
@@ -34,14 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
-        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+    def work() -> object:
+        mv = models.resolve(cfg.lakehouse, args.model_version)
         spark = get_spark("cluster", cfg.spark.master, cfg.spark.conf)
         counts = build_clusters(spark, cfg, mv, args.k)
         print(f"[cluster] {counts}")
         print(f"[cluster] tables: {cfg.lakehouse}/gold/clusters, {cfg.lakehouse}/gold/item_clusters")
+        return counts
 
-    return run_job("cluster", work)
+    return run_job("cluster", work, cfg)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ staged by the Beam pipeline (pipelines/embed.py) instead of running the model.
 
 --model-version latest (the default) resolves <lakehouse>/models/LATEST (written by the training
 job), else the newest model directory.
+--model-version champion (any MLflow alias) resolves, through the model registry of
+[mlflow] tracking_uri, to the catalog2vec version tagged on the registered model version.
 
 examples:
   spark-submit jobs/embed.py --lakehouse lakehouse --model-version latest
   spark-submit jobs/embed.py --lakehouse lakehouse --model-version m-20261123 --full --batch-size 128
+  spark-submit jobs/embed.py --lakehouse lakehouse --model-version champion --set mlflow.tracking_uri=sqlite:///mlflow.db
   spark-submit jobs/embed.py --lakehouse lakehouse --model-version m-20261123 --from-staging staging/embed
 """
 
@@ -32,7 +35,8 @@ def get_args_parser():  # type: ignore[no-untyped-def]
     parser.add_argument(
         "--model-version",
         default="latest",
-        help="model directory name under <lakehouse>/models/ or 'latest' (default)",
+        help="model directory name under <lakehouse>/models/, 'latest' (default), or an MLflow registry alias "
+        "of [mlflow] model_name (e.g. 'champion', or models:/catalog2vec@champion)",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="images per forward (default: embed.batch_size)")
     parser.add_argument("--full", action="store_true", help="recompute items that already have rows for this version")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[embed] error: --batch-size must be >= 1", file=sys.stderr)
         return 2
 
-    def work() -> None:
+    def work() -> object:
         spark = get_spark("embed", cfg.spark.master, cfg.spark.conf)
         if args.from_staging:
             version, counts = merge_staged(spark, cfg, args.from_staging, args.model_version, full=args.full)
@@ -60,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             version, counts = run_embed(spark, cfg, args.model_version, args.batch_size, full=args.full)
         print(f"[embed] model_version={version} {counts}")
         print(f"[embed] tables: {cfg.lakehouse}/gold/item_embeddings, {cfg.lakehouse}/gold/item_tags")
+        return {"model_version": version, "counts": counts}
 
-    return run_job("embed", work)
+    return run_job("embed", work, cfg)
 
 
 if __name__ == "__main__":

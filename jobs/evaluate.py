@@ -18,8 +18,8 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import models
 from catalog2vec.evaluation.report import evaluate, reports_dir
-from catalog2vec.retrieval.store import resolve_model_version
 from catalog2vec.spark import get_spark
 
 
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     state: dict[str, bool] = {"worse": False}
 
-    def work() -> None:
-        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+    def work() -> object:
+        mv = models.resolve(cfg.lakehouse, args.model_version)
         spark = get_spark("evaluate", cfg.spark.master, cfg.spark.conf)
         out = args.reports or str(reports_dir(cfg.lakehouse, mv))
         report = evaluate(spark, cfg, mv, out, max_train=args.max_train)
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{bar}\n[evaluate] {report['verdict']['flag']}\n{bar}", file=sys.stderr)
             state["worse"] = True
         print(f"[evaluate] report: {out}/report.html ({out}/report.json)")
+        return {"headline": report["headline"], "verdict": report["verdict"]}
 
-    rc = run_job("evaluate", work)
+    rc = run_job("evaluate", work, cfg)
     if rc == 0 and state["worse"] and args.fail_if_worse:
         return 3
     return rc

@@ -3,8 +3,13 @@
 Canonical columns: item_id, title, description, category, brand, color, gender, image_uri, url,
 source, crawled_at; unmapped source columns are kept in the `extra` map. Rows are deduplicated
 on item_id (latest crawled_at wins) and MERGEd, so re-ingesting the same file changes nothing.
-Every rejected record goes to bronze/quarantine with a reason: malformed_record,
-invalid_utf8, missing_item_id, field_too_large, no_text.
+Every record is parsed on its own (strict JSON objects, RFC 4180 CSV that resumes on the next
+line after a broken quote, Parquet as text); every rejected record goes to bronze/quarantine with
+its raw bytes and a reason: malformed_record, invalid_utf8, duplicate_key, missing_item_id,
+invalid_id, field_too_large, invalid_timestamp, image_path_invalid, no_text. Ids are data, not
+paths: templated image paths are escaped, never globbed, and cannot leave their directory; a
+local image_uri must lie inside the input's directory or ingest.image_roots. A lakehouse that is
+a file or read-only, no input file, or no readable record at all is one error line (exit 2).
 
 example:
   spark-submit jobs/ingest_catalog.py --input examples/data/styles.csv --format csv \\
@@ -51,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[ingest_catalog] error: {exc}", file=sys.stderr)
         return 2
 
-    def work() -> None:
+    def work() -> object:
         spark = get_spark("ingest_catalog", cfg.spark.master, cfg.spark.conf)
         counts = ingest_catalog(spark, cfg, args.input, args.format, mapping, args.source, args.image_template)
         print(f"[ingest_catalog] {counts}")
         print(f"[ingest_catalog] table: {cfg.lakehouse}/bronze/catalog_items (quarantine: bronze/quarantine)")
+        return counts
 
-    return run_job("ingest_catalog", work)
+    return run_job("ingest_catalog", work, cfg)
 
 
 if __name__ == "__main__":

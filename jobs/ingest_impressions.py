@@ -42,13 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[ingest_impressions] error: {exc}", file=sys.stderr)
         return 2
 
-    def work() -> None:
+    def work() -> object:
         spark = get_spark("ingest_impressions", cfg.spark.master, cfg.spark.conf)
         counts = ingest_impressions(spark, cfg, args.input, args.format, mapping, args.source)
         print(f"[ingest_impressions] {counts}")
         print(f"[ingest_impressions] table: {cfg.lakehouse}/bronze/impressions (quarantine: bronze/quarantine)")
+        return counts
 
-    return run_job("ingest_impressions", work)
+    return run_job("ingest_impressions", work, cfg)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import models
 from catalog2vec.retrieval.neighbors import build_neighbors
-from catalog2vec.retrieval.store import resolve_model_version
 from catalog2vec.spark import get_spark
 
 
@@ -35,14 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
-        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+    def work() -> object:
+        mv = models.resolve(cfg.lakehouse, args.model_version)
         spark = get_spark("neighbors", cfg.spark.master, cfg.spark.conf)
         counts = build_neighbors(spark, cfg, mv, args.k)
         print(f"[neighbors] {counts}")
         print(f"[neighbors] table: {cfg.lakehouse}/gold/item_neighbors; index: {counts['index_dir']}")
+        return counts
 
-    return run_job("neighbors", work)
+    return run_job("neighbors", work, cfg)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         from catalog2vec.lakehouse import read_table, write_table
         from catalog2vec.schemas import bronze
 
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{int(pdf['click'].sum())} clicks (CTR {pdf['click'].mean():.4f}) -> {cfg.lakehouse}/bronze/impressions "
             "(source='synthetic')"
         )
+        return {"impressions": len(pdf), "clicks": int(pdf["click"].sum())}
 
-    return run_job("simulate_impressions", work)
+    return run_job("simulate_impressions", work, cfg)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
-from catalog2vec.vision.train import add_train_arguments, cli_overrides, train_entry
+from catalog2vec.vision.train import add_train_arguments, cli_overrides, run_distributed
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
@@ -37,24 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     overrides = cli_overrides(args)
     args.overrides = overrides
     cfg = config_from_args(args)  # validates the config (and fixes run_id) before launching workers
-    t = cfg.train
 
-    def work() -> None:
-        from pyspark.ml.torch.distributor import TorchDistributor
-
+    def work() -> object:
         from catalog2vec.spark import get_spark
 
-        get_spark("train", cfg.spark.master, cfg.spark.conf)
-        distributor = TorchDistributor(num_processes=t.num_processes, local_mode=t.local_mode, use_gpu=t.use_gpu)
-        result = distributor.run(train_entry, args.config, overrides, cfg.lakehouse, cfg.run_id)
-        if result is None:
-            raise ValueError("training returned no result from rank 0")
+        result = run_distributed(get_spark("train", cfg.spark.master, cfg.spark.conf), cfg)
         print(f"[train] model_version={result['model_version']} steps={result['steps']} "
               f"complete={result['complete']}")
         print(f"[train] model: {result['model_dir']} (model_card.json)")
         print("[train] test metrics: " + json.dumps(result["metrics"].get("test", {})))
+        return result
 
-    return run_job("train", work)
+    return run_job("train", work, cfg)
 
 
 if __name__ == "__main__":

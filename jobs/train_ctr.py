@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         spark = get_spark("train_ctr", cfg.spark.master, cfg.spark.conf)
         report = train_ctr(spark, cfg, args.feature_version, args.version)
         if report["synthetic"]:
@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[train_ctr] {visual_sentence(report)}")
         print(f"[train_ctr] model: {report['model_dir']}")
         print(f"[train_ctr] report: {report['report_dir']}/report.html")
+        return {"metrics_test": report["metrics_test"], "model_dir": report["model_dir"]}
 
-    return run_job("train_ctr", work)
+    return run_job("train_ctr", work, cfg)
 
 
 if __name__ == "__main__":

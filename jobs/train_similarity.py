@@ -17,7 +17,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
-from catalog2vec.retrieval.store import resolve_model_version
+from catalog2vec import models
 from catalog2vec.similarity.training import train_similarity
 from catalog2vec.spark import get_spark
 
@@ -34,16 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     cfg = config_from_args(args)
 
-    def work() -> None:
+    def work() -> object:
         import torch
 
         torch.set_num_threads(min(4, torch.get_num_threads()))  # small MLP: few threads are fastest
-        mv = resolve_model_version(cfg.lakehouse, args.model_version)
+        mv = models.resolve(cfg.lakehouse, args.model_version)
         spark = get_spark("train_similarity", cfg.spark.master, cfg.spark.conf)
         summary = train_similarity(spark, cfg, mv)
         print(f"[train_similarity] {summary}")
+        return summary
 
-    return run_job("train_similarity", work)
+    return run_job("train_similarity", work, cfg)
 
 
 if __name__ == "__main__":

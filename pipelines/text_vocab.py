@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -35,7 +35,7 @@ except ImportError:  # run as a script: python pipelines/<name>.py
 
 from catalog2vec.config import load_config
 from catalog2vec.quality import Reason
-from catalog2vec.text.clean import CleanerSettings, CleanResult, get_cleaner, parse_text_columns
+from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch, parse_text_columns
 from catalog2vec.text.vocab import finalize_vocab
 
 FORMATS = ("csv", "json", "parquet")
@@ -151,12 +151,35 @@ class SumPairs(beam.CombineFn):  # type: ignore[misc]
         return acc
 
 
-def _clean(kv: tuple[str, tuple[str | None, ...]], settings: CleanerSettings) -> tuple[str, CleanResult]:
-    return kv[0], get_cleaner(settings).clean(kv[1])
+@dataclass(frozen=True)
+class CleanedItem:
+    """One item's cleaning result as the pipeline carries it (from :func:`clean_arrow_batch`)."""
+
+    tokens: list[str]
+    n_raw_tokens: int
+    truncated: bool
+    counts: dict[str, int]  # weighted occurrences per distinct token, first-seen order
 
 
-def _token_pairs(kv: tuple[str, CleanResult]) -> Iterator[tuple[str, tuple[int, int]]]:
-    for token, count in kv[1].token_counts().items():
+def _clean_batch(
+    batch: list[tuple[str, tuple[str | None, ...]]], settings: CleanerSettings
+) -> Iterator[tuple[str, CleanedItem]]:
+    """A batch of (item_id, field texts) → cleaned items, through the same whole-batch Arrow
+    cleaner as Spark's ``mapInArrow`` (:func:`catalog2vec.text.clean.clean_arrow_batch`)."""
+    import pyarrow as pa
+
+    names = settings.field_names
+    columns = {"item_id": pa.array([item_id for item_id, _ in batch], pa.string())}
+    for i, name in enumerate(names):
+        columns[name] = pa.array([values[i] for _, values in batch], pa.string())
+    out = clean_arrow_batch(pa.RecordBatch.from_pydict(columns), settings).to_pydict()
+    for i, item_id in enumerate(out["item_id"]):
+        counts = dict(zip(out["uniq_tokens"][i], out["uniq_counts"][i], strict=True))
+        yield item_id, CleanedItem(out["tokens"][i], out["n_raw_tokens"][i], out["truncated"][i], counts)
+
+
+def _token_pairs(kv: tuple[str, CleanedItem]) -> Iterator[tuple[str, tuple[int, int]]]:
+    for token, count in kv[1].counts.items():
         yield token, (count, 1)
 
 
@@ -187,7 +210,11 @@ def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
         | "OneRowPerId" >> beam.CombinePerKey(pick_one)
         | "DropSortKey" >> beam.MapTuple(lambda item_id, pair: (item_id, pair[1]))
     )
-    cleaned = items | "CleanText" >> beam.Map(_clean, settings)
+    cleaned = (
+        items
+        | "BatchItems" >> beam.BatchElements(min_batch_size=64, max_batch_size=10000)
+        | "CleanText" >> beam.FlatMap(_clean_batch, settings)
+    )
     tokenised = cleaned | "HasTokens" >> beam.Filter(lambda kv: bool(kv[1].tokens))
     no_tokens = (
         cleaned

@@ -2,13 +2,16 @@
 
 from catalog2vec.lakehouse.table import Column as C
 from catalog2vec.lakehouse.table import TableSpec
+from catalog2vec.schemas import properties
 
 ITEM_NEIGHBORS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="item_neighbors",
     doc="k nearest neighbours per item in embedding space.",
     key=("model_version", "item_id", "rank"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("item_id", "string", False),
@@ -21,10 +24,12 @@ ITEM_NEIGHBORS = TableSpec(
 
 CLUSTERS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="clusters",
     doc="k-means clusters in embedding space with their prototype items.",
     key=("model_version", "cluster"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("cluster", "int", False),
@@ -37,10 +42,12 @@ CLUSTERS = TableSpec(
 
 ITEM_CLUSTERS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="item_clusters",
     doc="Cluster assignment per item.",
     key=("model_version", "item_id"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("item_id", "string", False),

@@ -2,9 +2,11 @@
 
 from catalog2vec.lakehouse.table import Column as C
 from catalog2vec.lakehouse.table import TableSpec
+from catalog2vec.schemas import properties
 
 CATALOG_ITEMS = TableSpec(
     layer="bronze",
+    properties=properties.BASE,
     name="catalog_items",
     doc="Crawled catalog rows, canonical columns, deduplicated on item_id (latest crawled_at wins).",
     key=("item_id",),
@@ -29,6 +31,7 @@ CATALOG_ITEMS = TableSpec(
 
 QUARANTINE = TableSpec(
     layer="bronze",
+    properties=properties.BASE,
     name="quarantine",
     doc=(
         "Every rejected input record with a reason; nothing is dropped silently. The DESIGN key "
@@ -38,8 +41,10 @@ QUARANTINE = TableSpec(
     columns=(
         C("job", "string", False, "job that rejected the record (ingest_catalog, build_labels, …)"),
         C("source", "string", False, "input source (file / feed / upstream table)"),
-        C("record", "string", True, "the raw record text as received (may be truncated to 1 MiB)"),
-        C("record_sha256", "string", False),
+        C("record", "string", True, "the raw record as valid UTF-8 text; bytes that are not UTF-8 as \\xNN escapes "
+          "(truncated to 1 MiB)"),
+        C("record_bytes", "binary", True, "the raw bytes, losslessly, when they are not valid UTF-8 (else null)"),
+        C("record_sha256", "string", False, "sha256 of the raw bytes (record_bytes, else record as UTF-8)"),
         C("item_id", "string", True, "item id when one could be read"),
         C("reason", "string", False, "a code from catalog2vec.quality.Reason"),
         C("detail", "string", True, "human-readable detail"),
@@ -50,6 +55,7 @@ QUARANTINE = TableSpec(
 
 IMPRESSIONS = TableSpec(
     layer="bronze",
+    properties=properties.BASE,
     name="impressions",
     doc="Ad / recommendation impressions with click labels (real logs or the labelled synthetic generator).",
     key=("impression_id",),

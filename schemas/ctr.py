@@ -2,9 +2,11 @@
 
 from catalog2vec.lakehouse.table import Column as C
 from catalog2vec.lakehouse.table import TableSpec
+from catalog2vec.schemas import properties
 
 CTR_FEATURES = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="ctr_features",
     doc=(
         "One row per impression and feature version: categorical fields (impression context + item_id) "
@@ -13,6 +15,7 @@ CTR_FEATURES = TableSpec(
     ),
     key=("feature_version", "impression_id"),
     version_column="feature_version",
+    partition_by=("feature_version",),
     columns=(
         C("feature_version", "string", False, "model_version of the item features, or 'raw-<source>'"),
         C("impression_id", "string", False),
@@ -29,10 +32,12 @@ CTR_FEATURES = TableSpec(
 
 CTR_PREDICTIONS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="ctr_predictions",
     doc="Test-window click probabilities of every model of one CTR training run (after re-calibration).",
     key=("ctr_version", "model", "impression_id"),
     version_column="ctr_version",
+    partition_by=("ctr_version",),
     columns=(
         C("ctr_version", "string", False),
         C("model", "string", False, "trees_lr | lr_only | trees_only | trees_lr_no_visual"),
@@ -46,10 +51,12 @@ CTR_PREDICTIONS = TableSpec(
 
 CTR_METRICS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="ctr_metrics",
     doc="Paper-style metrics per model and split: NE, calibration, AUC, log loss, NE relative to trees only.",
     key=("ctr_version", "model", "split"),
     version_column="ctr_version",
+    partition_by=("ctr_version",),
     columns=(
         C("ctr_version", "string", False),
         C("model", "string", False),

@@ -2,13 +2,16 @@
 
 from catalog2vec.lakehouse.table import Column as C
 from catalog2vec.lakehouse.table import TableSpec
+from catalog2vec.schemas import properties
 
 ITEM_EMBEDDINGS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="item_embeddings",
     doc="Pooled image feature z per item and model version.",
     key=("model_version", "item_id"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("item_id", "string", False),
@@ -21,10 +24,12 @@ ITEM_EMBEDDINGS = TableSpec(
 
 ITEM_TAGS = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="item_tags",
     doc="Top-N predicted tags per item with probability and rank (1 = most likely).",
     key=("model_version", "item_id", "tag"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("item_id", "string", False),
@@ -37,11 +42,13 @@ ITEM_TAGS = TableSpec(
 
 ITEM_TAG_PROBABILITIES = TableSpec(
     layer="gold",
+    properties=properties.GOLD,
     name="item_tag_probabilities",
     doc="Full tag probability vector per item (index i = vocabulary index i of the model's vocab); "
     "written only when embed.full_probabilities = true.",
     key=("model_version", "item_id"),
     version_column="model_version",
+    partition_by=("model_version",),
     columns=(
         C("model_version", "string", False),
         C("item_id", "string", False),

@@ -2,9 +2,11 @@
 
 from catalog2vec.lakehouse.table import Column as C
 from catalog2vec.lakehouse.table import TableSpec
+from catalog2vec.schemas import properties
 
 CATALOG_TOKENS = TableSpec(
     layer="silver",
+    properties=properties.BASE,
     name="catalog_tokens",
     doc="Cleaned token list per item (catalog2vec.text).",
     key=("item_id",),
@@ -19,6 +21,7 @@ CATALOG_TOKENS = TableSpec(
 
 VOCAB = TableSpec(
     layer="silver",
+    properties=properties.BASE,
     name="vocab",
     doc="Top-K vocabulary by count (ties by token), indices 0..K-1; vocab_version is a content hash.",
     key=("vocab_version", "token"),
@@ -34,6 +37,7 @@ VOCAB = TableSpec(
 
 ITEM_LABELS = TableSpec(
     layer="silver",
+    properties=properties.BASE,
     name="item_labels",
     doc="Weak labels: vocabulary indices per item, deterministic split by hash of item_id.",
     key=("vocab_version", "item_id"),
@@ -49,9 +53,11 @@ ITEM_LABELS = TableSpec(
 
 IMAGES = TableSpec(
     layer="silver",
+    properties=properties.BASE,
     name="images",
     doc="Validated, RGB, resized, re-encoded JPEG bytes per item.",
     key=("item_id",),
+    zorder_by=("item_id",),  # maintain_tables clusters files by item_id: lookups of a few images skip the rest
     columns=(
         C("item_id", "string", False),
         C("image_uri", "string", True),

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,9 +25,16 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 MAPPING = "id=item_id,productDisplayName=title,articleType=category,baseColour=color,gender=gender"
 
 
-def steps(lh: str, run_id: str) -> list[tuple[str, list[str]]]:
-    common = ["--lakehouse", lh, "--run-id", run_id]
-    sample = str(REPO / "examples" / "data" / "styles.csv")
+def steps(lh: str, run_id: str, overrides: tuple[str, ...] = (), impressions: int = 40000,
+          feature_version: str = "synthetic-demo", max_train: int = 0,
+          config: str | None = None, sample: str = "") -> list[tuple[str, list[str]]]:
+    """The DESIGN pipeline as (job, argv) pairs; also run by the object-store and cluster tests and
+    benchmarks (``config``: ``--config`` of every job, e.g. conf/standalone.toml; ``sample``: the
+    catalog CSV, default the bundled examples/data/styles.csv)."""
+    common = ["--lakehouse", lh, "--run-id", run_id, *(["--config", config] if config else []),
+              *[f"--set={o}" for o in overrides]]
+    sample = sample or str(REPO / "examples" / "data" / "styles.csv")
+    latest = ["--model-version", "latest"]
     return [
         ("ingest_catalog", [*common, "--input", sample, "--format", "csv", "--source", "myntra_sample",
                             "--mapping", MAPPING, "--image-template", "images/{item_id}.jpg"]),
@@ -34,16 +42,28 @@ def steps(lh: str, run_id: str) -> list[tuple[str, list[str]]]:
         ("build_labels", [*common]),
         ("ingest_images", [*common]),
         ("train", [*common]),
-        ("embed", [*common, "--model-version", "latest"]),
-        ("neighbors", [*common, "--model-version", "latest"]),
-        ("cluster", [*common, "--model-version", "latest"]),
-        ("train_similarity", [*common, "--model-version", "latest"]),
-        ("evaluate", [*common, "--model-version", "latest"]),
-        ("simulate_impressions", [*common, "--impressions", "40000"]),
-        ("build_ctr_features", [*common, "--source", "synthetic", "--model-version", "latest",
-                                "--feature-version", "synthetic-demo"]),
-        ("train_ctr", [*common, "--feature-version", "synthetic-demo"]),
+        ("embed", [*common, *latest]),
+        ("neighbors", [*common, *latest]),
+        ("cluster", [*common, *latest]),
+        ("train_similarity", [*common, *latest]),
+        ("evaluate", [*common, *latest, *(["--max-train", str(max_train)] if max_train else [])]),
+        ("simulate_impressions", [*common, "--impressions", str(impressions)]),
+        ("build_ctr_features", [*common, "--source", "synthetic", *latest, "--feature-version", feature_version]),
+        ("train_ctr", [*common, "--feature-version", feature_version]),
     ]
+
+
+def run_steps(pipeline: list[tuple[str, list[str]]]) -> list[tuple[str, float]]:
+    """Run each job's ``main(argv)`` in this process; raises on the first non-zero exit code."""
+    timings = []
+    for name, job_args in pipeline:
+        print(f"\n=== {name} {' '.join(job_args)}", flush=True)
+        t0 = time.time()
+        rc = importlib.import_module(name).main(list(job_args))
+        timings.append((name, time.time() - t0))
+        if rc != 0:
+            raise SystemExit(f"demo: step {name} failed with exit code {rc}")
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,16 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and Path(lh).exists():
         shutil.rmtree(lh)
     t_all = time.time()
-    timings = []
-    for name, job_args in steps(lh, args.run_id):
-        print(f"\n=== {name} {' '.join(job_args)}", flush=True)
-        t0 = time.time()
-        module = importlib.import_module(name)
-        rc = module.main(job_args)
-        timings.append((name, time.time() - t0))
-        if rc != 0:
-            print(f"demo: step {name} failed with exit code {rc}", file=sys.stderr)
-            return rc
+    timings = run_steps(steps(lh, args.run_id))
+    # the metastore needs a session started on it (Hive catalog, a static setting): its own process
+    print(f"\n=== register_tables --lakehouse {lh}", flush=True)
+    t0 = time.time()
+    rc = subprocess.run([sys.executable, str(REPO / "jobs" / "register_tables.py"), "--lakehouse", lh,
+                         "--run-id", args.run_id], check=False).returncode
+    timings.append(("register_tables", time.time() - t0))
+    if rc != 0:
+        print(f"demo: step register_tables failed with exit code {rc}", file=sys.stderr)
+        return rc
     # pictures: nearest neighbours of one item (CLI) and the analyst notebook (executed for real)
     from catalog2vec import cli
 
@@ -101,9 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CTR report           : {sorted(reports.glob('ctr/*/report.html'))}")
     print(f"Neighbours picture   : {reports / 'similar_10039.png'}")
     print(f"Notebook + pictures  : {reports / 'explore_embeddings.ipynb'}, {reports / 'explore_embeddings'}/*.png")
+    print(f"Neighbour browser    : .venv/bin/catalog2vec serve --lakehouse {lh} --port 8000"
+          "   # then open http://127.0.0.1:8000/")
     print(f"  Spark SQL : spark.read.format('delta').load('{lh}/bronze/catalog_items')")
     print(f"  DuckDB    : python -c \"from catalog2vec.lakehouse import duckdb_connect; "
           f"print(duckdb_connect('{lh}').sql('select * from bronze.catalog_items limit 5'))\"")
+    ms = f"{lh}/_metastore"
+    print("  Metastore (registered tables; example queries in sql/examples.sql):")
+    print(f"    .venv/bin/spark-sql --conf spark.sql.catalogImplementation=hive "
+          f"--conf 'spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={ms}/metastore_db;create=true' "
+          f"--conf spark.sql.warehouse.dir={ms}/warehouse -e \"SELECT tag, count(*) AS items FROM "
+          f"catalog2vec_gold.item_tags_latest WHERE rank = 1 GROUP BY tag ORDER BY items DESC LIMIT 10\"")
     return 0
 
 

@@ -30,6 +30,8 @@ echo "[setup] installing locked dependencies (requirements.lock)"
 # import check: PyPI's torchvision must match torch (a mismatched pair fails at import)
 "$VENV/bin/python" -c "import torch, torchvision; print('[setup] torch', torch.__version__, 'torchvision', torchvision.__version__)"
 
+bash scripts/install_browser.sh
+
 echo "[setup] writing Spark defaults (Delta) and warming the Delta jar cache"
 "$VENV/bin/python" -m catalog2vec.spark --install-defaults --warm
 echo "[setup] done"

@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 
+from tests.sample import core_sample_dir
+
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples" / "data"
+EXAMPLES = core_sample_dir()  # the 384-item core of the bundled sample (tests/sample.py)
 SHARED_DATA = Path(os.environ.get("CATALOG2VEC_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never phone home
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 MYNTRA_MAPPING = "id=item_id,productDisplayName=title,articleType=category,baseColour=color,gender=gender"
 
@@ -30,6 +34,30 @@ def spark() -> Iterator[Any]:
     session = get_spark("catalog2vec-tests", master="local[2]")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3 API server on 127.0.0.1 (moto server mode) for the whole session; its endpoint and
+    keys are exported as the usual ``AWS_*`` variables, so Spark (S3A), delta-rs, s3fs and child
+    processes (spark-submit, TorchDistributor workers) all reach it."""
+    from catalog2vec import storage
+    from tests.s3server import running_s3_server
+
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_REGION", "CATALOG2VEC_S3_PATH_STYLE")}
+    with running_s3_server() as server:
+        os.environ.update(server.settings.environment())
+        storage.configure(None)  # drop cached filesystems built before the endpoint existed
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            storage.configure(None)
 
 
 @pytest.fixture()

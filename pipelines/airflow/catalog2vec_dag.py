@@ -1,15 +1,19 @@
 """catalog2vec daily pipeline: one ``SparkSubmitOperator`` per job, in the DESIGN order.
 
     ingest_catalog -> build_vocab -> build_labels -> ingest_images -> retrain_due (branch)
-        -> [train (weekly)] -> embed -> neighbors, cluster, evaluate -> build_ctr_features -> train_ctr
+        -> [train (weekly)] -> resolve_model -> embed -> neighbors, cluster, evaluate
+        -> build_ctr_features -> train_ctr
     ingest_catalog -> simulate_impressions -> build_ctr_features
+    train_ctr -> register_tables -> maintain_tables (OPTIMIZE + VACUUM, weekly per table)
 
 Data freshness (He et al. 2014): the expensive stages — the image model (``train``) and the CTR
 boosted trees — are retrained every ``retrain_every_days`` (default 7), while the embedding of new
 items and the CTR logistic regression run every day. The ``retrain_due`` branch decides per run
 from the age of the newest model under ``<lakehouse>/models/`` (or, when that cannot be listed, from
-the logical date); when training is skipped ``embed`` still runs (trigger rule
-``none_failed_min_one_success``) against ``--model-version latest``, and ``train_ctr`` gets
+the logical date); when training is skipped ``resolve_model`` still runs (trigger rule
+``none_failed_min_one_success``) and fixes the version for the whole run (``models/LATEST``,
+written by ``train``): ``embed``, ``neighbors``, ``cluster``, ``evaluate`` and
+``build_ctr_features`` get it as an explicit ``--model-version``, and ``train_ctr`` gets
 ``ctr_daily_args`` on those days (a hook for a trees-reuse flag; today ``train_ctr`` has none, so
 the default is empty and the CTR trees + LR are refitted daily — cheap next to the image model).
 
@@ -22,8 +26,6 @@ column mapping, the packaged environment archive (``scripts/package.sh``). Every
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +81,9 @@ class JobSpec:
 
 
 BRANCH_TASK = "retrain_due"
+RESOLVE_TASK = "resolve_model"
+# the model version resolved once per run (``resolve_model``), passed to every model stage
+MODEL_VERSION_ARG = "{{ ti.xcom_pull(task_ids='resolve_model') }}"
 
 # The pipeline, in the DESIGN order. ``retrain_due`` is the branch (not a Spark job).
 JOBS: tuple[JobSpec, ...] = (
@@ -107,9 +112,9 @@ JOBS: tuple[JobSpec, ...] = (
     ),
     JobSpec(
         "embed",
-        ("train", BRANCH_TASK),
+        (RESOLVE_TASK,),
         "Embeddings + tag probabilities of new items -> `gold/item_embeddings`, `gold/item_tags` "
-        "(daily; incremental). Runs when `train` was skipped.",
+        "(daily; incremental) with the version `resolve_model` fixed for this run.",
         model_version=True,
         gpu=True,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
@@ -142,6 +147,19 @@ JOBS: tuple[JobSpec, ...] = (
             "{{ '' if ti.xcom_pull(task_ids='retrain_due', key='retrain') else params.ctr_daily_args }}",
         ),
     ),
+    JobSpec(
+        "register_tables",
+        ("train_ctr",),
+        "Every table as an EXTERNAL Delta table in the metastore (`catalog2vec_bronze|silver|gold`, comments "
+        "from `schemas/`) and the `*_latest` views moved to `models/LATEST` (daily, after the last writer).",
+    ),
+    JobSpec(
+        "maintain_tables",
+        ("register_tables",),
+        "OPTIMIZE (Z-order where declared) and VACUUM with the declared retention, per table at most every "
+        "`params.maintain_every_days` days (weekly by default): the daily run skips tables maintained since.",
+        args=(("--every-days", "{{ params.maintain_every_days }}"),),
+    ),
 )
 
 
@@ -155,40 +173,16 @@ class ModelAgeUnknownError(LookupError):
 
 
 def latest_model_trained_at(lakehouse: str) -> datetime | None:
-    """Creation time of the newest image model under ``<lakehouse>/models/*/model_card.json``.
+    """When the newest published image model was trained (``None``: no model yet), by the one
+    model owner (:func:`catalog2vec.models.newest_trained_at`: card ``created_at``, else the card's
+    modification time; ``models/ctr`` is not an image model), on local disk or an object store.
+    Raises :class:`ModelAgeUnknownError` when the lakehouse cannot be listed."""
+    from catalog2vec import models
 
-    ``None`` when there is no model yet. The card's ``created_at`` (ISO 8601) is preferred, else
-    the card file's modification time. ``models/ctr`` (the CTR models) is not an image model.
-    Raises :class:`ModelAgeUnknownError` when a remote lakehouse cannot be listed.
-    """
-    if "://" in lakehouse and not lakehouse.startswith("file://"):
-        try:
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(lakehouse)
-            cards = [c for c in fs.glob(f"{root.rstrip('/')}/models/*/model_card.json") if "/models/ctr/" not in c]
-            if not cards:
-                return None
-            return max(datetime.fromtimestamp(fs.modified(c).timestamp(), tz=UTC) for c in cards)
-        except Exception as exc:  # no driver installed, no credentials, ...
-            raise ModelAgeUnknownError(f"cannot list {lakehouse}/models: {exc}") from exc
-    root = lakehouse.removeprefix("file://")
-    newest: datetime | None = None
-    for card in glob.glob(os.path.join(root, "models", "*", "model_card.json")):
-        if Path(card).parent.name == "ctr":
-            continue
-        when: datetime | None = None
-        try:
-            created = json.loads(Path(card).read_text()).get("created_at")
-            if isinstance(created, str):
-                when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-                when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        except (OSError, ValueError):
-            when = None
-        if when is None:
-            when = datetime.fromtimestamp(os.path.getmtime(card), tz=UTC)
-        newest = when if newest is None or when > newest else newest
-    return newest
+    try:
+        return models.newest_trained_at(lakehouse)
+    except Exception as exc:  # no filesystem driver, no credentials, unreachable endpoint ...
+        raise ModelAgeUnknownError(f"cannot list {lakehouse}/models: {exc}") from exc
 
 
 def retrain_decision(
@@ -302,7 +296,9 @@ PARAMS: dict[str, Param] = {
     "driver_python": Param(_env("driver_python", ""), type="string",
                            description="spark.pyspark.driver.python with an archive ('' = unchanged; "
                            "./environment/bin/python in cluster deploy mode)"),
-    "model_version": Param("latest", type="string", description="model version for embed and later ('latest' = newest)"),
+    "model_version": Param("latest", type="string",
+                           description="model version for embed and later, resolved once per run "
+                           "('latest' = models/LATEST)"),
     "retrain_every_days": Param(int(_env("retrain_every_days", "7")), type="integer", minimum=1,
                                 description="retrain the image model and the CTR trees when the newest model is this old"),
     "force_retrain": Param(False, type="boolean", description="retrain in this run regardless of the model's age"),
@@ -315,6 +311,8 @@ PARAMS: dict[str, Param] = {
                                  description="gold/ctr_features version built and trained on (replaced each run)"),
     "simulated_impressions": Param(int(_env("simulated_impressions", "20000")), type="integer", minimum=1,
                                    description="number of SYNTHETIC impressions simulate_impressions writes"),
+    "maintain_every_days": Param(float(_env("maintain_every_days", "7")), type="number", minimum=0,
+                                 description="maintain_tables touches a table at most this often (OPTIMIZE + VACUUM)"),
     "use_gpu": Param(_env("use_gpu", "false").lower() == "true", type="boolean",
                      description="request one GPU per executor/task for train and embed"),
     "gpu_conf": Param(GPU_CONF, type="object", description="Spark conf applied to GPU stages when use_gpu"),
@@ -366,17 +364,29 @@ with DAG(
         )
         print(f"[retrain_due] retrain={due}: {why}")
         context["ti"].xcom_push(key="retrain", value=due)
-        # embed is a direct downstream too: follow it in both cases (it waits for train when due)
-        return ["train", "embed"] if due else ["embed"]
+        # resolve_model is a direct downstream too: follow it in both cases (it waits for train when due)
+        return ["train", RESOLVE_TASK] if due else [RESOLVE_TASK]
 
-    tasks: dict[str, Any] = {BRANCH_TASK: retrain_due()}
+    @task(task_id=RESOLVE_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+          doc_md="Resolves `params.model_version` (`latest` = `models/LATEST`, written by `train`) once "
+                 "per run with `catalog2vec.models.resolve`; every model stage gets this exact version.")
+    def resolve_model(**context: Any) -> str:
+        from catalog2vec import models
+
+        params = context["params"]
+        version = models.resolve(str(params["lakehouse"]), str(params["model_version"]))
+        print(f"[resolve_model] {params['model_version']} -> {version}")
+        return version
+
+    tasks: dict[str, Any] = {BRANCH_TASK: retrain_due(), RESOLVE_TASK: resolve_model()}
     for spec in JOBS:
-        model_args = (("--model-version", "{{ params.model_version }}"),) if spec.model_version else ()
+        model_args = (("--model-version", MODEL_VERSION_ARG),) if spec.model_version else ()
         tasks[spec.task_id] = Catalog2VecSparkSubmitOperator(
             task_id=spec.task_id,
             name=f"catalog2vec-{spec.task_id}",
             application="{{ params.jobs_dir }}/" + spec.job_file,
             py_files="{{ params.jobs_dir }}/_common.py",
+            files="{{ params.config }}",  # the TOML travels with the job (also to executors)
             application_args=[
                 *COMMON_ARGS,
                 *model_args,
@@ -391,6 +401,8 @@ with DAG(
             doc_md=f"**{spec.job_file}** — {spec.doc}\n\nGPU stage: {spec.gpu}. Idempotent: safe to retry.",
         )
     tasks["ingest_images"] >> tasks[BRANCH_TASK]
+    tasks[BRANCH_TASK] >> tasks[RESOLVE_TASK]
+    tasks["train"] >> tasks[RESOLVE_TASK]
     for spec in JOBS:
         for up in spec.upstream:
             tasks[up] >> tasks[spec.task_id]

@@ -25,16 +25,19 @@ EXPECTED_UPSTREAM: dict[str, set[str]] = {
     "ingest_images": {"build_labels"},
     "retrain_due": {"ingest_images"},
     "train": {"retrain_due"},
-    "embed": {"retrain_due", "train"},
+    "resolve_model": {"retrain_due", "train"},
+    "embed": {"resolve_model"},
     "neighbors": {"embed"},
     "cluster": {"embed"},
     "evaluate": {"embed"},
     "simulate_impressions": {"ingest_catalog"},
     "build_ctr_features": {"neighbors", "cluster", "evaluate", "simulate_impressions"},
     "train_ctr": {"build_ctr_features"},
+    "register_tables": {"train_ctr"},
+    "maintain_tables": {"register_tables"},
 }
-SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t != "retrain_due"]
-DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "embed",
+SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t not in ("retrain_due", "resolve_model")]
+DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "resolve_model", "embed",
                 "neighbors", "build_ctr_features", "train_ctr"]
 
 
@@ -93,7 +96,7 @@ def test_spark_tasks_are_spark_submit_per_job(dag: Any) -> None:
         assert t.spark_conn_id == "{{ params.spark_conn_id }}"  # a param, not a constant
         assert t.env_archive == "{{ params.env_archive }}"
         assert t.execution_timeout is not None
-    assert dag.get_task("embed").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("resolve_model").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("train").gpu and dag.get_task("embed").gpu and not dag.get_task("cluster").gpu
 
 
@@ -115,7 +118,7 @@ def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool |
     resolved = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
     resolved.update(params)
     ctx = {"params": resolved, "dag": dag, "run_id": "scheduled__2026-11-23T00:00:00+00:00",
-           "ti": _FakeTI({"retrain_due.retrain": retrain})}
+           "ti": _FakeTI({"retrain_due.retrain": retrain, "resolve_model.return_value": "m-resolved"})}
     return mod.clean_args(task.render_template(task.application_args, ctx))
 
 
@@ -131,14 +134,20 @@ def test_job_arguments_come_from_params(dag: Any) -> None:
     assert "--source" not in args  # empty optional flag dropped
     assert args[-1] == "--set=ingest.default_source=x"
     embed = _render_args(dag, "embed", {"model_version": "latest"})
-    assert embed[embed.index("--model-version") + 1] == "latest"
+    assert embed[embed.index("--model-version") + 1] == "m-resolved"  # resolved once, by resolve_model
     assert "--input" not in embed
+
+
+def test_maintenance_runs_last_and_touches_each_table_weekly(dag: Any) -> None:
+    assert _render_args(dag, "maintain_tables", {})[-2:] == ["--every-days", "7.0"]
+    assert _render_args(dag, "maintain_tables", {"maintain_every_days": 0})[-2:] == ["--every-days", "0"]
+    assert dag.get_task("maintain_tables").upstream_task_ids == {"register_tables"}
 
 
 def test_ctr_tasks_chain_on_one_feature_version(dag: Any) -> None:
     feats = _render_args(dag, "build_ctr_features", {})
     assert feats[feats.index("--source") + 1] == "synthetic"
-    assert feats[feats.index("--model-version") + 1] == "latest"
+    assert feats[feats.index("--model-version") + 1] == "m-resolved"
     train = _render_args(dag, "train_ctr", {}, retrain=False)
     version = feats[feats.index("--feature-version") + 1]
     assert train[train.index("--feature-version") + 1] == version == "synthetic-daily"
@@ -213,13 +222,13 @@ def test_branch_callable_follows_train_only_when_due(dag: Any, tmp_path: Path) -
     params = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
     params["lakehouse"] = str(tmp_path)
     ti = _FakeTI()
-    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["train", "embed"]
+    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["train", "resolve_model"]
     assert ti.pushed == {"retrain": True}
     card = tmp_path / "models" / "m1" / "model_card.json"
     card.parent.mkdir(parents=True)
     card.write_text(json.dumps({"created_at": (NOW - timedelta(days=2)).isoformat()}))
     ti = _FakeTI()
-    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["embed"]
+    assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["resolve_model"]
     assert ti.pushed == {"retrain": False}
 
 
@@ -235,6 +244,7 @@ def test_daily_run_skips_training_but_runs_everything_downstream(airflow_db: Pat
     assert states.pop("__dagrun__") == "success"
     assert states.pop("train") == "skipped"
     assert states.pop("retrain_due") == "success"
+    assert states.pop("resolve_model") == "success"
     assert set(states.values()) == {"success"} and set(states) == set(SPARK_TASKS) - {"train"}
 
 
@@ -250,7 +260,7 @@ def test_ingest_catalog_runs_through_spark_submit_on_local_master(airflow_db: Pa
     assert states == {"ingest_catalog": "success", "__dagrun__": "success"}
     assert "--master local[2]" in log and "spark-submit" in log  # the provider built the command
     table = read_arrow(lakehouse, "bronze/catalog_items", columns=["item_id", "run_id", "image_uri"])
-    assert table.num_rows == len((EXAMPLES / "styles.csv").read_text().strip().splitlines()) - 1 == 384
+    assert table.num_rows == len((EXAMPLES / "styles.csv").read_text().strip().splitlines()) - 1 == 1920
     run_ids = set(table.column("run_id").to_pylist())
     assert len(run_ids) == 1 and next(iter(run_ids)).startswith("catalog2vec-manual__")
     assert all(u.endswith(".jpg") and Path(u).is_file() for u in table.column("image_uri").to_pylist()[:20])
@@ -268,18 +278,21 @@ def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path
         pytest.skip(f"full DAG run needs every job; missing in jobs/: {', '.join(missing)}")
     request.getfixturevalue("airflow_db")
     from catalog2vec.lakehouse import table_exists
+    from tests.sample import core_sample_dir
 
     lakehouse = tmp_path / "lakehouse"
-    # the real pipeline at a test-sized configuration: every job runs, the model stage is tiny
+    # the real pipeline at a test-sized configuration: every job runs on the 384-item core of the
+    # bundled sample, the model stage is tiny
     small = ["train.image_size=32", "train.epochs=1", "train.batch_size=64", "ctr.num_trees=10"]
-    states, log = run_dag(
-        tmp_path, {"lakehouse": str(lakehouse), "extra_set": small, "simulated_impressions": 5000}, timeout=3600
-    )
+    conf = {"lakehouse": str(lakehouse), "input_path": str(core_sample_dir() / "styles.csv"),
+            "extra_set": small, "simulated_impressions": 3000}
+    states, log = run_dag(tmp_path, conf, timeout=2400)
     assert states.pop("__dagrun__") == "success", log[-6000:]
     assert states == dict.fromkeys(EXPECTED_UPSTREAM, "success")  # first run: no model yet -> train runs
     for table in GOLD_TABLES:
         assert table_exists(lakehouse, table), table
     assert list((lakehouse / "models").glob("*/model_card.json"))
+    assert (lakehouse / "_metastore" / "metastore_db").is_dir()  # register_tables ran
 
 
 def test_operator_builds_the_cluster_command_from_params(dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:

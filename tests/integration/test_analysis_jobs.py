@@ -69,7 +69,7 @@ def test_neighbors_job_matches_brute_force_and_is_idempotent(spark: Any, analysi
     a = nb[cols].sort_values(["item_id", "rank"]).reset_index(drop=True)
     b = nb2[cols].sort_values(["item_id", "rank"]).reset_index(drop=True)
     assert a.equals(b)
-    assert delta_version(root, analysis.ITEM_NEIGHBORS) == v1 + 1
+    assert delta_version(root, analysis.ITEM_NEIGHBORS) == v1  # an unchanged re-run commits nothing (MERGE skips unchanged rows)
 
 
 def test_neighbors_quarantines_invalid_embeddings(
@@ -236,6 +236,9 @@ def test_train_similarity_and_evaluate_report(spark: Any, analysis_lakehouse: Pa
         html.count("data:image/png;base64,") >= 3 and "random_weights" in html and "color_histogram" in html
     )
     assert (out / "headline_metrics.png").is_file() and (out / "cluster_prototypes.png").is_file()
+    # the frequency prior is labelled as itself, not as a kNN transfer
+    assert set(report["label_prediction"]["word_frequency_prior"]) == {"prior"}
+    assert "word_frequency_prior:knn_transfer" not in html and "<th>word_frequency_prior</th>" in html
 
     # a model no better than noise is flagged loudly (report, HTML banner, exit code with --fail-if-worse)
     rdir = tmp_path / "noise_report"
@@ -255,5 +258,5 @@ def test_train_similarity_and_evaluate_report(spark: Any, analysis_lakehouse: Pa
     bad = json.loads((rdir / "report.json").read_text())
     assert bad["verdict"]["beats_both_baselines"] is False
     assert "DOES NOT BEAT BOTH BASELINES" in bad["verdict"]["flag"]
-    assert "class='flag'" in (rdir / "report.html").read_text()
+    assert 'class="flag"' in (rdir / "report.html").read_text()
     assert bad["similarity"]["available"] is False

@@ -110,7 +110,10 @@ def test_visual_features_lower_ne_on_synthetic(spark, lakehouse: Path, examples_
     assert {k for k in row["numeric"] if k.startswith("emb_pca_")} == {f"emb_pca_{i}" for i in range(8)}
     assert any(k.startswith("tag:") for k in row["numeric"]) and "item_id" in row["categorical"]
     fv = f"synthetic-{mv}"
-    assert train_ctr.main(["--feature-version", fv, *common]) == 0
+    uri = f"sqlite:///{lakehouse.parent / 'mlflow.db'}"  # local MLflow tracking store + registry
+    assert train_ctr.main(["--feature-version", fv, *common, "--set", "ctr.mlflow=true",
+                           "--set", f'mlflow.tracking_uri="{uri}"',
+                           "--set", f'mlflow.artifact_location="{lakehouse.parent / "mlartifacts"}"']) == 0
     report = json.loads((lakehouse / "reports/ctr" / fv / "report.json").read_text())
     m = report["metrics_test"]
     assert report["synthetic"] is True
@@ -119,3 +122,26 @@ def test_visual_features_lower_ne_on_synthetic(spark, lakehouse: Path, examples_
     assert report["ground_truth_test"]["ne"] <= m["trees_lr"]["ne"] + 0.01  # nothing beats the known truth
     assert m["trees_lr"]["ne"] < 1.0 and 0.8 <= m["trees_lr"]["calibration"] <= 1.25
     assert "SYNTHETIC" in (lakehouse / "reports/ctr" / fv / "report.md").read_text()
+    html = (lakehouse / "reports/ctr" / fv / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "src='calibration.png'" not in html  # self-contained
+
+    # tracked in MLflow: params, every model's test metrics, NE by trees, card, LR dirs, booster registered
+    import lightgbm as lgb
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias("catalog2vec-ctr", "champion")
+    assert version.tags["catalog2vec.model_version"] == fv and version.tags["catalog2vec.kind"] == "ctr"
+    run = client.get_run(version.run_id)
+    assert run.data.params["num_trees"] == "40" and run.data.params["feature_version"] == fv
+    for name in ("trees_lr", "lr_only", "trees_only", "trees_lr_no_visual"):
+        assert run.data.metrics[f"{name}.ne"] == pytest.approx(m[name]["ne"])
+    assert len(client.get_metric_history(run.info.run_id, "trees_only.ne_by_trees")) == len(report["ne_by_trees"])
+    assert {"model_card.json", "report.json", "trees_lr_lr", "lr_only_lr"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id)}
+    mlflow.set_tracking_uri(uri)
+    logged = mlflow.lightgbm.load_model("models:/catalog2vec-ctr@champion")
+    local = lgb.Booster(model_file=str(lakehouse / "models/ctr" / fv / "booster.txt"))
+    x = np.random.default_rng(0).normal(size=(50, local.num_feature()))
+    np.testing.assert_allclose(logged.predict(x), local.predict(x))

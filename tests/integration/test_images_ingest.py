@@ -118,7 +118,7 @@ def test_bad_images_each_handled(spark, lakehouse: Path, tmp_path: Path, example
     assert (images.loc["alpha", "width"], images.loc["alpha", "height"]) == (192, 128)
     alpha = np.asarray(Image.open(io.BytesIO(images.loc["alpha", "image"])))
     assert alpha[:, -20:].min() > 235  # transparent half is white
-    assert (images.loc["10039", "width"], images.loc["10039", "orig_width"]) == (128, 224)
+    assert (images.loc["10039", "width"], images.loc["10039", "orig_width"]) == (96, 96)  # never upscaled
 
     q = read_pandas(lakehouse, bronze.QUARANTINE)
     q = q[q["job"] == "ingest_images"].set_index("item_id")

@@ -100,14 +100,9 @@ def test_rerun_is_idempotent(spark, lakehouse, tmp_path):
     assert _rows(spark, lakehouse, bronze.QUARANTINE) == q1
     # unchanged rows are not rewritten: the lineage still names the first run
     assert {r.run_id for r in read_table(spark, lakehouse, bronze.CATALOG_ITEMS).collect()} == {"first"}
-    # a MERGE that changes nothing adds at most an empty commit; no data files are rewritten
-    from deltalake import DeltaTable
-
-    dt = DeltaTable(str(lakehouse / "bronze" / "catalog_items"))
-    assert dt.version() - v_items <= 1 and delta_version(lakehouse, bronze.QUARANTINE) - v_q <= 1
-    last = dt.history(1)[0]
-    assert int(last.get("operationMetrics", {}).get("numTargetRowsUpdated", 0)) == 0
-    assert int(last.get("operationMetrics", {}).get("numTargetRowsInserted", 0)) == 0
+    # a re-run on unchanged input commits nothing at all: no new Delta version of either table
+    assert delta_version(lakehouse, bronze.CATALOG_ITEMS) == v_items
+    assert delta_version(lakehouse, bronze.QUARANTINE) == v_q
 
 
 def test_older_crawl_does_not_overwrite_newer(spark, lakehouse, tmp_path):

@@ -4,6 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,8 @@ import torch
 from catalog2vec.config import load_config
 from catalog2vec.vision.train import list_checkpoints, train
 from tests.unit.vision.helpers import VOCAB_VERSION, write_sample_tables
+
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = ["train.arch=\"resnet18\"", "train.image_size=32", "train.batch_size=8", "train.epochs=2",
         "train.workers=0", "train.deterministic=true", "train.num_negatives=10", "train.checkpoint_every=2",
@@ -91,3 +99,84 @@ def test_better_than_chance_on_unseen_images(tmp_path: Path) -> None:
     assert test["n"] >= 30
     assert test["recall@5"] >= base["recall@5"] + 0.06, (test, base)
     assert test["map"] >= base["map"] + 0.06, (test, base)
+
+
+def _pids_with(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (every process of the job inherits it)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (d / "environ").read_bytes():
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_the_job_group_then_resume(tmp_path: Path) -> None:
+    """spark-submit jobs/train.py (TorchDistributor → torchrun → a worker in its own session),
+    SIGKILL of the job's whole process group right after its first mid-epoch checkpoint: no
+    process survives, nothing is published; the re-run resumes from that checkpoint and ends with
+    exactly the weights of an uninterrupted run."""
+    torch.set_num_threads(1)
+    root = tmp_path / "lh"
+    write_sample_tables(root, limit=48, short_side=40)
+    slow = ["train.epochs=4"]  # 16 steps: the kill lands after step 2 with 14 to go
+    full = train(cfg(root, *slow, 'train.model_version="full"'))
+    assert full is not None and full.complete and full.steps >= 12
+
+    marker = f"CATALOG2VEC_KILL_TEST={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1], "OMP_NUM_THREADS": "1",
+           "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    sets = [x for s in [*TINY, *slow, 'train.model_version="killed"'] for x in ("--set", s)]
+    log = tmp_path / "killed.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["spark-submit", "--master", "local[1]", "--driver-memory", "1g", "jobs/train.py",
+             "--lakehouse", str(root), "--run-id", "killed", *sets],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    model = root / "models" / "killed"
+    deadline = time.time() + 1200
+    try:
+        while not list_checkpoints(model / "checkpoints") and time.time() < deadline:
+            assert proc.poll() is None, f"train ended before its first checkpoint: {log.read_text()[-3000:]}"
+            time.sleep(0.02)
+        assert list_checkpoints(model / "checkpoints"), f"no checkpoint in time: {log.read_text()[-3000:]}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    killed_at = list_checkpoints(model / "checkpoints")[-1][0]
+    survivors = _pids_with(marker)
+    for _ in range(40):  # the watchdog exits within 0.5 s; PDEATHSIG at once
+        if not survivors:
+            break
+        time.sleep(0.25)
+        survivors = _pids_with(marker)
+    assert not survivors, f"processes survived the kill: {survivors}"
+    time.sleep(2)  # a survivor would publish now
+    assert not (model / "model.pt").exists() and not (model / "model_card.json").exists()
+    ckpt = list_checkpoints(model / "checkpoints")[-1][0]
+    assert ckpt == killed_at < full.steps  # nothing trained on after the kill
+
+    resumed = train(cfg(root, *slow, 'train.model_version="killed"'))
+    assert resumed is not None and resumed.resumed_from_step == ckpt and resumed.complete
+    a = torch.load(Path(full.model_dir) / "model.pt", weights_only=True)
+    b = torch.load(Path(resumed.model_dir) / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
+
+@pytest.mark.spark
+def test_train_job_user_errors_are_not_wrapped(spark, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A missing table inside the TorchDistributor worker is the job's own one-line error (exit 2),
+    not ``RuntimeError: TorchDistributor failed during training``."""
+    import train as train_job
+
+    rc = train_job.main(["--lakehouse", str(tmp_path / "lh"), "--run-id", "t", *[x for s in TINY for x in ("--set", s)]])
+    err = capsys.readouterr().err
+    assert rc == 2 and "build_vocab" in err and "TorchDistributor failed" not in err

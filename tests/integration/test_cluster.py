@@ -1,0 +1,224 @@
+"""catalog2vec on a real multi-process Spark cluster: a standalone master and two 1-core workers on
+127.0.0.1 (separate JVMs, started from the installed pyspark by ``catalog2vec.cluster``), jobs
+submitted with ``spark-submit --master spark://…``, the lakehouse on the local S3 API server —
+the deployment a user runs, shrunk to one machine.
+
+* the DESIGN pipeline as one application on the cluster, over ``s3a://`` (executors on both
+  workers; distributed training with 2 TorchDistributor ranks; embedding on both executors,
+  each Python worker loading the model once);
+* distributed training (2 ranks, ``local_mode=False``) gives the same weights as a 2-process
+  ``local_mode=True`` run with the same seed;
+* the cluster's embeddings equal a ``local[2]`` run's bit for bit;
+* a worker JVM killed during ``embed``: Spark retries its tasks on the other worker and the
+  table ends with exactly one row per item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.sample import core_sample_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.cluster]
+
+BUCKET = "c2v-cluster"
+ROOT = f"s3a://{BUCKET}/lake"
+STANDALONE = str(REPO / "conf" / "standalone.toml")
+SMALL = ("train.image_size=32", "train.epochs=1", "train.batch_size=16", "train.checkpoint_every=0",
+         "similarity.epochs=2", "ctr.num_trees=10", "cluster.k=6")
+
+DRIVER = '''
+import importlib.util, json, sys
+sys.path.insert(0, {jobs!r})
+spec = importlib.util.spec_from_file_location("demo", {demo!r})
+demo = importlib.util.module_from_spec(spec); spec.loader.exec_module(demo)
+timings = demo.run_steps(demo.steps({root!r}, "cluster-run", {small!r}, impressions=3000,
+                                    feature_version="cluster", max_train=120, config={config!r},
+                                    sample={sample!r}))
+from catalog2vec.spark import get_spark
+sc = get_spark().sparkContext
+print("PIPELINE=" + json.dumps({{"timings": timings, "master": sc.master, "app_id": sc.applicationId}}))
+'''
+
+
+def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    env.pop("PYSPARK_DRIVER_PYTHON", None)
+    cmd = [str(bin_dir / "spark-submit"), "--master", master, "--conf", "spark.executor.memory=1g",
+           "--conf", f"spark.pyspark.python={sys.executable}", *args]
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def executor_logs(run_dir: str, app_id: str) -> dict[str, str]:
+    """worker name -> concatenated stderr of that worker's executors for one application."""
+    out = {}
+    for worker in sorted(Path(run_dir).glob("worker-*")):
+        text = "".join(p.read_text(errors="replace") for p in sorted(worker.glob(f"{app_id}/*/stderr")))
+        if text:
+            out[worker.name] = text
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from catalog2vec import cluster as cl
+
+    run = tmp_path_factory.mktemp("cluster")
+    try:
+        info = cl.start(run, workers=2, cores=1, memory="1500m", timeout=240)
+    except cl.ClusterError as exc:
+        if "java is not available" in str(exc):
+            pytest.skip(f"standalone cluster needs Java: {exc}")
+        raise
+    yield info
+    cl.stop(run)
+
+
+@pytest.fixture(scope="module")
+def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from catalog2vec import storage
+
+    storage.apply_to_spark(spark, s3_server.settings)
+    s3_server.create_bucket(BUCKET)
+    work = tmp_path_factory.mktemp("driver")
+    script = work / "pipeline.py"
+    script.write_text(DRIVER.format(jobs=str(REPO / "jobs"), demo=str(REPO / "scripts" / "demo.py"), root=ROOT,
+                                    small=SMALL, config=STANDALONE,
+                                    sample=str(core_sample_dir() / "styles.csv")))  # the 384-item core
+    t0 = time.time()
+    proc = submit(cluster.master_url, [str(script)], work)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PIPELINE=")), None)
+    assert proc.returncode == 0 and line, proc.stdout[-4000:] + proc.stderr[-6000:]
+    info = json.loads(line.split("=", 1)[1])
+    info["wall_s"] = time.time() - t0
+    print("[cluster pipeline] " + json.dumps(info))
+    return info
+
+
+def test_the_pipeline_runs_on_both_workers_over_s3(pipeline: dict[str, Any], cluster: Any, s3_server: Any) -> None:
+    from catalog2vec import cluster as cl
+    from catalog2vec import models
+    from catalog2vec.lakehouse import read_arrow
+
+    assert pipeline["master"] == cluster.master_url
+    state = cl.master_state(cluster.web_ui)
+    apps = {a["id"]: a for a in state.get("completedapps", []) + state.get("activeapps", [])}
+    assert pipeline["app_id"] in apps
+    logs = executor_logs(cluster.run_dir, pipeline["app_id"])
+    assert sorted(logs) == ["worker-0", "worker-1"], "executors ran on both worker JVMs"
+    # embedding: every Python worker that ran the UDF loaded the model exactly once
+    loads = [m for text in logs.values() for m in re.findall(r"\[catalog2vec\.embed\] model loaded pid=(\d+)", text)]
+    per_worker = {w: len(re.findall(r"model loaded pid=", t)) for w, t in logs.items()}
+    assert all(n >= 1 for n in per_worker.values()), per_worker
+    assert len(loads) == len(set(loads)), f"a Python worker loaded the model twice: {loads}"
+    # distributed training: 2 ranks, disjoint shards, rank 0 published the card and LATEST
+    version = models.read_latest(ROOT)
+    card = models.read_card(ROOT, version)
+    assert card["world_size"] == 2 and card["data"]["ranks_disjoint"] is True
+    assert [r["rank"] for r in card["data"]["ranks"]] == [0, 1]
+    n_images = len(read_arrow(ROOT, "silver/images", columns=["item_id"]))
+    emb = read_arrow(ROOT, "gold/item_embeddings", columns=["model_version", "item_id"])
+    assert len(emb) == len(set(emb.column("item_id").to_pylist())) == n_images > 300
+    assert set(emb.column("model_version").to_pylist()) == {version}
+    keys = s3_server.keys(BUCKET)
+    for prefix in ("lake/gold/ctr_predictions/_delta_log/", f"lake/reports/{version}/report.json",
+                   f"lake/indexes/{version}/index.json", "lake/models/LATEST"):
+        assert any(k.startswith(prefix) for k in keys), prefix
+
+
+def test_cluster_embeddings_equal_a_local_run_bit_for_bit(pipeline: dict[str, Any], spark: Any) -> None:
+    import embed as embed_job
+    import numpy as np
+
+    from catalog2vec import models
+    from catalog2vec.lakehouse import read_arrow
+
+    version = models.read_latest(ROOT)
+
+    def table() -> dict[str, np.ndarray]:
+        t = read_arrow(ROOT, "gold/item_embeddings", columns=["model_version", "item_id", "embedding"])
+        return {i: np.asarray(e, dtype=np.float32) for m, i, e in zip(
+            t.column("model_version").to_pylist(), t.column("item_id").to_pylist(),
+            t.column("embedding").to_pylist(), strict=True) if m == version}
+
+    on_cluster = table()
+    rc = embed_job.main(["--lakehouse", ROOT, "--run-id", "cluster-run", "--model-version", version, "--full",
+                         *[f"--set={s}" for s in SMALL]])
+    assert rc == 0
+    local = table()  # recomputed on local[2] and merged over the cluster's rows
+    assert on_cluster.keys() == local.keys()
+    assert all(on_cluster[i].tobytes() == local[i].tobytes() for i in local)
+
+
+def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any], cluster: Any, spark: Any,
+                                                         tmp_path: Path) -> None:
+    import torch
+
+    from catalog2vec import models
+    from catalog2vec.config import load_config
+    from catalog2vec.vision.train import run_distributed
+
+    det = [*SMALL, "train.deterministic=true", "train.max_steps=3", "train.seed=3"]
+    proc = submit(cluster.master_url, [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT,
+                                       "--run-id", "dist", "--model-version", "dist-2ranks",
+                                       *[f"--set={s}" for s in det]], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
+    cfg = load_config(STANDALONE, [*det, 'train.model_version="local-2procs"', "train.local_mode=true"],
+                      lakehouse=ROOT, run_id="local")
+    run_distributed(spark, cfg)
+    a = models.read_card(ROOT, "dist-2ranks")
+    b = models.read_card(ROOT, "local-2procs")
+    assert a["world_size"] == b["world_size"] == 2 and a["steps"] == b["steps"] == 3
+    wa = models.load_torch(models.model_dir(ROOT, "dist-2ranks") + "/model.pt")
+    wb = models.load_torch(models.model_dir(ROOT, "local-2procs") + "/model.pt")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
+
+
+def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], cluster: Any, s3_server: Any,
+                                                     tmp_path: Path) -> None:
+    """Last in the module: it leaves the cluster with one worker."""
+    from catalog2vec import cluster as cl
+    from catalog2vec import models
+    from catalog2vec.lakehouse import read_arrow
+
+    version = models.read_latest(ROOT)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    env.pop("PYSPARK_DRIVER_PYTHON", None)
+    cmd = [str(bin_dir / "spark-submit"), "--master", cluster.master_url, "--conf", "spark.executor.memory=1g",
+           "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / "embed.py"),
+           "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", "kill", "--model-version", version, "--full",
+           "--batch-size", "4", *[f"--set={s}" for s in SMALL]]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = None
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        busy = [w for w in cl.master_state(cluster.web_ui)["workers"] if w.get("coresused")]
+        apps = sorted(Path(cluster.run_dir, "worker-1").glob("app-*"))
+        text = "".join(p.read_text(errors="replace") for p in apps[-1].glob("*/stderr")) if apps else ""
+        if len(busy) == 2 and "[catalog2vec.embed] model loaded" in text:  # the UDF runs on worker-1
+            killed = cl.kill_worker(cluster, 1)
+            break
+        time.sleep(0.5)
+    out, _ = proc.communicate(timeout=900)
+    assert killed, "the embed job never ran on worker-1"
+    assert proc.returncode == 0, out[-5000:]
+    t = read_arrow(ROOT, "gold/item_embeddings", columns=["model_version", "item_id", "run_id"])
+    ids = [i for m, i in zip(t.column("model_version").to_pylist(), t.column("item_id").to_pylist(), strict=True)
+           if m == version]
+    n_images = len(read_arrow(ROOT, "silver/images", columns=["item_id"]))
+    assert len(ids) == len(set(ids)) == n_images  # exactly one row per item
