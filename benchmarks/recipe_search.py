@@ -34,7 +34,7 @@ def headline(x_test: np.ndarray, x_train: np.ndarray, test_meta: list[dict[str, 
     from catalog2vec.evaluation import metrics as M
     from catalog2vec.evaluation.features import linear_probe
     from catalog2vec.evaluation.report import _knn_word_transfer
-    from catalog2vec.retrieval.index import l2_normalize
+    from catalog2vec.vectors import l2_normalize
 
     cat = [m["category"] for m in test_meta]
     catcol = [f"{m['category']}|{m['color']}" for m in test_meta]

@@ -20,8 +20,8 @@ def load_cluster_model(spark: Any, root: str, model_version: str) -> ClusterMode
     from pyspark.sql import functions as F
 
     from catalog2vec.lakehouse import read_table
-    from catalog2vec.retrieval.index import l2_normalize
     from catalog2vec.schemas import analysis
+    from catalog2vec.vectors import l2_normalize
 
     rows = (
         read_table(spark, root, analysis.CLUSTERS)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog2vec.retrieval.index import l2_normalize
+from catalog2vec.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from catalog2vec.vectors import auc as auc
+from catalog2vec.vectors import collapse_diagnostics as collapse_diagnostics
+from catalog2vec.vectors import l2_normalize
+
 
 def rank_by_cosine(queries: np.ndarray, gallery: np.ndarray, exclude_self: bool = False) -> np.ndarray:
     """Gallery indices sorted by decreasing cosine similarity, one row per query.
@@ -23,7 +27,6 @@ def rank_by_cosine(queries: np.ndarray, gallery: np.ndarray, exclude_self: bool 
     With ``exclude_self`` (queries == gallery), each query's own index is moved out of the ranking
     (the result has ``n - 1`` columns).
     """
-    from catalog2vec.retrieval.index import l2_normalize
 
     sims = l2_normalize(queries) @ l2_normalize(gallery).T
     return rank_by_scores(sims, exclude_self)
@@ -147,35 +150,3 @@ def purity(labels_true: Sequence[Any], labels_pred: Sequence[Any]) -> float:
         _, counts = np.unique(t[p == cluster].astype(str), return_counts=True)
         total += int(counts.max())
     return total / t.size
-
-
-def auc(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
-    """ROC AUC; ValueError when only one class is present."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y_true)
-    if len(np.unique(y)) < 2:
-        raise ValueError("AUC needs both positive and negative examples")
-    return float(roc_auc_score(y, np.asarray(scores)))
-
-
-def collapse_diagnostics(z: np.ndarray) -> dict[str, float]:
-    """Mean pairwise cosine of the embeddings (1 = all one direction) and their effective rank
-    (Roy & Vetterli: exp of the entropy of the normalised singular values), uncentred and centred."""
-    from catalog2vec.retrieval.index import l2_normalize
-
-    if len(z) < 2:
-        return {}
-    x = l2_normalize(np.asarray(z, dtype=np.float64))
-    n = len(x)
-    s = x.sum(axis=0)
-    mean_cos = float((s @ s - n) / (n * (n - 1)))
-
-    def erank(m: np.ndarray) -> float:
-        sv = np.linalg.svd(m, compute_uv=False)
-        p = sv / max(sv.sum(), 1e-12)
-        p = p[p > 0]
-        return float(np.exp(-(p * np.log(p)).sum()))
-
-    return {"items": n, "dim": int(x.shape[1]), "mean_pairwise_cosine": round(mean_cos, 4),
-            "effective_rank": round(erank(x), 2), "effective_rank_centered": round(erank(x - x.mean(axis=0)), 2)}

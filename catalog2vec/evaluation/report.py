@@ -31,7 +31,7 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
 from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
-from catalog2vec.retrieval.index import l2_normalize
+from catalog2vec.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
 

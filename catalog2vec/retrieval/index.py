@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from catalog2vec import storage
+from catalog2vec.vectors import l2_normalize as l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,6 @@ INDEX_KINDS = ("flat", "ivf", "hnsw")
 INDEX_FILE = "index.faiss"
 IDS_FILE = "item_ids.json"
 META_FILE = "index.json"
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Row-wise L2 normalisation as float32 (zero rows stay zero)."""
-    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-    if arr.ndim != 2:
-        raise ValueError(f"expected a 2-d matrix of vectors, got shape {arr.shape}")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return np.ascontiguousarray(arr / np.maximum(norms, eps), dtype=np.float32)
 
 
 @dataclass

@@ -198,7 +198,7 @@ def train_pan(
     ``groups``: the label deciding similarity (e.g. "category|colour"); ``attributes``: (n, C)
     0/1 word indicators (or None: unsupervised conditions, as λ = 0).
     """
-    from catalog2vec.retrieval.index import l2_normalize
+    from catalog2vec.vectors import l2_normalize
 
     if config.attribute_fn not in ATTRIBUTE_FNS:
         raise ValueError(f"unknown attribute function {config.attribute_fn!r}; choose one of {ATTRIBUTE_FNS}")
@@ -249,7 +249,7 @@ def train_pan(
 @torch.inference_mode()
 def pan_scores(model: PAN, h1: np.ndarray, h2: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, ...]:
     """(p (n,), s (n, C), w (n, C)) for aligned rows of h1, h2 (L2-normalised inside)."""
-    from catalog2vec.retrieval.index import l2_normalize
+    from catalog2vec.vectors import l2_normalize
 
     a, b = torch.from_numpy(l2_normalize(h1)), torch.from_numpy(l2_normalize(h2))
     ps, ss, ws = [], [], []

@@ -57,8 +57,7 @@ def pair_eval(
     trained: TrainedPAN, h: np.ndarray, groups: list[str], seed: int = 1, max_pos: int = 5000
 ) -> dict[str, Any]:
     """Pair AUC of PAN vs plain cosine on labelled pairs of held-out items."""
-    from catalog2vec.evaluation.metrics import auc
-    from catalog2vec.retrieval.index import l2_normalize
+    from catalog2vec.vectors import auc, l2_normalize
 
     rng = np.random.default_rng(seed)
     pos = positive_pairs(groups, max_pos, rng)

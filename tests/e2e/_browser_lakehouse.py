@@ -40,8 +40,8 @@ def build(root: Path, examples: Path, limit: int | None = None) -> dict[str, Any
 
     from catalog2vec.clustering.kmeans import select_prototypes
     from catalog2vec.embed.core import InferenceModel
-    from catalog2vec.retrieval.index import l2_normalize
     from catalog2vec.schemas import analysis, bronze, gold, silver
+    from catalog2vec.vectors import l2_normalize
     from catalog2vec.vision import model_dir
     from catalog2vec.vision.model import build_model, save_model_dir
 

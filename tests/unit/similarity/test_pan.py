@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from catalog2vec.evaluation.metrics import auc
-from catalog2vec.retrieval.index import l2_normalize
 from catalog2vec.similarity.pan import (
     PAN,
     PANConfig,
@@ -18,6 +16,7 @@ from catalog2vec.similarity.pan import (
     positive_pairs,
     train_pan,
 )
+from catalog2vec.vectors import auc, l2_normalize
 
 
 def test_attribute_functions_truth_tables() -> None:

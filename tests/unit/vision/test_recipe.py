@@ -17,7 +17,7 @@ import torchvision
 
 from catalog2vec import storage
 from catalog2vec.config import TrainSection
-from catalog2vec.evaluation.metrics import collapse_diagnostics
+from catalog2vec.vectors import collapse_diagnostics
 from catalog2vec.vision.losses import bce_loss, bce_pos_weight, multi_hot, softmax_loss
 from catalog2vec.vision.model import build_model, load_model_dir, save_model_dir
 from catalog2vec.vision.train import make_optimizer, make_scheduler, param_groups
