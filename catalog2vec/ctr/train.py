@@ -26,6 +26,7 @@ import json
 import logging
 import resource
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -191,17 +192,53 @@ def table1_markdown(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None = None) -> dict[str, Any]:
-    """Run the whole training; returns the report dict (also written as report.json)."""
+@dataclass
+class CtrData:
+    """The feature version's rows (cached), split into windows, with per-split counts."""
+
+    df: Any
+    train: Any
+    test: Any
+    split_counts: dict[str, tuple[int, int]]
+    sources: list[str]
+
+
+@dataclass
+class CtrModels:
+    """What :func:`fit_models` fitted: the trees (and the no-visual ablation), the LRs, test predictions."""
+
+    spec: FeatureSpec
+    booster: Any
+    booster_nv: Any | None
+    tree_info: dict[str, Any]
+    lr_models: dict[str, Any]
+    preds: dict[str, Any]
+    negative_rate: float
+    lr_negative_rate: float
+
+
+@dataclass
+class CtrScores:
+    """Test-window metrics (:func:`score_models`)."""
+
+    local: dict[str, pd.DataFrame]
+    metrics: dict[str, dict[str, Any]]
+    truth: dict[str, Any] | None
+    curve: list[dict[str, Any]]
+    x_test: np.ndarray
+
+
+def _features_frame(rows: pd.Series) -> pd.DataFrame:
+    return pd.json_normalize(rows.map(lambda r: r.asDict() if hasattr(r, "asDict") else r))
+
+
+def load_features(spark: Any, cfg: Config, feature_version: str) -> CtrData:
+    """``gold.ctr_features`` of one version, cached; every window needs clicks and non-clicks."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists, write_table
-    from catalog2vec.schemas import bronze, ctr
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.schemas import ctr
 
-    t_start = time.time()
-    c = cfg.ctr
-    version = version or feature_version
-    timings: dict[str, float] = {}
     df = read_table(spark, cfg.lakehouse, ctr.CTR_FEATURES).where(F.col("feature_version") == feature_version)
     df = df.withColumn("label", F.col("click").cast("double")).cache()
     split_counts = {r["split"]: (int(r["n"]), int(r["clicks"])) for r in df.groupBy("split").agg(
@@ -214,8 +251,17 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
                 "need both clicks and non-clicks in train, validation and test (run build_ctr_features)"
             )
     sources = sorted(r["source"] for r in df.select("source").distinct().collect())
-    train, _valid, test = (df.where(F.col("split") == s) for s in ("train", "validation", "test"))
+    train, test = (df.where(F.col("split") == s) for s in ("train", "test"))
+    return CtrData(df, train, test, split_counts, sources)
 
+
+def fit_models(spark: Any, cfg: Config, data: CtrData, timings: dict[str, float]) -> CtrModels:
+    """Feature spec -> trees on a negative-down-sampled sample -> trees+LR, LR-only, trees-only
+    (and the no-visual ablation); returns the models and their predictions on the test window."""
+    from pyspark.sql import functions as F
+
+    c = cfg.ctr
+    train, test = data.train, data.test
     t0 = time.time()
     spec = learn_spec(train, c.max_categories, c.min_category_count, c.max_tag_features)
     timings["feature_spec_s"] = time.time() - t0
@@ -224,10 +270,9 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
     # ---- tree sample: negatives down-sampled at w, train + validation ----
     w = c.negative_rate
     t0 = time.time()
-    sample = negative_downsample(df.where(F.col("split") != "test"), w, c.seed)
+    sample = negative_downsample(data.df.where(F.col("split") != "test"), w, c.seed)
     sample_pdf = sample.select(select_columns(sample, spec).alias("f"), "click", "split").toPandas()
-    fpdf = pd.json_normalize(sample_pdf["f"].map(lambda r: r.asDict() if hasattr(r, "asDict") else r))
-    x_all = to_matrix(fpdf, spec)
+    x_all = to_matrix(_features_frame(sample_pdf["f"]), spec)
     y_all = sample_pdf["click"].to_numpy()
     is_tr = (sample_pdf["split"] == "train").to_numpy()
     timings["tree_sample_s"] = time.time() - t0
@@ -272,50 +317,60 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
             lr_models["trees_lr_no_visual"], encoded(test, spec_nv, booster_nv, c.lr_with_raw), lr_w
         )
         timings["no_visual_s"] = time.time() - t0
+    return CtrModels(spec, booster, booster_nv, tree_info, lr_models, preds, w, lr_w)
 
-    # ---- metrics on the test window ----
+
+def score_models(spark: Any, cfg: Config, data: CtrData, fitted: CtrModels, timings: dict[str, float]) -> CtrScores:
+    """NE, calibration, AUC of every model on the test window (relative to trees only), the synthetic
+    ground truth's when the impressions carry one, and NE by number of trees."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_table, table_exists
+    from catalog2vec.schemas import bronze
+
     t0 = time.time()
-    local = {name: p.toPandas() for name, p in preds.items()}
+    local = {name: p.toPandas() for name, p in fitted.preds.items()}
     metrics: dict[str, dict[str, Any]] = {name: evaluate(pdf["click"], pdf["p"]) for name, pdf in local.items()}
     base_ne = metrics["trees_only"]["ne"]
     for m in metrics.values():
         m["ne_relative_to_trees"] = m["ne"] / base_ne
     truth: dict[str, Any] | None = None
-    if table_exists(cfg.lakehouse, bronze.IMPRESSIONS) and "synthetic" in sources:
+    if table_exists(cfg.lakehouse, bronze.IMPRESSIONS) and "synthetic" in data.sources:
         tp = (
             read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
             .where(F.col("true_ctr").isNotNull())
             .select("impression_id", "true_ctr")
-            .join(test.select("impression_id", "click"), "impression_id")
+            .join(data.test.select("impression_id", "click"), "impression_id")
             .toPandas()
         )
-        if len(tp) == split_counts["test"][0]:
+        if len(tp) == data.split_counts["test"][0]:
             truth = evaluate(tp["click"], tp["true_ctr"])
             truth["ne_relative_to_trees"] = truth["ne"] / base_ne
     timings["evaluate_s"] = time.time() - t0
 
     # ---- NE by number of trees (trees only, re-calibrated) ----
+    test, spec, booster = data.test, fitted.spec, fitted.booster
     test_pdf = test.select(select_columns(test, spec).alias("f"), "click").toPandas()
-    x_test = to_matrix(pd.json_normalize(test_pdf["f"].map(lambda r: r.asDict() if hasattr(r, "asDict") else r)), spec)
+    x_test = to_matrix(_features_frame(test_pdf["f"]), spec)
     n_trees = booster.num_trees()
     grid = sorted({*np.unique(np.linspace(1, n_trees, min(n_trees, 25)).astype(int)).tolist(), n_trees})
     curve = []
     for k in grid:
-        p = recalibrate(booster.predict(x_test, num_iteration=int(k)), w)
+        p = recalibrate(booster.predict(x_test, num_iteration=int(k)), fitted.negative_rate)
         m = evaluate(test_pdf["click"], p)
         curve.append({"trees": int(k), "ne": m["ne"], "auc": m["auc"]})
+    return CtrScores(local, metrics, truth, curve, x_test)
 
-    # ---- outputs ----
-    root = storage.normalize(cfg.lakehouse)
-    model_dir = storage.join(root, "models", "ctr", version)
-    report_dir = storage.join(root, "reports", "ctr", version)
-    storage.write_bytes(storage.join(model_dir, "booster.txt"), booster.model_to_string().encode())
-    if booster_nv is not None:
-        storage.write_bytes(storage.join(model_dir, "booster_no_visual.txt"), booster_nv.model_to_string().encode())
-    for name, model in lr_models.items():
-        model.write().overwrite().save(storage.to_spark_uri(storage.join(model_dir, f"{name}_lr")))
+
+def write_tables(spark: Any, cfg: Config, version: str, fitted: CtrModels, scores: CtrScores) -> None:
+    """``gold.ctr_predictions`` and ``gold.ctr_metrics``, replaced for this CTR version."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import write_table
+    from catalog2vec.schemas import ctr
+
     pred_rows = None
-    for name, p in preds.items():
+    for name, p in fitted.preds.items():
         part = p.select(
             F.lit(version).alias("ctr_version"), F.lit(name).alias("model"), "impression_id", "ts",
             "click", F.col("p").cast("double").alias("p"), F.lit(cfg.run_id).alias("run_id"),
@@ -326,36 +381,42 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
         {"ctr_version": version, "model": name, "split": "test", **{k: m[k] for k in (
             "rows", "clicks", "ctr", "log_loss", "ne", "calibration", "auc", "ne_relative_to_trees")},
          "run_id": cfg.run_id}
-        for name, m in metrics.items()
+        for name, m in scores.metrics.items()
     ]
     write_table(
         spark, spark.createDataFrame(pd.DataFrame(mrows), schema=ctr.CTR_METRICS.spark_schema()),
         ctr.CTR_METRICS, cfg.lakehouse, mode="replace_where", version=version,
     )
+
+
+def build_report(cfg: Config, feature_version: str, version: str, data: CtrData, fitted: CtrModels,
+                 scores: CtrScores, timings: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run report (report.json) and the model card."""
+    metrics, spec, c = scores.metrics, fitted.spec, cfg.ctr
     visual = None
     if "trees_lr_no_visual" in metrics:
         a, b = metrics["trees_lr_no_visual"]["ne"], metrics["trees_lr"]["ne"]
         visual = {"ne_without": a, "ne_with": b, "improved": bool(b < a), "relative_change": (b - a) / a}
-    timings["total_s"] = time.time() - t_start
+    synthetic = "synthetic" in data.sources
     report: dict[str, Any] = {
         "ctr_version": version,
         "feature_version": feature_version,
-        "sources": sources,
-        "synthetic": "synthetic" in sources,
+        "sources": data.sources,
+        "synthetic": synthetic,
         "run_id": cfg.run_id,
-        "splits": {s: {"rows": n, "clicks": k} for s, (n, k) in split_counts.items()},
-        "negative_rate": w,
-        "lr_negative_rate": lr_w,
+        "splits": {s: {"rows": n, "clicks": k} for s, (n, k) in data.split_counts.items()},
+        "negative_rate": fitted.negative_rate,
+        "lr_negative_rate": fitted.lr_negative_rate,
         "lr_with_raw": c.lr_with_raw,
-        "trees": {k: v for k, v in tree_info.items() if k != "validation_logloss"},
-        "leaf_vector_size": int(sum(t["num_leaves"] for t in booster.dump_model()["tree_info"])),
+        "trees": {k: v for k, v in fitted.tree_info.items() if k != "validation_logloss"},
+        "leaf_vector_size": int(sum(t["num_leaves"] for t in fitted.booster.dump_model()["tree_info"])),
         "raw_vector_size": spec.raw_size,
         "features": spec.feature_names,
         "visual_features": [n for n in spec.feature_names if n.startswith(("tag:", "emb_"))],
         "metrics_test": metrics,
-        "ground_truth_test": truth,
+        "ground_truth_test": scores.truth,
         "visual_features_effect": visual,
-        "ne_by_trees": curve,
+        "ne_by_trees": scores.curve,
         "timings_s": timings,
         "driver_peak_rss_mib": peak_rss_mib(),
         "config": cfg.to_dict()["ctr"],
@@ -367,26 +428,64 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
         "run_id": cfg.run_id,
         "feature_spec": spec.to_dict(),
         "metrics_test": metrics,
-        "artifacts": ["booster.txt", *[f"{n}_lr" for n in lr_models], "feature_spec.json"]
-        + (["booster_no_visual.txt"] if booster_nv is not None else []),
+        "artifacts": ["booster.txt", *[f"{n}_lr" for n in fitted.lr_models], "feature_spec.json"]
+        + (["booster_no_visual.txt"] if fitted.booster_nv is not None else []),
         "config": cfg.to_dict()["ctr"],
-        "synthetic": "synthetic" in sources,
+        "synthetic": synthetic,
     }
-    storage.write_bytes(storage.join(model_dir, "feature_spec.json"), json.dumps(spec.to_dict(), indent=2).encode())
+    return report, card
+
+
+def write_models(model_dir: str, fitted: CtrModels) -> None:
+    """The boosters and the LR models under ``models/ctr/<version>/``."""
+    storage.write_bytes(storage.join(model_dir, "booster.txt"), fitted.booster.model_to_string().encode())
+    if fitted.booster_nv is not None:
+        storage.write_bytes(storage.join(model_dir, "booster_no_visual.txt"),
+                            fitted.booster_nv.model_to_string().encode())
+    for name, model in fitted.lr_models.items():
+        model.write().overwrite().save(storage.to_spark_uri(storage.join(model_dir, f"{name}_lr")))
+
+
+def write_report(model_dir: str, report_dir: str, fitted: CtrModels, scores: CtrScores,
+                 report: dict[str, Any], card: dict[str, Any]) -> None:
+    """Feature spec and card (last: the card marks the model complete) under ``models/ctr/<version>/``;
+    report.json/.md/.html and the pictures under ``reports/ctr/<version>/``."""
+    storage.write_bytes(storage.join(model_dir, "feature_spec.json"),
+                        json.dumps(fitted.spec.to_dict(), indent=2).encode())
     storage.write_bytes(storage.join(model_dir, "model_card.json"), json.dumps(card, indent=2, default=str).encode())
     storage.write_bytes(storage.join(report_dir, "report.json"), json.dumps(report, indent=2, default=str).encode())
-    pictures = {"calibration.png": calibration_plot(local),
-                "ne_by_trees.png": ne_curve_plot(curve, metrics["trees_lr"]["ne"])}
+    pictures = {"calibration.png": calibration_plot(scores.local),
+                "ne_by_trees.png": ne_curve_plot(scores.curve, scores.metrics["trees_lr"]["ne"])}
     for name, png in pictures.items():
         storage.write_bytes(storage.join(report_dir, name), png)
-    md = report_markdown(report)
-    storage.write_bytes(storage.join(report_dir, "report.md"), md.encode())
+    storage.write_bytes(storage.join(report_dir, "report.md"), report_markdown(report).encode())
     storage.write_bytes(storage.join(report_dir, "report.html"), report_html(report, pictures).encode())
-    df.unpersist()
+
+
+def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None = None) -> dict[str, Any]:
+    """Run the whole training; returns the report dict (also written as report.json).
+
+    load_features -> fit_models -> score_models -> write_models -> write_tables -> build_report -> write_report.
+    """
+    t_start = time.time()
+    version = version or feature_version
+    timings: dict[str, float] = {}
+    data = load_features(spark, cfg, feature_version)
+    fitted = fit_models(spark, cfg, data, timings)
+    scores = score_models(spark, cfg, data, fitted, timings)
+    root = storage.normalize(cfg.lakehouse)
+    model_dir = storage.join(root, "models", "ctr", version)
+    report_dir = storage.join(root, "reports", "ctr", version)
+    write_models(model_dir, fitted)  # model files before the tables that name the version
+    write_tables(spark, cfg, version, fitted, scores)
+    timings["total_s"] = time.time() - t_start
+    report, card = build_report(cfg, feature_version, version, data, fitted, scores, timings)
+    write_report(model_dir, report_dir, fitted, scores, report, card)
+    data.df.unpersist()
     report["model_dir"], report["report_dir"] = model_dir, report_dir
-    if c.mlflow:
-        report["mlflow"] = log_to_mlflow(cfg, report, card, booster, x_test[:20], spec.feature_names, model_dir,
-                                         [f"{n}_lr" for n in lr_models])
+    if cfg.ctr.mlflow:
+        report["mlflow"] = log_to_mlflow(cfg, report, card, fitted.booster, scores.x_test[:20], fitted.spec.feature_names,
+                                         model_dir, [f"{n}_lr" for n in fitted.lr_models])
     return report
 
 
