@@ -40,8 +40,8 @@ from torch.utils.data import DataLoader
 from catalog2vec import models, storage, tracking
 from catalog2vec.config import Config, TrainSection, config_from_dict, load_config
 from catalog2vec.errors import InvalidInput, UserError
-from catalog2vec.evaluation.metrics import collapse_diagnostics
 from catalog2vec.models import model_dir
+from catalog2vec.vectors import collapse_diagnostics
 from catalog2vec.vision.data import (
     DataIndex,
     EpochBatchSampler,
@@ -292,9 +292,49 @@ def train(cfg: Config) -> TrainResult | None:
             dist.destroy_process_group()
 
 
-def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.device) -> TrainResult | None:
-    t_start = time.time()
-    use_amp = t.amp and device.type == "cuda"
+@dataclass
+class RunSetup:
+    """Everything :func:`prepare_run` builds for one process: data, model, optimizer, schedule."""
+
+    cfg: Config
+    t: TrainSection
+    rank: int
+    world: int
+    device: torch.device
+    use_amp: bool
+    index: DataIndex
+    vocab_version: str
+    model_version: str
+    out_dir: str
+    ckpt_dir: str
+    steps_per_epoch: int
+    total_steps: int
+    stop_at: int
+    shard_ids: list[str]
+    sampler: EpochBatchSampler
+    loader: DataLoader[Any]
+    model: WeakLabelNet
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    negatives: NegativeSampler
+    t_start: float
+
+
+@dataclass
+class Progress:
+    """The state a checkpoint carries forward (plus this process's bookkeeping)."""
+
+    step: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    train_time: float = 0.0
+    images_trained: int = 0
+    resumed_from: int = 0
+    seen: set[str] = dataclasses.field(default_factory=set)
+    loss_ema: float | None = None
+
+
+def _seed_everything(t: TrainSection, device: torch.device) -> None:
     if t.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
@@ -304,12 +344,38 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
     np.random.seed(t.seed)
     torch.manual_seed(t.seed)
 
+
+def _init_model(t: TrainSection, index: DataIndex, device: torch.device,
+                use_amp: bool) -> tuple[WeakLabelNet, torch.Tensor | None]:
+    """The network (logit scale, prior bias from the training split's label frequencies) and the BCE
+    positive weights."""
+    train_split = index.splits["train"]
+    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss, t.head)
+    train_df = np.zeros(index.vocab.size, dtype=np.int64)  # document frequency of every word
+    for labs in train_split.labels:
+        train_df[labs] += 1
+    with torch.no_grad():
+        model.logit_scale.fill_(float(np.log(t.init_scale)))
+    if t.init_bias_prior:
+        model.init_bias(torch.from_numpy(train_df / max(len(train_split.labels), 1)))
+    model = model.to(device)
+    if use_amp:
+        model = model.to(memory_format=torch.channels_last)
+    pos_weight = (bce_pos_weight(train_df, len(train_split.labels), t.bce_pos_weight_power).to(device)
+                  if t.loss == "bce" and t.bce_pos_weight_power > 0 else None)
+    return model, pos_weight
+
+
+def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.device) -> RunSetup:
+    """Seeds, the data index and this rank's shard loader, the model, optimizer and schedule."""
+    t_start = time.time()
+    use_amp = t.amp and device.type == "cuda"
+    _seed_everything(t, device)
     lakehouse = cfg.lakehouse
     vocab_version = t.vocab_version or latest_vocab_version(lakehouse)
     index: DataIndex = load_index(lakehouse, vocab_version, t.max_label_share)
     model_version = resolve_model_version(t, vocab_version)
     out_dir = model_dir(lakehouse, model_version)
-    ckpt_dir = storage.join(out_dir, "checkpoints")
     train_split = index.splits["train"]
     steps_per_epoch = len(train_split.item_ids) // world // t.batch_size
     if steps_per_epoch < 1:
@@ -332,157 +398,163 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
     loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=t.workers,
                         pin_memory=device.type == "cuda", persistent_workers=False)
 
-    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss, t.head)
-    # label statistics of the training split: document frequency of every word
-    train_df = np.zeros(index.vocab.size, dtype=np.int64)
-    for labs in train_split.labels:
-        train_df[labs] += 1
-    with torch.no_grad():
-        model.logit_scale.fill_(float(np.log(t.init_scale)))
-    if t.init_bias_prior:
-        model.init_bias(torch.from_numpy(train_df / max(len(train_split.labels), 1)))
-    model = model.to(device)
-    if use_amp:
-        model = model.to(memory_format=torch.channels_last)
+    model, pos_weight = _init_model(t, index, device, use_amp)
     optimizer = make_optimizer(t, param_groups(t, model))
     scheduler = make_scheduler(t, optimizer, total_steps)
-    pos_weight = (bce_pos_weight(train_df, len(train_split.labels), t.bce_pos_weight_power).to(device)
-                  if t.loss == "bce" and t.bce_pos_weight_power > 0 else None)
-    sampler_neg = NegativeSampler(index.vocab.counts, t.negative_sampler)
-
-    step, history, train_time, images_trained = 0, [], 0.0, 0
-    ckpt = load_latest_checkpoint(ckpt_dir)
-    resumed_from = 0
-    if ckpt is not None:
-        if ckpt.get("vocab_version") != vocab_version or ckpt.get("model_version") != model_version:
-            raise InvalidInput(f"checkpoint in {ckpt_dir} belongs to another run "
-                             f"({ckpt.get('model_version')}, vocab {ckpt.get('vocab_version')})")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, history = int(ckpt["step"]), list(ckpt.get("history", []))
-        train_time, images_trained = float(ckpt.get("train_time_s", 0.0)), int(ckpt.get("images_trained", 0))
-        set_rng_state(ckpt["rng"])
-        resumed_from = step
-        if rank == 0:
-            log.info("resumed from %s/ckpt-%08d.pt (step %d)", ckpt_dir, step, step)
     loss_module = LossModule(model, pos_weight)
     net: nn.Module = loss_module
     if world > 1:
         net = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda"
                                                   else None)
+    return RunSetup(cfg, t, rank, world, device, use_amp, index, vocab_version, model_version, out_dir,
+                    storage.join(out_dir, "checkpoints"), steps_per_epoch, total_steps, stop_at, shard.item_ids,
+                    sampler, loader, model, net, optimizer, scheduler,
+                    NegativeSampler(index.vocab.counts, t.negative_sampler), t_start)
 
-    tracker = _start_tracking(cfg, model_version, vocab_version) if (t.mlflow and rank == 0) else None
 
-    def checkpoint() -> None:
-        if rank != 0:
-            return
-        save_checkpoint(ckpt_dir, {
-            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": rng_state(), "history": history,
-            "config": cfg.to_dict(), "vocab_version": vocab_version, "model_version": model_version,
-            "train_time_s": train_time, "images_trained": images_trained,
-        })
+def resume(run: RunSetup) -> Progress:
+    """Progress from the latest checkpoint of this model version (weights, optimizer, schedule, RNG),
+    or a fresh start."""
+    ckpt = load_latest_checkpoint(run.ckpt_dir)
+    if ckpt is None:
+        return Progress()
+    if ckpt.get("vocab_version") != run.vocab_version or ckpt.get("model_version") != run.model_version:
+        raise InvalidInput(f"checkpoint in {run.ckpt_dir} belongs to another run "
+                           f"({ckpt.get('model_version')}, vocab {ckpt.get('vocab_version')})")
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    step = int(ckpt["step"])
+    progress = Progress(step=step, history=list(ckpt.get("history", [])),
+                        train_time=float(ckpt.get("train_time_s", 0.0)),
+                        images_trained=int(ckpt.get("images_trained", 0)), resumed_from=step)
+    set_rng_state(ckpt["rng"])
+    if run.rank == 0:
+        log.info("resumed from %s/ckpt-%08d.pt (step %d)", run.ckpt_dir, step, step)
+    return progress
 
-    seen: set[str] = set()
-    val_split = index.splits["val"].shard(rank, world)
-    loss_ema: float | None = None
-    while step < stop_at:
-        epoch, start = divmod(step, steps_per_epoch)
-        sampler.set_epoch(epoch, start)
-        net.train()
-        t_epoch, n_epoch = time.time(), 0
-        for batch in loader:
-            t_step = time.time()
-            # every random draw of a step is a function of (seed, step, rank): exact resume
-            torch.manual_seed(sample_seed(t.seed, step, 2_000_000 + rank))
-            gen = torch.Generator().manual_seed(sample_seed(t.seed, step, 3_000_000))
-            x = batch["image"].to(device, non_blocking=True)
-            if use_amp:
-                x = x.to(memory_format=torch.channels_last)
-            positive = batch["positive"].to(device)
-            targets = multi_hot(batch["labels"], index.vocab.size, device)
-            negatives = torch.empty(0, dtype=torch.long)
-            if t.loss == "softmax":
-                # the same negatives on every rank (generator seeded by step), none a positive of this batch
-                negatives = sampler_neg.sample(t.num_negatives, batch["positive"], gen)
-            with autocast(device, use_amp):
-                loss = net(x, positive, targets, negatives.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if t.lr_schedule == "cosine":
-                scheduler.step()
-            step += 1
-            n = int(x.shape[0])
-            n_epoch += n
-            images_trained += n * world
-            seen.update(shard.item_ids[i] for i in batch["index"].tolist())
-            lv = float(loss.detach())
-            loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
-            train_time += time.time() - t_step
-            if rank == 0 and (step % t.log_every == 0 or step == stop_at):
-                ips = n_epoch * world / max(time.time() - t_epoch, 1e-9)
-                log.info("epoch %d step %d/%d loss %.4f (ema %.4f) lr %.4g %.1f img/s", epoch, step, stop_at, lv,
-                         loss_ema, optimizer.param_groups[0]["lr"], ips)
-            if t.checkpoint_every and step % t.checkpoint_every == 0 and step % steps_per_epoch:
-                checkpoint()
-            if step >= stop_at:
-                break
-        if step % steps_per_epoch == 0:  # epoch finished: schedule, validate, checkpoint
-            if t.lr_schedule == "step":
-                scheduler.step()
-            metrics = evaluate(model, lakehouse, val_split.item_ids, val_split.labels, t, device, use_amp, world)
-            entry = {"epoch": epoch + 1, "step": step, "train_loss_ema": loss_ema,
-                     "epoch_images_per_s": n_epoch * world / max(time.time() - t_epoch, 1e-9),
-                     "lr": optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in metrics.items()}}
-            history.append(entry)
-            if rank == 0:
-                log.info("epoch %d done: %s", epoch + 1, json.dumps(entry))
-                if tracker is not None:  # per epoch, at its global step
-                    tracker.log_metrics({k: v for k, v in entry.items() if k != "step"}, step=step)
-            checkpoint()
-        elif step >= stop_at:
-            checkpoint()
 
-    complete = step >= total_steps
-    test_split = index.splits["test"].shard(rank, world)
+def save_progress(run: RunSetup, p: Progress) -> None:
+    """An atomic checkpoint (rank 0 alone writes)."""
+    if run.rank != 0:
+        return
+    save_checkpoint(run.ckpt_dir, {
+        "step": p.step, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "rng": rng_state(), "history": p.history,
+        "config": run.cfg.to_dict(), "vocab_version": run.vocab_version, "model_version": run.model_version,
+        "train_time_s": p.train_time, "images_trained": p.images_trained,
+    })
+
+
+def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
+    """The steps of one epoch from ``p.step`` (a resumed run starts mid-epoch) up to its end or
+    ``stop_at``; checkpoints every ``checkpoint_every`` steps. Returns the images this rank saw."""
+    t, index, device = run.t, run.index, run.device
+    t_epoch, n_epoch = time.time(), 0
+    run.net.train()
+    for batch in run.loader:
+        t_step = time.time()
+        # every random draw of a step is a function of (seed, step, rank): exact resume
+        torch.manual_seed(sample_seed(t.seed, p.step, 2_000_000 + run.rank))
+        gen = torch.Generator().manual_seed(sample_seed(t.seed, p.step, 3_000_000))
+        x = batch["image"].to(device, non_blocking=True)
+        if run.use_amp:
+            x = x.to(memory_format=torch.channels_last)
+        positive = batch["positive"].to(device)
+        targets = multi_hot(batch["labels"], index.vocab.size, device)
+        negatives = torch.empty(0, dtype=torch.long)
+        if t.loss == "softmax":
+            # the same negatives on every rank (generator seeded by step), none a positive of this batch
+            negatives = run.negatives.sample(t.num_negatives, batch["positive"], gen)
+        with autocast(device, run.use_amp):
+            loss = run.net(x, positive, targets, negatives.to(device))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        if t.lr_schedule == "cosine":
+            run.scheduler.step()
+        p.step += 1
+        n = int(x.shape[0])
+        n_epoch += n
+        p.images_trained += n * run.world
+        p.seen.update(run.shard_ids[i] for i in batch["index"].tolist())
+        lv = float(loss.detach())
+        p.loss_ema = lv if p.loss_ema is None else 0.9 * p.loss_ema + 0.1 * lv
+        p.train_time += time.time() - t_step
+        if run.rank == 0 and (p.step % t.log_every == 0 or p.step == run.stop_at):
+            ips = n_epoch * run.world / max(time.time() - t_epoch, 1e-9)
+            log.info("epoch %d step %d/%d loss %.4f (ema %.4f) lr %.4g %.1f img/s", epoch, p.step, run.stop_at, lv,
+                     p.loss_ema, run.optimizer.param_groups[0]["lr"], ips)
+        if t.checkpoint_every and p.step % t.checkpoint_every == 0 and p.step % run.steps_per_epoch:
+            save_progress(run, p)
+        if p.step >= run.stop_at:
+            break
+    return n_epoch
+
+
+def end_epoch(run: RunSetup, p: Progress, epoch: int, n_epoch: int, t_epoch: float,
+              tracker: tracking.Run | None) -> None:
+    """Epoch boundary: step schedule, validation on the val split, history entry, checkpoint."""
+    t = run.t
+    if t.lr_schedule == "step":
+        run.scheduler.step()
+    val_split = run.index.splits["val"].shard(run.rank, run.world)
+    metrics = evaluate(run.model, run.cfg.lakehouse, val_split.item_ids, val_split.labels, t, run.device,
+                       run.use_amp, run.world)
+    entry = {"epoch": epoch + 1, "step": p.step, "train_loss_ema": p.loss_ema,
+             "epoch_images_per_s": n_epoch * run.world / max(time.time() - t_epoch, 1e-9),
+             "lr": run.optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in metrics.items()}}
+    p.history.append(entry)
+    if run.rank == 0:
+        log.info("epoch %d done: %s", epoch + 1, json.dumps(entry))
+        if tracker is not None:  # per epoch, at its global step
+            tracker.log_metrics({k: v for k, v in entry.items() if k != "step"}, step=p.step)
+    save_progress(run, p)
+
+
+def final_test(run: RunSetup, p: Progress) -> tuple[dict[str, float], list[np.ndarray], list[Any]]:
+    """Test-split metrics (all ranks take part), rank 0's test embeddings, the item ids each rank saw."""
+    test_split = run.index.splits["test"].shard(run.rank, run.world)
     test_z: list[np.ndarray] = []
-    test_metrics = evaluate(model, lakehouse, test_split.item_ids, test_split.labels, t, device, use_amp, world,
-                            test_z)
-    seen_all: list[Any] = [None] * world
-    if world > 1:
-        dist.all_gather_object(seen_all, sorted(seen))
+    test_metrics = evaluate(run.model, run.cfg.lakehouse, test_split.item_ids, test_split.labels, run.t,
+                            run.device, run.use_amp, run.world, test_z)
+    seen_all: list[Any] = [None] * run.world
+    if run.world > 1:
+        dist.all_gather_object(seen_all, sorted(p.seen))
     else:
-        seen_all = [sorted(seen)]
-    if rank != 0:
-        return None
-    k, train_labels = t.top_k, index.splits["train"].labels
-    baseline = {s: frequency_baseline(train_labels, index.splits[s].labels, index.vocab.size, k)
-                for s in ("val", "test")}
+        seen_all = [sorted(p.seen)]
+    return test_metrics, test_z, seen_all
+
+
+def build_card(run: RunSetup, p: Progress, test_metrics: dict[str, float], test_z: list[np.ndarray],
+               seen_all: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model card's run fields and the final metrics."""
+    t, index, world = run.t, run.index, run.world
+    baseline = {s: frequency_baseline(index.splits["train"].labels, index.splits[s].labels, index.vocab.size,
+                                      t.top_k) for s in ("val", "test")}
     flat = [i for ids in seen_all for i in ids]
-    wall = time.time() - t_start
-    final_metrics: dict[str, Any] = {"per_epoch": history, "val": history[-1] if history else {}, "test": test_metrics}
+    final_metrics: dict[str, Any] = {"per_epoch": p.history, "val": p.history[-1] if p.history else {},
+                                     "test": test_metrics}
     # collapse diagnostics of rank 0's test shard (the whole test split single-process)
     collapse = collapse_diagnostics(np.concatenate(test_z)) if test_z else {}
     card_extra: dict[str, Any] = {
-        "model_version": model_version,
-        "run_id": cfg.run_id,
+        "model_version": run.model_version,
+        "run_id": run.cfg.run_id,
         "created_at": datetime.now(UTC).isoformat(),
         "code_version": code_version(),
         "torch_version": torch.__version__,
-        "complete": complete,
-        "steps": step,
-        "steps_per_epoch": steps_per_epoch,
-        "epochs_completed": step // steps_per_epoch,
-        "resumed_from_step": resumed_from,
+        "complete": p.step >= run.total_steps,
+        "steps": p.step,
+        "steps_per_epoch": run.steps_per_epoch,
+        "epochs_completed": p.step // run.steps_per_epoch,
+        "resumed_from_step": p.resumed_from,
         "world_size": world,
-        "device": str(device),
-        "amp_bf16": use_amp,
-        "wall_time_s": round(wall, 3),
-        "train_time_s": round(train_time, 3),
-        "images_trained": images_trained,
-        "images_per_s": round(images_trained / max(train_time, 1e-9), 2),
+        "device": str(run.device),
+        "amp_bf16": run.use_amp,
+        "wall_time_s": round(time.time() - run.t_start, 3),
+        "train_time_s": round(p.train_time, 3),
+        "images_trained": p.images_trained,
+        "images_per_s": round(p.images_trained / max(p.train_time, 1e-9), 2),
         "data": {**index.counts, "ranks": [{"rank": r, "shard_items": len(index.splits["train"].shard(r, world)
                                                                           .item_ids), "seen_items": len(ids)}
                                            for r, ids in enumerate(seen_all)],
@@ -491,16 +563,41 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
         "baseline_frequency": baseline,
         "collapse": collapse,
     }
-    config = {**cfg.to_dict()["train"], "image_size": t.image_size, "lakehouse": str(lakehouse)}
-    storage.write_json(storage.join(out_dir, "shards.json"), {str(r): ids for r, ids in enumerate(seen_all)}, indent=None)
-    save_model_dir(out_dir, model, index.vocab.tokens, vocab_version, config, card_extra)  # the card: published
-    log.info("model written to %s (complete=%s, %d steps, test %s, frequency baseline %s)", out_dir, complete, step,
-             json.dumps(test_metrics), json.dumps(baseline["test"]))
+    return card_extra, final_metrics
+
+
+def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.device) -> TrainResult | None:
+    """prepare_run -> resume -> (train_one_epoch -> end_epoch)* -> final_test -> build_card -> publish."""
+    run = prepare_run(cfg, t, rank, world, device)
+    p = resume(run)
+    tracker = _start_tracking(cfg, run.model_version, run.vocab_version) if (t.mlflow and rank == 0) else None
+    while p.step < run.stop_at:
+        epoch, start = divmod(p.step, run.steps_per_epoch)
+        run.sampler.set_epoch(epoch, start)
+        t_epoch = time.time()
+        n_epoch = train_one_epoch(run, p, epoch)
+        if p.step % run.steps_per_epoch == 0:  # epoch finished: schedule, validate, checkpoint
+            end_epoch(run, p, epoch, n_epoch, t_epoch, tracker)
+        elif p.step >= run.stop_at:
+            save_progress(run, p)
+
+    test_metrics, test_z, seen_all = final_test(run, p)
+    if rank != 0:
+        return None
+    card_extra, final_metrics = build_card(run, p, test_metrics, test_z, seen_all)
+    complete = bool(card_extra["complete"])
+    config = {**cfg.to_dict()["train"], "image_size": t.image_size, "lakehouse": str(cfg.lakehouse)}
+    storage.write_json(storage.join(run.out_dir, "shards.json"), {str(r): ids for r, ids in enumerate(seen_all)},
+                       indent=None)
+    save_model_dir(run.out_dir, run.model, run.index.vocab.tokens, run.vocab_version, config,
+                   card_extra)  # the card: published
+    log.info("model written to %s (complete=%s, %d steps, test %s, frequency baseline %s)", run.out_dir, complete,
+             p.step, json.dumps(test_metrics), json.dumps(card_extra["baseline_frequency"]["test"]))
     if tracker is not None:
-        _finish_tracking(tracker, model, out_dir, model_version, test_metrics, t.image_size)
-    models.publish_latest(lakehouse, model_version)  # the last act: models/LATEST names this version
-    return TrainResult(model_version, str(out_dir), vocab_version, step, step // steps_per_epoch, complete,
-                       resumed_from, final_metrics)
+        _finish_tracking(tracker, run.model, run.out_dir, run.model_version, test_metrics, t.image_size)
+    models.publish_latest(cfg.lakehouse, run.model_version)  # the last act: models/LATEST names this version
+    return TrainResult(run.model_version, str(run.out_dir), run.vocab_version, p.step, p.step // run.steps_per_epoch,
+                       complete, p.resumed_from, final_metrics)
 
 
 def _start_tracking(cfg: Config, model_version: str, vocab_version: str) -> tracking.Run:
