@@ -105,6 +105,13 @@ def to_object_uri(path: str | os.PathLike[str]) -> str:
     return p
 
 
+def to_asset_uri(path: str | os.PathLike[str]) -> str:
+    """The URI that names ``path`` to a scheduler (Airflow Assets, OpenLineage datasets): ``file://``
+    plus the absolute path for local paths, ``s3://`` for any S3 spelling."""
+    p = to_object_uri(path)
+    return f"file://{p}" if is_local(p) else p
+
+
 # ------------------------------------------------------------------ S3 settings
 @dataclass(frozen=True)
 class S3Settings:

@@ -3,7 +3,8 @@
     ingest_catalog -> build_vocab -> build_labels -> ingest_images -> retrain_due (branch)
         -> [train (weekly)] -> resolve_model -> embed -> neighbors, cluster, evaluate
         -> build_ctr_features -> train_ctr
-    ingest_catalog -> simulate_impressions -> build_ctr_features
+    ingest_catalog -> impressions_source (branch) -> ingest_impressions | simulate_impressions
+        -> build_ctr_features
     train_ctr -> register_tables -> maintain_tables (OPTIMIZE + VACUUM, weekly per table)
 
 Data freshness (He et al. 2014): the expensive stages — the image model (``train``) and the CTR
@@ -17,11 +18,25 @@ written by ``train``): ``embed``, ``neighbors``, ``cluster``, ``evaluate`` and
 ``ctr_daily_args`` on those days (a hook for a trees-reuse flag; today ``train_ctr`` has none, so
 the default is empty and the CTR trees + LR are refitted daily — cheap next to the image model).
 
-Everything deployment-specific is a DAG param (overridable per run with ``--conf`` / the trigger
-form, defaults from ``CATALOG2VEC_*`` environment variables of the Airflow workers): the Spark
-connection id, the lakehouse root, the config file, the jobs directory, the input catalog and its
-column mapping, the packaged environment archive (``scripts/package.sh``). Every job is idempotent
-(MERGE / replaceWhere on its key), so Airflow retries and re-runs are safe.
+CTR trains on the deployment's **real impression log** by default (``ingest_impressions`` from
+``params.impressions_input``, by default the day's folder ``<lakehouse>/landing/impressions/<ds>/``);
+``params.impressions = "synthetic"`` swaps in ``simulate_impressions`` (demo, tests), and every
+table and model built from it is labelled ``synthetic``.
+
+Deployment settings are environment variables of the Airflow workers, read when the DAG is parsed
+(``CATALOG2VEC_SPARK_CONN_ID``, ``CATALOG2VEC_ENV_ARCHIVE``, ``CATALOG2VEC_GPU_POOL``,
+``CATALOG2VEC_LAKEHOUSE`` …) and handed to ``SparkSubmitOperator`` through its public arguments
+(``conn_id``, ``archives``, templated ``conf``, ``files``, ``application_args``); per-run choices are
+DAG params (overridable with ``--conf`` / the trigger form; defaults from the same variables).
+
+Operations: every task retries with exponential back-off and alerts on failure (log + the webhook of
+the ``catalog2vec_alerts`` connection, :mod:`catalog2vec.alerts`); a deadline alert fires when a run
+has not finished ``CATALOG2VEC_DEADLINE_HOURS`` (default 30) after it was queued; ``train`` and
+``embed`` run in the ``gpu`` pool, which bounds concurrent GPU jobs; each task that writes gold
+tables emits them as Airflow Assets (``catalog2vec.gold.<table>``, URI = the table's location, the
+event's ``extra`` names the model version), so downstream DAGs schedule on fresh embeddings
+(``catalog2vec_downstream_dag.py``). Every job is idempotent (MERGE / replaceWhere on its key), so
+Airflow retries and re-runs are safe.
 """
 
 from __future__ import annotations
@@ -34,7 +49,19 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    BaseNotifier,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    TriggerRule,
+    task,
+)
+
+from catalog2vec import alerts, storage
 
 DAG_ID = "catalog2vec"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +83,34 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"CATALOG2VEC_{name.upper()}", default)
 
 
+# Deployment settings (the Airflow workers' environment, read at parse time)
+SPARK_CONN_ID = _env("spark_conn_id", "spark_default")
+ENV_ARCHIVE = _env("env_archive", "")  # venv-pack archive from scripts/package.sh ('' = the workers' Python)
+DRIVER_PYTHON = _env("driver_python", "")  # with an archive in cluster deploy mode: ./environment/bin/python
+GPU_POOL = _env("gpu_pool", "gpu")
+LAKEHOUSE = _env("lakehouse", "lakehouse")
+ALERTS_CONN_ID = _env("alerts_conn_id", alerts.DEFAULT_CONN_ID)
+DEADLINE_HOURS = float(_env("deadline_hours", "30"))
+RETRIES = int(_env("retries", "3"))
+
+
+def gold_asset(table: str, lakehouse: str = LAKEHOUSE) -> Asset:
+    """The Airflow Asset of a gold table (``gold/item_embeddings`` -> ``catalog2vec.gold.item_embeddings``,
+    URI = the table's location in the deployment's lakehouse). Downstream DAGs schedule on it."""
+    return Asset(name="catalog2vec." + table.replace("/", "."),
+                 uri=storage.to_asset_uri(storage.join(lakehouse, table)), group="catalog2vec")
+
+
+def submit_conf() -> dict[str, str]:
+    """The Spark conf every job is submitted with: Delta, and the packaged environment's Python."""
+    conf = dict(DELTA_CONF)
+    if ENV_ARCHIVE:
+        conf["spark.pyspark.python"] = "./environment/bin/python"
+        if DRIVER_PYTHON:
+            conf["spark.pyspark.driver.python"] = DRIVER_PYTHON
+    return conf
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One Spark job of the pipeline: ``jobs/<job>.py`` with its upstream tasks and extra flags.
@@ -74,6 +129,7 @@ class JobSpec:
     trigger_rule: str = TriggerRule.ALL_SUCCESS
     job: str = ""  # defaults to task_id
     timeout_hours: float = 6.0
+    outlets: tuple[str, ...] = ()  # gold tables this task writes (emitted as Assets)
 
     @property
     def job_file(self) -> str:
@@ -81,6 +137,10 @@ class JobSpec:
 
 
 BRANCH_TASK = "retrain_due"
+IMPRESSIONS_BRANCH = "impressions_source"
+# the impressions source CTR features are built from: params.ctr_source, else what this run ingested
+CTR_SOURCE = ("(params.ctr_source or ('synthetic' if params.impressions == 'synthetic' "
+              "else params.impressions_source))")
 RESOLVE_TASK = "resolve_model"
 # the model version resolved once per run (``resolve_model``), passed to every model stage
 MODEL_VERSION_ARG = "{{ ti.xcom_pull(task_ids='resolve_model') }}"
@@ -118,24 +178,43 @@ JOBS: tuple[JobSpec, ...] = (
         model_version=True,
         gpu=True,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        outlets=("gold/item_embeddings", "gold/item_tags"),
     ),
-    JobSpec("neighbors", ("embed",), "kNN (faiss) -> `gold/item_neighbors`.", model_version=True),
-    JobSpec("cluster", ("embed",), "k-means + prototypes -> `gold/clusters`, `gold/item_clusters`.", model_version=True),
+    JobSpec("neighbors", ("embed",), "kNN (faiss) -> `gold/item_neighbors`.", model_version=True,
+            outlets=("gold/item_neighbors",)),
+    JobSpec("cluster", ("embed",), "k-means + prototypes -> `gold/clusters`, `gold/item_clusters`.", model_version=True,
+            outlets=("gold/clusters", "gold/item_clusters")),
     JobSpec("evaluate", ("embed",), "Retrieval / tag-recall report -> `reports/<model_version>/`.", model_version=True),
     JobSpec(
+        "ingest_impressions",
+        (IMPRESSIONS_BRANCH,),
+        "The deployment's impression log (`params.impressions_input`, default the day's "
+        "`<lakehouse>/landing/impressions/<ds>/`) -> `bronze/impressions` (MERGE on impression_id; "
+        "rejects -> `bronze/quarantine`). The default CTR source.",
+        args=(
+            ("--input", "{{ params.impressions_input or (params.lakehouse ~ '/landing/impressions/' ~ ds ~ '/') }}"),
+            ("--format", "{{ params.impressions_format }}"),
+            ("--mapping", "{{ params.impressions_mapping }}"),
+            ("--source", "{{ params.impressions_source }}"),
+        ),
+    ),
+    JobSpec(
         "simulate_impressions",
-        ("ingest_catalog",),
-        "SYNTHETIC impressions over the catalog's items -> `bronze/impressions` (source=synthetic; a "
-        "stand-in for real impression logs, which `jobs/ingest_impressions.py` loads).",
+        (IMPRESSIONS_BRANCH,),
+        "SYNTHETIC impressions over the catalog's items -> `bronze/impressions` (source=synthetic), only "
+        "when `params.impressions` is `synthetic` (demo, tests); everything built from it says so.",
         args=(("--impressions", "{{ params.simulated_impressions }}"),),
     ),
     JobSpec(
         "build_ctr_features",
-        ("neighbors", "cluster", "evaluate", "simulate_impressions"),
+        ("neighbors", "cluster", "evaluate", "ingest_impressions", "simulate_impressions"),
         "Impressions joined to item tags/embeddings of the model -> `gold/ctr_features` "
         "(replaced per feature version).",
-        args=(("--source", "{{ params.ctr_source }}"), ("--feature-version", "{{ params.ctr_feature_version }}")),
+        args=(("--source", "{{ " + CTR_SOURCE + " }}"),
+              ("--feature-version", "{{ params.ctr_feature_version or (" + CTR_SOURCE + " ~ '-daily') }}")),
         model_version=True,
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,  # one of the two impression tasks is skipped
+        outlets=("gold/ctr_features",),
     ),
     JobSpec(
         "train_ctr",
@@ -143,9 +222,10 @@ JOBS: tuple[JobSpec, ...] = (
         "Boosted trees -> leaf one-hot -> logistic regression (+ baselines) -> `models/ctr/`, "
         "`gold/ctr_predictions`, `gold/ctr_metrics`. On non-retrain days it gets `params.ctr_daily_args`.",
         args=(
-            ("--feature-version", "{{ params.ctr_feature_version }}"),
+            ("--feature-version", "{{ params.ctr_feature_version or (" + CTR_SOURCE + " ~ '-daily') }}"),
             "{{ '' if ti.xcom_pull(task_ids='retrain_due', key='retrain') else params.ctr_daily_args }}",
         ),
+        outlets=("gold/ctr_predictions", "gold/ctr_metrics"),
     ),
     JobSpec(
         "register_tables",
@@ -237,38 +317,52 @@ def clean_args(args: Sequence[Any]) -> list[str]:
 
 
 class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
-    """``SparkSubmitOperator`` whose connection id, archive, conf and flags come from the run params.
+    """``SparkSubmitOperator`` configured only through its public arguments (``conn_id``, ``archives``,
+    templated ``conf``, ``files``, ``application_args``); at execute time it merges the run's
+    ``params.spark_conf`` (and ``params.gpu_conf`` for GPU stages when ``params.use_gpu``) into the
+    templated ``conf``, drops empty optional flags (:func:`clean_args`) and, once the job succeeded,
+    names the model version on its outlet Asset events."""
 
-    * ``spark_conn_id`` (templated) -> the Airflow connection (master, deploy-mode, queue ...);
-    * ``env_archive`` (templated): the venv-pack archive; shipped as ``--archives X#environment``
-      with ``spark.pyspark.python=./environment/bin/python``;
-    * GPU conf for GPU stages when ``params.use_gpu``; ``params.spark_conf`` merged into every job;
-    * empty optional flags dropped (see :func:`clean_args`).
-    """
-
-    template_fields: Sequence[str] = (*SparkSubmitOperator.template_fields, "spark_conn_id", "env_archive")
-
-    def __init__(self, *, spark_conn_id: str, env_archive: str = "", gpu: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, gpu: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spark_conn_id = spark_conn_id
-        self.env_archive = env_archive
         self.gpu = gpu
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        self._conn_id = self.spark_conn_id or "spark_default"
-        conf: dict[str, str] = {**DELTA_CONF, **{k: str(v) for k, v in (params.get("spark_conf") or {}).items()}}
+        conf = {k: str(v) for k, v in (params.get("spark_conf") or {}).items()}
         if self.gpu and params.get("use_gpu"):
             conf.update({k: str(v) for k, v in (params.get("gpu_conf") or GPU_CONF).items()})
-        if self.env_archive:
-            self._archives = f"{self.env_archive}#environment"
-            conf["spark.pyspark.python"] = "./environment/bin/python"
-            if params.get("driver_python"):
-                conf["spark.pyspark.driver.python"] = str(params["driver_python"])
-        self.conf = {**conf, **(self.conf or {})}
+        self.conf = {**(self.conf or {}), **conf}
         self.application_args = clean_args(self.application_args or [])
-        self._hook = None  # rebuild with the rendered connection id / conf
         super().execute(context)
+        if self.outlets:
+            args = self.application_args
+            version = args[args.index("--model-version") + 1] if "--model-version" in args else None
+            for outlet in self.outlets:
+                table = outlet.name.removeprefix("catalog2vec.").replace(".", "/")
+                context["outlet_events"][outlet].extra = {
+                    "table": storage.join(str(params["lakehouse"]), table), "model_version": version,
+                    "run_id": str(context.get("run_id", "")),
+                }
+
+
+class FailureNotifier(BaseNotifier):
+    """Task-failure alert: one line in the log and a JSON POST to the ``catalog2vec_alerts``
+    connection's webhook when it exists (:mod:`catalog2vec.alerts`)."""
+
+    def __init__(self, conn_id: str = alerts.DEFAULT_CONN_ID) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+
+    def notify(self, context: Any) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        exc = context.get("exception")
+        payload = alerts.build_message(
+            "task failed", str(getattr(ti, "dag_id", DAG_ID)), str(context.get("run_id", "")),
+            str(getattr(ti, "task_id", "")), try_number=getattr(ti, "try_number", None),
+            error=(f"{type(exc).__name__}: {exc}"[:500] if exc else None),
+        )
+        alerts.send(payload, alerts.webhook_url_from_connection(self.conn_id))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,9 +370,7 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
 # ---------------------------------------------------------------------------------------------
 
 PARAMS: dict[str, Param] = {
-    "spark_conn_id": Param(_env("spark_conn_id", "spark_default"), type="string",
-                           description="Airflow connection of the Spark master (yarn, k8s://..., spark://..., local[*])"),
-    "lakehouse": Param(_env("lakehouse", "lakehouse"), type="string", description="lakehouse root (path or s3:// URI)"),
+    "lakehouse": Param(LAKEHOUSE, type="string", description="lakehouse root (path or s3:// URI)"),
     "config": Param(_env("config", str(REPO_ROOT / "conf" / "local.toml")), type="string",
                     description="TOML run configuration passed as --config (conf/cluster.toml on a cluster)"),
     "jobs_dir": Param(_env("jobs_dir", str(REPO_ROOT / "jobs")), type="string",
@@ -291,11 +383,6 @@ PARAMS: dict[str, Param] = {
     "source": Param(_env("source", ""), type="string", description="crawl/feed name ('' = input file name)"),
     "image_template": Param(_env("image_template", "images/{item_id}.jpg"), type="string",
                             description="image_uri template ('' = the catalog has image_uri)"),
-    "env_archive": Param(_env("env_archive", ""), type="string",
-                         description="venv-pack archive from scripts/package.sh ('' = use the workers' Python)"),
-    "driver_python": Param(_env("driver_python", ""), type="string",
-                           description="spark.pyspark.driver.python with an archive ('' = unchanged; "
-                           "./environment/bin/python in cluster deploy mode)"),
     "model_version": Param("latest", type="string",
                            description="model version for embed and later, resolved once per run "
                            "('latest' = models/LATEST)"),
@@ -305,10 +392,24 @@ PARAMS: dict[str, Param] = {
     "ctr_daily_args": Param(_env("ctr_daily_args", ""), type="string",
                             description="extra train_ctr flags on non-retrain days, for a trees-reuse flag "
                             "('' = train_ctr retrains trees and LR every day)"),
-    "ctr_source": Param(_env("ctr_source", "synthetic"), type="string",
-                        description="impressions source for CTR features (synthetic, ipinyou, your log source)"),
-    "ctr_feature_version": Param(_env("ctr_feature_version", "synthetic-daily"), type="string",
-                                 description="gold/ctr_features version built and trained on (replaced each run)"),
+    "impressions": Param(_env("impressions", "log"), enum=["log", "synthetic"],
+                         description="CTR impressions: the deployment's real log (ingest_impressions) or "
+                         "SYNTHETIC ones (simulate_impressions; demo and tests)"),
+    "impressions_input": Param(_env("impressions_input", ""), type="string",
+                               description="impression log to ingest (file, glob or URI; '' = "
+                               "<lakehouse>/landing/impressions/<ds>/)"),
+    "impressions_format": Param(_env("impressions_format", "json"), enum=["csv", "json", "parquet"],
+                                description="impression log format"),
+    "impressions_mapping": Param(_env("impressions_mapping", ""), type="string",
+                                 description="source=canonical columns of the log (impression_id, ts, item_id, click)"),
+    "impressions_source": Param(_env("impressions_source", "impressions"), type="string",
+                                description="source name recorded for the ingested log"),
+    "ctr_source": Param(_env("ctr_source", ""), type="string",
+                        description="impressions source for CTR features ('' = what this run ingested: "
+                        "impressions_source, or synthetic)"),
+    "ctr_feature_version": Param(_env("ctr_feature_version", ""), type="string",
+                                 description="gold/ctr_features version built and trained on ('' = <source>-daily; "
+                                 "replaced each run)"),
     "simulated_impressions": Param(int(_env("simulated_impressions", "20000")), type="integer", minimum=1,
                                    description="number of SYNTHETIC impressions simulate_impressions writes"),
     "maintain_every_days": Param(float(_env("maintain_every_days", "7")), type="number", minimum=0,
@@ -322,11 +423,12 @@ PARAMS: dict[str, Param] = {
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "catalog2vec",
-    "retries": 3,
+    "retries": RETRIES,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,  # 2, 4, 8 minutes ...
     "max_retry_delay": timedelta(hours=1),
     "depends_on_past": False,
+    "on_failure_callback": [FailureNotifier(ALERTS_CONN_ID)],
 }
 
 COMMON_ARGS: tuple[tuple[str, str], ...] = (
@@ -346,6 +448,12 @@ with DAG(
     params=PARAMS,
     tags=TAGS,
     doc_md=__doc__,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=DEADLINE_HOURS),
+        callback=SyncCallback("catalog2vec.alerts.deadline_missed",
+                              kwargs={"dag_id": DAG_ID, "deadline_hours": DEADLINE_HOURS, "conn_id": ALERTS_CONN_ID}),
+    ),
 ) as dag:
 
     @task.branch(task_id=BRANCH_TASK, doc_md=retrain_decision.__doc__)
@@ -378,7 +486,14 @@ with DAG(
         print(f"[resolve_model] {params['model_version']} -> {version}")
         return version
 
-    tasks: dict[str, Any] = {BRANCH_TASK: retrain_due(), RESOLVE_TASK: resolve_model()}
+    @task.branch(task_id=IMPRESSIONS_BRANCH,
+                 doc_md="`ingest_impressions` (the real log, default) or `simulate_impressions` "
+                        "(`params.impressions = synthetic`).")
+    def impressions_source(**context: Any) -> str:
+        return "simulate_impressions" if context["params"]["impressions"] == "synthetic" else "ingest_impressions"
+
+    tasks: dict[str, Any] = {BRANCH_TASK: retrain_due(), RESOLVE_TASK: resolve_model(),
+                             IMPRESSIONS_BRANCH: impressions_source()}
     for spec in JOBS:
         model_args = (("--model-version", MODEL_VERSION_ARG),) if spec.model_version else ()
         tasks[spec.task_id] = Catalog2VecSparkSubmitOperator(
@@ -387,19 +502,23 @@ with DAG(
             application="{{ params.jobs_dir }}/" + spec.job_file,
             py_files="{{ params.jobs_dir }}/_common.py",
             files="{{ params.config }}",  # the TOML travels with the job (also to executors)
+            conn_id=SPARK_CONN_ID,
+            archives=f"{ENV_ARCHIVE}#environment" if ENV_ARCHIVE else None,
+            conf=submit_conf(),
             application_args=[
                 *COMMON_ARGS,
                 *model_args,
                 *spec.args,
                 "{% for s in params.extra_set %}--set={{ s }} {% endfor %}",
             ],
-            spark_conn_id="{{ params.spark_conn_id }}",
-            env_archive="{{ params.env_archive }}",
             gpu=spec.gpu,
+            pool=GPU_POOL if spec.gpu else None,
+            outlets=[gold_asset(t) for t in spec.outlets],
             trigger_rule=spec.trigger_rule,
             execution_timeout=timedelta(hours=spec.timeout_hours),
             doc_md=f"**{spec.job_file}** — {spec.doc}\n\nGPU stage: {spec.gpu}. Idempotent: safe to retry.",
         )
+    tasks["ingest_catalog"] >> tasks[IMPRESSIONS_BRANCH]
     tasks["ingest_images"] >> tasks[BRANCH_TASK]
     tasks[BRANCH_TASK] >> tasks[RESOLVE_TASK]
     tasks["train"] >> tasks[RESOLVE_TASK]

@@ -62,6 +62,10 @@ def airflow_db() -> Path:
         [str(VENV_BIN / "airflow"), "db", "migrate"], env=airflow_env(), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # the pool that bounds concurrent GPU jobs (train, embed), as a deployment creates it (README)
+    proc = subprocess.run([str(VENV_BIN / "airflow"), "pools", "set", "gpu", "2", "GPU stages: train, embed"],
+                          env=airflow_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return _AIRFLOW_HOME
 
 
@@ -71,6 +75,7 @@ def run_dag(
     tasks: list[str] | None = None,
     mark_success: str | None = None,
     timeout: int = 1800,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], str]:
     """Run the DAG (or only ``tasks``) with dag.test() in a subprocess; returns ({task: state}, log)."""
     log = tmp_path / "dag_test.log"
@@ -80,7 +85,7 @@ def run_dag(
     if mark_success:
         cmd += ["--mark-success", mark_success]
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, env=airflow_env(), stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO)
+        proc = subprocess.run(cmd, env={**airflow_env(), **(extra_env or {})}, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO)
     text = log.read_text(errors="replace")
     result_lines = [ln for ln in text.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
     assert proc.returncode == 0 and result_lines, f"dag.test failed (rc={proc.returncode}):\n{text[-6000:]}"

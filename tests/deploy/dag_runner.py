@@ -37,8 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     dr = dag.test(**kwargs)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     states["__dagrun__"] = str(dr.state)
+    for event in asset_events(dr.dag_id, dr.run_id):
+        print("ASSET_EVENT " + json.dumps(event, default=str), flush=True)
     print("DAG_TEST_RESULT " + json.dumps(states), flush=True)
     return 0
+
+
+def asset_events(dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """The asset events this run emitted (from the metadata database)."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(AssetEvent).filter(AssetEvent.source_dag_id == dag_id,
+                                                AssetEvent.source_run_id == run_id).all()
+        return [{"asset": e.asset.name, "uri": e.asset.uri, "task_id": e.source_task_id, "extra": e.extra}
+                for e in rows]
 
 
 if __name__ == "__main__":

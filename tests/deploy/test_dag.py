@@ -30,25 +30,30 @@ EXPECTED_UPSTREAM: dict[str, set[str]] = {
     "neighbors": {"embed"},
     "cluster": {"embed"},
     "evaluate": {"embed"},
-    "simulate_impressions": {"ingest_catalog"},
-    "build_ctr_features": {"neighbors", "cluster", "evaluate", "simulate_impressions"},
+    "impressions_source": {"ingest_catalog"},
+    "ingest_impressions": {"impressions_source"},
+    "simulate_impressions": {"impressions_source"},
+    "build_ctr_features": {"neighbors", "cluster", "evaluate", "ingest_impressions", "simulate_impressions"},
     "train_ctr": {"build_ctr_features"},
     "register_tables": {"train_ctr"},
     "maintain_tables": {"register_tables"},
 }
-SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t not in ("retrain_due", "resolve_model")]
+PYTHON_TASKS = ("retrain_due", "resolve_model", "impressions_source")
+SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t not in PYTHON_TASKS]
+# gold tables each task emits as an Airflow Asset
+OUTLETS = {"embed": {"gold/item_embeddings", "gold/item_tags"}, "neighbors": {"gold/item_neighbors"},
+           "cluster": {"gold/clusters", "gold/item_clusters"}, "build_ctr_features": {"gold/ctr_features"},
+           "train_ctr": {"gold/ctr_predictions", "gold/ctr_metrics"}}
 DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "resolve_model", "embed",
                 "neighbors", "build_ctr_features", "train_ctr"]
 
 
-@functools.cache
-def dag_module() -> Any:
+def load_dag_module(name: str = "catalog2vec_dag_under_test") -> Any:
+    """The DAG file as a fresh module (its deployment settings read from the current environment)."""
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location(
-        "catalog2vec_dag_under_test", REPO / "pipelines" / "airflow" / "catalog2vec_dag.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, REPO / "pipelines" / "airflow" / "catalog2vec_dag.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -56,12 +61,17 @@ def dag_module() -> Any:
     return mod
 
 
+@functools.cache
+def dag_module() -> Any:
+    return load_dag_module()
+
+
 # --------------------------------------------------------------------------------------------- structure
 
 
 def test_dagbag_imports_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == ["catalog2vec"]  # no example DAGs, exactly ours
+    assert sorted(dagbag.dags) == ["catalog2vec", "catalog2vec_embeddings_consumer"]  # no example DAGs, ours
     dag = dagbag.dags["catalog2vec"]
     assert dag.catchup is False
     assert dag.schedule == "@daily"
@@ -93,11 +103,35 @@ def test_spark_tasks_are_spark_submit_per_job(dag: Any) -> None:
         t = dag.get_task(task_id)
         assert isinstance(t, SparkSubmitOperator), task_id
         assert t.application == "{{ params.jobs_dir }}/" + f"{task_id}.py"
-        assert t.spark_conn_id == "{{ params.spark_conn_id }}"  # a param, not a constant
-        assert t.env_archive == "{{ params.env_archive }}"
         assert t.execution_timeout is not None
+        assert t.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+        assert t.pool == ("gpu" if task_id in ("train", "embed") else "default_pool"), task_id
     assert dag.get_task("resolve_model").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("build_ctr_features").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("train").gpu and dag.get_task("embed").gpu and not dag.get_task("cluster").gpu
+
+
+def test_gold_tasks_emit_assets_and_the_consumer_dag_schedules_on_embeddings(dagbag: Any, dag: Any) -> None:
+    lakehouse = os.path.abspath("lakehouse")  # the deployment default (CATALOG2VEC_LAKEHOUSE unset)
+    for t in dag.tasks:
+        names = {a.name for a in t.outlets}
+        expected = OUTLETS.get(t.task_id, set())
+        assert names == {"catalog2vec." + x.replace("/", ".") for x in expected}, t.task_id
+        for a in t.outlets:
+            table = a.name.removeprefix("catalog2vec.").replace(".", "/")
+            assert a.uri == f"file://{lakehouse}/{table}" and a.group == "catalog2vec"
+    consumer = dagbag.dags["catalog2vec_embeddings_consumer"]
+    (embeddings,) = [a for a in dag.get_task("embed").outlets if a.name.endswith("item_embeddings")]
+    scheduled_on = list(consumer.timetable.asset_condition.iter_assets())
+    assert [(k.name, k.uri) for k, _ in scheduled_on] == [(embeddings.name, embeddings.uri)]
+
+
+def test_deadline_and_failure_alerts_are_configured(dag: Any) -> None:
+    deadline = dag.deadline[0] if isinstance(dag.deadline, list) else dag.deadline
+    assert deadline.interval == timedelta(hours=30)
+    assert "catalog2vec.alerts.deadline_missed" in str(deadline.callback.path)
+    for t in dag.tasks:
+        assert any(type(cb).__name__ == "FailureNotifier" for cb in t.on_failure_callback or []), t.task_id
 
 
 class _FakeTI:
@@ -117,7 +151,7 @@ def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool |
     task = dag.get_task(task_id)
     resolved = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
     resolved.update(params)
-    ctx = {"params": resolved, "dag": dag, "run_id": "scheduled__2026-11-23T00:00:00+00:00",
+    ctx = {"params": resolved, "dag": dag, "run_id": "scheduled__2026-11-23T00:00:00+00:00", "ds": "2026-11-23",
            "ti": _FakeTI({"retrain_due.retrain": retrain, "resolve_model.return_value": "m-resolved"})}
     return mod.clean_args(task.render_template(task.application_args, ctx))
 
@@ -144,14 +178,37 @@ def test_maintenance_runs_last_and_touches_each_table_weekly(dag: Any) -> None:
     assert dag.get_task("maintain_tables").upstream_task_ids == {"register_tables"}
 
 
-def test_ctr_tasks_chain_on_one_feature_version(dag: Any) -> None:
-    feats = _render_args(dag, "build_ctr_features", {})
-    assert feats[feats.index("--source") + 1] == "synthetic"
+@pytest.mark.parametrize(("params", "source"), [
+    ({}, "impressions"),  # default: the deployment's real log
+    ({"impressions": "synthetic"}, "synthetic"),
+    ({"impressions_source": "ipinyou"}, "ipinyou"),
+    ({"impressions": "synthetic", "ctr_source": "ipinyou"}, "ipinyou"),  # explicit source wins
+])
+def test_ctr_tasks_chain_on_one_feature_version(dag: Any, params: dict[str, Any], source: str) -> None:
+    feats = _render_args(dag, "build_ctr_features", params)
+    assert feats[feats.index("--source") + 1] == source
     assert feats[feats.index("--model-version") + 1] == "m-resolved"
-    train = _render_args(dag, "train_ctr", {}, retrain=False)
+    train = _render_args(dag, "train_ctr", params, retrain=False)
     version = feats[feats.index("--feature-version") + 1]
-    assert train[train.index("--feature-version") + 1] == version == "synthetic-daily"
+    assert train[train.index("--feature-version") + 1] == version == f"{source}-daily"
     assert "--model-version" not in train  # train_ctr takes the feature version only
+
+
+def test_impressions_come_from_the_real_log_unless_synthetic_is_asked_for(dag: Any) -> None:
+    branch = dag.get_task("impressions_source")
+    params = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
+    assert params["impressions"] == "log"
+    assert branch.python_callable(params=params) == "ingest_impressions"
+    assert branch.python_callable(params={**params, "impressions": "synthetic"}) == "simulate_impressions"
+    log = _render_args(dag, "ingest_impressions", {"lakehouse": "s3://lh/prod"})
+    assert log[log.index("--input") + 1] == "s3://lh/prod/landing/impressions/2026-11-23/"  # the day's folder
+    assert log[log.index("--format") + 1] == "json" and log[log.index("--source") + 1] == "impressions"
+    assert "--mapping" not in log
+    given = _render_args(dag, "ingest_impressions", {"impressions_input": "s3://logs/imp/*.parquet",
+                                                     "impressions_format": "parquet",
+                                                     "impressions_mapping": "id=impression_id,clicked=click"})
+    assert given[given.index("--input") + 1] == "s3://logs/imp/*.parquet"
+    assert given[given.index("--mapping") + 1] == "id=impression_id,clicked=click"
     sim = _render_args(dag, "simulate_impressions", {"simulated_impressions": 5000})
     assert sim[sim.index("--impressions") + 1] == "5000"
 
@@ -245,6 +302,7 @@ def test_daily_run_skips_training_but_runs_everything_downstream(airflow_db: Pat
     assert states.pop("train") == "skipped"
     assert states.pop("retrain_due") == "success"
     assert states.pop("resolve_model") == "success"
+    assert states.pop("impressions_source") == "success"
     assert set(states.values()) == {"success"} and set(states) == set(SPARK_TASKS) - {"train"}
 
 
@@ -272,6 +330,7 @@ GOLD_TABLES = ["gold/item_embeddings", "gold/item_tags", "gold/item_neighbors", 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # 17 spark-submit tasks in sequence (~15 min on the 2-core machine)
 def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     missing = [f for f in JOB_FILES if not (REPO / "jobs" / f).is_file()]
     if missing:
@@ -285,18 +344,25 @@ def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path
     # bundled sample, the model stage is tiny
     small = ["train.image_size=32", "train.epochs=1", "train.batch_size=64", "ctr.num_trees=10"]
     conf = {"lakehouse": str(lakehouse), "input_path": str(core_sample_dir() / "styles.csv"),
-            "extra_set": small, "simulated_impressions": 3000}
+            "extra_set": small, "impressions": "synthetic", "simulated_impressions": 3000}
     states, log = run_dag(tmp_path, conf, timeout=2400)
     assert states.pop("__dagrun__") == "success", log[-6000:]
-    assert states == dict.fromkeys(EXPECTED_UPSTREAM, "success")  # first run: no model yet -> train runs
+    assert states.pop("ingest_impressions") == "skipped"  # synthetic impressions asked for
+    assert states == dict.fromkeys(set(EXPECTED_UPSTREAM) - {"ingest_impressions"}, "success")  # train ran
+    events = asset_events(log)
+    assert {e["asset"] for e in events} == {"catalog2vec." + t.replace("/", ".") for ts in OUTLETS.values() for t in ts}
+    versions = {e["extra"]["model_version"] for e in events if e["task_id"] in ("embed", "neighbors", "cluster")}
+    (model_version,) = versions  # one model version, resolved once, on every model stage's events
+    assert (lakehouse / "models" / model_version / "model_card.json").is_file()
     for table in GOLD_TABLES:
         assert table_exists(lakehouse, table), table
     assert list((lakehouse / "models").glob("*/model_card.json"))
     assert (lakehouse / "_metastore" / "metastore_db").is_dir()  # register_tables ran
 
 
-def test_operator_builds_the_cluster_command_from_params(dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spark-submit line the operator builds for a GPU stage with an env archive on YARN."""
+def test_operator_builds_the_cluster_command_from_the_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spark-submit line the operator builds for a GPU stage with an env archive on YARN: the
+    connection and the archive come from the workers' environment, through public arguments."""
     import copy
 
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
@@ -309,13 +375,16 @@ def test_operator_builds_the_cluster_command_from_params(dag: Any, monkeypatch: 
     monkeypatch.setattr(SparkSubmitHook, "submit", fake_submit)
     monkeypatch.setenv("AIRFLOW_CONN_YARN_PROD", json.dumps(
         {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "client", "queue": "ml"}}))
-    task = copy.copy(dag.get_task("embed"))
-    task.spark_conn_id, task.env_archive = "yarn_prod", "s3a://b/artifacts/catalog2vec-env.tar.gz"
+    monkeypatch.setenv("CATALOG2VEC_SPARK_CONN_ID", "yarn_prod")
+    monkeypatch.setenv("CATALOG2VEC_ENV_ARCHIVE", "s3a://b/artifacts/catalog2vec-env.tar.gz")
+    mod = load_dag_module("catalog2vec_dag_yarn")
+    task = copy.copy(mod.dag.get_task("embed"))
     task.application, task.py_files = "s3a://b/artifacts/jobs/embed.py", "s3a://b/artifacts/jobs/_common.py"
     task.application_args = [("--lakehouse", "s3a://b/prod"), ("--model-version", "latest"), ""]
-    gpu_conf = dag_module().GPU_CONF
+    task.outlets = []
+    gpu_conf = mod.GPU_CONF
     task.execute({"params": {"use_gpu": True, "gpu_conf": gpu_conf, "spark_conf": {"spark.executor.memory": "16g"},
-                             "driver_python": ""}})
+                             "lakehouse": "s3a://b/prod"}})
     cmd = captured["cmd"]
     joined = " ".join(cmd)
     assert cmd[:3] == ["spark-submit", "--master", "yarn"]
@@ -327,3 +396,43 @@ def test_operator_builds_the_cluster_command_from_params(dag: Any, monkeypatch: 
     assert "--conf spark.executor.memory=16g" in joined
     assert "--queue ml" in joined and "--deploy-mode client" in joined
     assert cmd[-5:] == ["s3a://b/artifacts/jobs/embed.py", "--lakehouse", "s3a://b/prod", "--model-version", "latest"]
+
+
+def asset_events(log: str) -> list[dict[str, Any]]:
+    """The asset events dag_runner.py printed (one ``ASSET_EVENT {json}`` line each)."""
+    return [json.loads(ln.removeprefix("ASSET_EVENT ")) for ln in log.splitlines() if ln.startswith("ASSET_EVENT ")]
+
+
+@pytest.mark.slow
+def test_a_failed_task_alerts_the_webhook_connection(airflow_db: Path, tmp_path: Path) -> None:
+    """A real failing task (a catalog that does not exist) under dag.test(): the failure notifier posts
+    one JSON alert to the webhook of the ``catalog2vec_alerts`` connection (a server on loopback)."""
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"CATALOG2VEC_RETRIES": "0", "AIRFLOW_CONN_CATALOG2VEC_ALERTS": json.dumps(
+            {"conn_type": "http", "extra": {"webhook_url": f"http://127.0.0.1:{server.server_port}/alerts"}})}
+        states, log = run_dag(tmp_path, {"lakehouse": str(tmp_path / "lakehouse"),
+                                         "input_path": str(tmp_path / "no-such-catalog.csv")},
+                              tasks=["ingest_catalog"], extra_env=env)
+    finally:
+        server.shutdown()
+    assert states["ingest_catalog"] == "failed", log[-4000:]
+    assert len(received) == 1, log[-4000:]
+    (alert,) = received
+    assert alert["kind"] == "task failed" and alert["dag_id"] == "catalog2vec" and alert["task_id"] == "ingest_catalog"
+    assert alert["text"].startswith("[catalog2vec] task failed: catalog2vec.ingest_catalog")
