@@ -122,8 +122,8 @@ def test_gold_tasks_emit_assets_and_the_consumer_dag_schedules_on_embeddings(dag
             assert a.uri == f"file://{lakehouse}/{table}" and a.group == "catalog2vec"
     consumer = dagbag.dags["catalog2vec_embeddings_consumer"]
     (embeddings,) = [a for a in dag.get_task("embed").outlets if a.name.endswith("item_embeddings")]
-    scheduled_on = list(consumer.timetable.asset_condition.iter_assets())
-    assert [(k.name, k.uri) for k, _ in scheduled_on] == [(embeddings.name, embeddings.uri)]
+    scheduled_on = consumer.timetable.asset_condition.objects  # schedule=[asset]: AssetAll of one
+    assert [(a.name, a.uri) for a in scheduled_on] == [(embeddings.name, embeddings.uri)]
 
 
 def test_deadline_and_failure_alerts_are_configured(dag: Any) -> None:
