@@ -139,7 +139,7 @@ def test_downstream_jobs_used_the_version_named_by_latest(s3_lake: dict[str, Any
     assert report["model_version"] == version
     assert "random_weights" in report["retrieval"]  # the baseline is not skipped on an object store
     con = duckdb_connect(ROOT)  # DuckDB over delta-rs over the S3 API
-    n = con.sql("select count(*) from gold.item_embeddings").fetchone()[0]
+    n = con.execute("select count(*) from gold.item_embeddings").fetchone()[0]
     assert n == len(read_arrow(ROOT, "silver/images", columns=["item_id"])) > 300
 
 
