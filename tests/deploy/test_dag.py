@@ -342,7 +342,8 @@ def test_full_dag_on_the_bundled_sample(request: pytest.FixtureRequest, tmp_path
     lakehouse = tmp_path / "lakehouse"
     # the real pipeline at a test-sized configuration: every job runs on the 384-item core of the
     # bundled sample, the model stage is tiny
-    small = ["train.image_size=32", "train.epochs=1", "train.batch_size=64", "ctr.num_trees=10"]
+    small = ["train.image_size=32", "train.epochs=1", "train.batch_size=64", "ctr.num_trees=10",
+             "ctr.lr_max_iter=20", "ctr.ablate_visual=false", "cluster.max_iter=10"]
     conf = {"lakehouse": str(lakehouse), "input_path": str(core_sample_dir() / "styles.csv"),
             "extra_set": small, "impressions": "synthetic", "simulated_impressions": 3000}
     states, log = run_dag(tmp_path, conf, timeout=2400)
