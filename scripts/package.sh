@@ -9,14 +9,16 @@
 #   dist/catalog2vec-env.manifest.txt             every distribution (name==version) inside the archive
 #
 # venv-pack refuses environments with editable installs, and .venv has catalog2vec editable, so
-# the archive is packed from a fresh venv in build/package.XXXXXX/env: the installed, locked
-# distributions of .venv (requirements.lock) are copied file by file from their RECORDs
-# (hard links: no extra disk, no network), and the freshly built wheel is installed into it with
-# pip (--no-index --no-deps). Every pin of requirements.lock is checked to be present at its
-# exact version (except those excluded on purpose with --exclude-dist, which are listed).
+# the archive is packed from a fresh venv in build/package.XXXXXX/env: the distributions of the
+# RUNTIME lock (requirements/runtime.lock, the [pipeline] set, markers evaluated for this
+# platform) are copied from .venv file by file from their RECORDs (hard links: no extra disk, no
+# network), and the freshly built wheel is installed into it with pip (--no-index --no-deps).
+# The Airflow stack, test, lint and deploy tools of .venv (requirements/dev.lock) stay out. Every
+# runtime pin is checked to be present at its exact version (except those excluded on purpose
+# with --exclude-dist, which are listed in the manifest).
 #
-# Size: the full environment is ~7 GB unpacked (torch ships the CUDA libraries, nvidia-* ~3.2 GB),
-# ~3 GB compressed: that is what GPU executors need. Nothing is excluded by default.
+# Size: the runtime environment is ~6 GB unpacked (torch ships the CUDA libraries, nvidia-* ~3.2
+# GB): that is what GPU executors need. Nothing is excluded by default.
 #
 # usage: scripts/package.sh [--out DIR] [--exclude-dist NAME_GLOB]... [--compress-level N]
 #                           [--python-prefix PATH] [--skip-env]
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
     --compress-level) COMPRESS=$2; shift 2 ;;
     --python-prefix) PY_PREFIX=$2; shift 2 ;;  # where python lives on the cluster nodes, e.g. /usr
     --skip-env) SKIP_ENV=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -93,23 +95,35 @@ BASE_PY="$BASE_HOME/python$PYVER"
 [ -x "$BASE_PY" ] || BASE_PY="$BASE_HOME/python3"
 ENV_DIR="$BUILD/env"
 "$BASE_PY" -m venv "$ENV_DIR"
-"$PY" - "$VENV" "$ENV_DIR" requirements.lock "$OUT/catalog2vec-env.manifest.txt" "${EXCLUDES[@]+"${EXCLUDES[@]}"}" <<'PYEOF'
-"""Copy every installed distribution of the source venv into the fresh venv, file by file from
+"$PY" - "$VENV" "$ENV_DIR" requirements/runtime.lock "$OUT/catalog2vec-env.manifest.txt" "${EXCLUDES[@]+"${EXCLUDES[@]}"}" <<'PYEOF'
+"""Copy the runtime lock's distributions of the source venv into the fresh venv, file by file from
 its RECORD (hard links where possible), rewriting the absolute shebangs of console scripts."""
 import fnmatch, os, re, shutil, sys
 from importlib.metadata import distributions
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 src_venv, dst_venv, lock, manifest = (Path(a).resolve() for a in sys.argv[1:5])
 excludes = [e.lower() for e in sys.argv[5:]]
 ver = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 src_sp, dst_sp = src_venv / "lib" / ver / "site-packages", dst_venv / "lib" / ver / "site-packages"
 norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
-skipped, copied, nbytes = [], [], 0
+pins = {}  # the runtime lock's pins that apply to this platform (environment markers evaluated)
+for line in lock.read_text().splitlines():
+    line = line.split("#")[0].strip()
+    if "==" in line and not line.startswith("-"):
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            pins[norm(req.name)] = str(req.specifier).removeprefix("==")
+skipped, copied, left_out, nbytes = [], [], 0, 0
 for dist in distributions(path=[str(src_sp)]):
     name = norm(dist.metadata["Name"])
     if name in ("catalog2vec", "pip", "setuptools"):
         continue  # the editable install is replaced by the wheel; pip/setuptools: the venv's own
+    if name not in pins:
+        left_out += 1  # not a runtime dependency (Airflow, tests, lint, notebooks, deploy tools)
+        continue
     if any(fnmatch.fnmatch(name, e) for e in excludes):
         skipped.append(f"{name}=={dist.version}")
         continue
@@ -135,20 +149,15 @@ for dist in distributions(path=[str(src_sp)]):
                 shutil.copy2(src, dst)
         nbytes += dst.stat().st_size
     copied.append(f"{name}=={dist.version}")
-pins = {}
-for line in lock.read_text().splitlines():
-    line = line.split("#")[0].split(";")[0].strip()
-    if "==" in line and not line.startswith("-"):
-        n, v = line.split("==", 1)
-        pins[norm(n.split("[")[0])] = v.strip()
 have = {c.split("==")[0]: c.split("==")[1] for c in copied}
 excluded = {s.split("==")[0] for s in skipped}
 wrong = [f"{n}=={v} (have {have.get(n)})" for n, v in pins.items()
          if n not in excluded and n not in ("catalog2vec", "pip", "setuptools") and have.get(n) != v]
 if wrong:
-    sys.exit("[package] the source venv does not match requirements.lock: " + ", ".join(wrong[:20]))
+    sys.exit(f"[package] the source venv does not match {lock.name}: " + ", ".join(wrong[:20]))
 manifest.write_text("\n".join(sorted(copied)) + "\n" + "".join(f"# EXCLUDED {s}\n" for s in sorted(skipped)))
 print(f"[package] staged {len(copied)} distributions, {nbytes / 2**30:.2f} GiB; all {len(pins)} locked pins present"
+      f" ({lock.name}); {left_out} non-runtime distributions of the dev venv left out"
       + (f"; EXCLUDED on request: {', '.join(sorted(skipped))}" if skipped else ""))
 PYEOF
 "$ENV_DIR/bin/python" -m pip install --no-index --no-deps --no-compile -q "$WHEEL"

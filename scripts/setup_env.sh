@@ -18,14 +18,14 @@ if [ ! -x "$VENV/bin/uv" ]; then
   "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
 fi
 export SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
-echo "[setup] installing locked dependencies (requirements.lock)"
-"$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" -r requirements.lock
+echo "[setup] installing the locked development environment (requirements/dev.lock)"
+"$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" -r requirements/dev.lock
 "$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" --no-deps -e .
 # checkov's bc-python-hcl2 and python-hcl2 both install the module `hcl2`; which copy survives a
 # parallel install is arbitrary, and checkov only works with its own. Reinstall it last so the
 # result is deterministic (the terraform tests accept either parser's output shape).
 "$VENV/bin/uv" pip install --quiet --native-tls -p "$VENV/bin/python" --no-deps --reinstall \
-  "$(grep -i '^bc-python-hcl2==' requirements.lock)"
+  "$(grep -i '^bc-python-hcl2==' requirements/dev.lock | cut -d' ' -f1)"
 
 # import check: PyPI's torchvision must match torch (a mismatched pair fails at import)
 "$VENV/bin/python" -c "import torch, torchvision; print('[setup] torch', torch.__version__, 'torchvision', torchvision.__version__)"

@@ -2,9 +2,11 @@
 the unpacked archive in a fresh directory with no access to the checkout or .venv (the way YARN /
 Kubernetes run it: `--archives env.tar.gz#environment`, PYSPARK_PYTHON=./environment/bin/python).
 
-To keep the test lean the archive excludes the heavy distributions the ingest job does not import
-(torch + CUDA libraries, Beam, Airflow, ...), through the script's explicit --exclude-dist flag;
-`make package` excludes nothing."""
+The archive holds the runtime lock only (requirements/runtime.lock): no Airflow, test, lint or
+deploy tool of the dev venv reaches an executor. To keep the test lean it also excludes the heavy
+runtime distributions the ingest job does not import (torch + CUDA libraries, Beam, ...), through
+the script's explicit --exclude-dist flag; `make package` excludes nothing. An analyst's
+environment is `catalog2vec[read]` alone: no JVM, no torch."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ import pytest
 from tests.deploy.conftest import REPO
 
 LEAN_EXCLUDES = ["torch*", "triton", "nvidia-*", "cuda-*", "polars*", "deltalake", "duckdb", "apache-beam", "scipy",
-                 "scikit-learn", "faiss-cpu", "lightgbm", "matplotlib", "apache-airflow*", "checkov", "mypy*",
-                 "jedi", "babel", "sympy"]
+                 "scikit-learn", "faiss-cpu", "lightgbm", "matplotlib", "sympy"]
+NOT_RUNTIME = ("apache-airflow", "checkov", "openai", "pytest", "mypy", "ruff", "moto", "selenium", "jupytext",
+               "mlflow", "fastapi", "uv")
 MAPPING = "id=item_id,productDisplayName=title,articleType=category,baseColour=color,gender=gender"
 
 
@@ -36,7 +39,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cmd += ["--exclude-dist", e]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert re.search(r"all \d+ locked pins present", proc.stdout), proc.stdout[-2000:]
+    assert re.search(r"all \d+ locked pins present \(runtime.lock\); \d+ non-runtime distributions", proc.stdout), \
+        proc.stdout[-2000:]
     return out
 
 
@@ -51,6 +55,9 @@ def test_package_builds_wheel_archive_jobs_and_manifest(packaged: Path) -> None:
     manifest = (packaged / "catalog2vec-env.manifest.txt").read_text().splitlines()
     assert "pyspark==4.2.0" in manifest and "delta-spark==4.4.0" in manifest
     assert "# EXCLUDED torch==2.14.1" in manifest  # exclusions are recorded, never silent
+    names_in = {line.removeprefix("# EXCLUDED ").split("==")[0] for line in manifest}
+    assert not [n for n in names_in if n.startswith(NOT_RUNTIME)], sorted(names_in)  # the runtime lock only
+    assert "nltk" in names_in and "s3fs" in names_in
     with tarfile.open(packaged / "catalog2vec-env.tar.gz") as tar:
         members = set(tar.getnames())
     assert "bin/python" in members and "bin/activate" in members
@@ -59,9 +66,10 @@ def test_package_builds_wheel_archive_jobs_and_manifest(packaged: Path) -> None:
     assert not any(m.endswith("site-packages/torch/__init__.py") for m in members)
 
 
-@pytest.mark.slow
-def test_job_runs_from_the_archive_in_a_fresh_directory(packaged: Path, tmp_path: Path) -> None:
-    work = tmp_path / "fresh"
+@pytest.fixture(scope="module")
+def archive_run(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """ingest_catalog submitted from the unpacked archive in a fresh directory: (dir, stdout)."""
+    work = tmp_path_factory.mktemp("fresh")
     (work / "environment").mkdir(parents=True)
     with tarfile.open(packaged / "catalog2vec-env.tar.gz") as tar:
         tar.extractall(work / "environment", filter="fully_trusted")
@@ -102,7 +110,13 @@ def test_job_runs_from_the_archive_in_a_fresh_directory(packaged: Path, tmp_path
     ]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    assert "read=30 written=29 quarantined=1" in proc.stdout, proc.stdout[-2000:]
+    return work, proc.stdout
+
+
+@pytest.mark.slow
+def test_job_runs_from_the_archive_in_a_fresh_directory(archive_run: tuple[Path, str]) -> None:
+    work, stdout = archive_run
+    assert "read=30 written=29 quarantined=1" in stdout, stdout[-2000:]
 
     from deltalake import DeltaTable
 
@@ -110,4 +124,43 @@ def test_job_runs_from_the_archive_in_a_fresh_directory(packaged: Path, tmp_path
     assert items.num_rows == 29 and set(items.column("run_id").to_pylist()) == {"from-archive"}
     quarantine = DeltaTable(str(work / "lakehouse" / "bronze" / "quarantine")).to_pyarrow_table()
     assert quarantine.column("reason").to_pylist() == ["missing_item_id"]
-    assert sys.executable not in proc.stdout  # never fell back to the checkout's interpreter
+    assert sys.executable not in stdout  # never fell back to the checkout's interpreter
+
+
+@pytest.mark.slow
+def test_analyst_reads_the_tables_with_only_the_read_extra(packaged: Path, archive_run: tuple[Path, str],
+                                                            tmp_path: Path) -> None:
+    """`pip install 'catalog2vec[read]'` (here: uv from its cache, offline, at the runtime lock's
+    versions) gives an environment with delta-rs, DuckDB, Polars and pandas but no pyspark and no
+    torch, in which the project's own readers open the tables the archive's job wrote."""
+    work, _ = archive_run
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.is_file():
+        pytest.skip("no uv in the venv (make setup installs it)")
+    wheel = next(packaged.glob("catalog2vec-*-py3-none-any.whl"))
+    env_dir = tmp_path / "analyst"
+    base = {**os.environ, "UV_OFFLINE": "1", "VIRTUAL_ENV": ""}
+    made = subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(env_dir)], env=base,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    py = env_dir / "bin" / "python"
+    inst = subprocess.run([str(uv), "pip", "install", "-q", "--offline", "-p", str(py),
+                           "-c", str(REPO / "requirements" / "runtime.lock"), f"{wheel}[read]"],
+                          env=base, capture_output=True, text=True, timeout=600)
+    assert inst.returncode == 0, inst.stdout[-2000:] + inst.stderr[-3000:]
+    script = (
+        "import importlib.util, sys\n"
+        "from catalog2vec.lakehouse import duckdb_connect, read_arrow, read_pandas, read_polars\n"
+        f"root = {str(work / 'lakehouse')!r}\n"
+        "items = read_arrow(root, 'bronze.catalog_items')\n"
+        "con = duckdb_connect(root)\n"
+        "(n_q,) = con.execute('select count(*) from bronze.quarantine').fetchone()\n"
+        "reasons = read_polars(root, 'bronze.quarantine')['reason'].to_list()\n"
+        "ids = read_pandas(root, 'bronze.catalog_items')['item_id'].nunique()\n"
+        "missing = [m for m in ('torch', 'pyspark', 'delta', 'apache_beam') if importlib.util.find_spec(m)]\n"
+        "print('READ', items.num_rows, n_q, ids, reasons, missing)\n"
+    )
+    run = subprocess.run([str(py), "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "READ 29 1 29 ['missing_item_id'] []" in run.stdout, run.stdout
