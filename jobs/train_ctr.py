@@ -16,7 +16,8 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
-from catalog2vec.ctr.train import table1_markdown, train_ctr, visual_sentence
+from catalog2vec.ctr.report import table1_markdown, visual_sentence
+from catalog2vec.ctr.train import train_ctr
 from catalog2vec.spark import get_spark
 
 

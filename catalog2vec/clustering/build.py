@@ -51,7 +51,6 @@ def load_cluster_model(spark: Any, root: str, model_version: str) -> ClusterMode
 def build_clusters(spark: Any, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
     """k-means on the normalised embeddings; writes both tables (replaceWhere on the version)."""
     import pandas as pd
-    from pyspark.sql import types as T
 
     from catalog2vec.lakehouse import write_table
     from catalog2vec.schemas import analysis
@@ -84,41 +83,10 @@ def build_clusters(spark: Any, cfg: Config, model_version: str, k: int | None = 
             "run_id": cfg.run_id,
         }
     )
-    cschema = T.StructType(
-        [
-            T.StructField("model_version", T.StringType(), False),
-            T.StructField("cluster", T.IntegerType(), False),
-            T.StructField("centroid", T.ArrayType(T.FloatType(), True), False),
-            T.StructField("size", T.LongType(), False),
-            T.StructField("prototypes", T.ArrayType(T.StringType(), True), False),
-            T.StructField("run_id", T.StringType(), False),
-        ]
-    )
-    ischema = T.StructType(
-        [
-            T.StructField("model_version", T.StringType(), False),
-            T.StructField("item_id", T.StringType(), False),
-            T.StructField("cluster", T.IntegerType(), False),
-            T.StructField("distance", T.FloatType(), False),
-            T.StructField("run_id", T.StringType(), False),
-        ]
-    )
-    write_table(
-        spark,
-        spark.createDataFrame(clusters, cschema),
-        analysis.CLUSTERS,
-        cfg.lakehouse,
-        "replace_where",
-        model_version,
-    )
-    write_table(
-        spark,
-        spark.createDataFrame(items, ischema),
-        analysis.ITEM_CLUSTERS,
-        cfg.lakehouse,
-        "replace_where",
-        model_version,
-    )
+    # the declared schemas (schemas/analysis.py) are the one source of the column types
+    for frame, spec in ((clusters, analysis.CLUSTERS), (items, analysis.ITEM_CLUSTERS)):
+        df = spark.createDataFrame(frame, spec.spark_schema())
+        write_table(spark, df, spec, cfg.lakehouse, "replace_where", model_version)
     log.info("clusters: %d, sizes %s", len(model.sizes), model.sizes)
     return {
         "model_version": model_version,

@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
 from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
+from catalog2vec.plots import png_bytes, pyplot
 from catalog2vec.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
@@ -114,12 +116,7 @@ def _model_head_tags(
 
 
 def _bar_chart(report: dict[str, Any]) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = [f"{s}:{g}:{m}" for s, g, m in HEADLINE]
     fig, ax = plt.subplots(figsize=(10, 3.8))
@@ -132,31 +129,30 @@ def _bar_chart(report: dict[str, Any]) -> bytes:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.set_title("headline metrics on the test split (higher is better)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=80)
 
 
-def evaluate(
-    spark: Any,
-    cfg: Config,
-    model_version: str,
-    out_dir: str | os.PathLike[str] | None = None,
-    max_train: int = 2000,
-    examples: int = 4,
-) -> dict[str, Any]:
-    """Compute every section, write report.json + report.html (+ PNGs); returns the report dict."""
-    import torch
+@dataclass
+class _Split:
+    """The evaluation inputs: the items with embeddings, their test/train split (train subsampled
+    to ``max_train`` for the probe) and the images of both."""
 
+    frame: Any  # pandas: item_id, row, split, labels, category, color, gender, title
+    emb: Any  # the embedding matrix + invalid rows (retrieval.inputs)
+    tokens: list[str]
+    vocab_version: str
+    card: dict[str, Any]
+    test: Any
+    train: Any
+    images: dict[str, bytes]
+    test_without_image: int
+    train_without_image: int
+
+
+def _load_split(spark: Any, cfg: Config, model_version: str, max_train: int) -> _Split:
     from catalog2vec.retrieval.inputs import model_card, read_images, split_frame
-    from catalog2vec.retrieval.query import embed_images, grid_png_bytes
 
-    t0 = time.time()
-    out = storage.normalize(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
     frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
-    card = model_card(cfg.lakehouse, model_version)
     test_all = frame[frame["split"] == "test"]
     train_all = frame[frame["split"] == "train"]
     if len(test_all) < 3:
@@ -167,13 +163,17 @@ def evaluate(
     images = read_images(spark, cfg.lakehouse, list(test_all["item_id"]) + list(train_all["item_id"]))
     test = test_all[test_all["item_id"].isin(images)].reset_index(drop=True)
     train = train_all[train_all["item_id"].isin(images)].reset_index(drop=True)
-    report: dict[str, Any] = {
+    return _Split(frame, emb, tokens, vocab_version, model_card(cfg.lakehouse, model_version), test, train,
+                  images, int(len(test_all) - len(test)), int(len(train_all) - len(train)))
+
+
+def _report_header(data: _Split, cfg: Config, model_version: str) -> dict[str, Any]:
+    keys = ("arch", "loss", "embedding_dim", "num_words", "image_size", "metrics")
+    return {
         "model_version": model_version,
-        "vocab_version": vocab_version,
+        "vocab_version": data.vocab_version,
         "run_id": cfg.run_id,
-        "model_card": {
-            k: card.get(k) for k in ("arch", "loss", "embedding_dim", "num_words", "image_size", "metrics")
-        },
+        "model_card": {k: data.card.get(k) for k in keys},
         "protocol": {
             "queries_and_gallery": "test split (items never trained on); each query ranked against the other test items",
             "relevance": {"category": "same category", "category_color": "same category and colour"},
@@ -181,49 +181,56 @@ def evaluate(
             "features": list(FEATURES),
         },
         "counts": {
-            "items_with_embedding_and_labels": len(frame),
-            "test_items": len(test),
-            "train_items_for_probe": len(train),
-            "test_items_without_image": int(len(test_all) - len(test)),
-            "train_items_without_image": int(len(train_all) - len(train)),
-            "invalid_embeddings": len(emb.invalid),
+            "items_with_embedding_and_labels": len(data.frame),
+            "test_items": len(data.test),
+            "train_items_for_probe": len(data.train),
+            "test_items_without_image": data.test_without_image,
+            "train_items_without_image": data.train_without_image,
+            "invalid_embeddings": len(data.emb.invalid),
         },
     }
 
-    # ---- features of the three systems
-    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        "model": (emb.matrix[test["row"].to_numpy()], emb.matrix[train["row"].to_numpy()])
+
+Features = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (test features, train features)
+
+
+def _features(data: _Split, report: dict[str, Any]) -> tuple[Features, np.ndarray | None]:
+    """The three systems' features of the same test/train images, and the random-weights network's
+    tag probabilities of the test items (None without a model card)."""
+    import torch
+
+    from catalog2vec.retrieval.query import embed_images
+
+    test_bytes = [data.images[i] for i in data.test["item_id"]]
+    train_bytes = [data.images[i] for i in data.train["item_id"]]
+    feats: Features = {
+        "model": (data.emb.matrix[data.test["row"].to_numpy()], data.emb.matrix[data.train["row"].to_numpy()])
     }
-    test_bytes = [images[i] for i in test["item_id"]]
-    train_bytes = [images[i] for i in train["item_id"]]
-    rand_head: Any = None
-    if card:
-        net = random_weights_model(card, seed=0)
-        size = int(card.get("image_size", 224))
+    rand_head: np.ndarray | None = None
+    if data.card:
+        net = random_weights_model(data.card, seed=0)
+        size = int(data.card.get("image_size", 224))
         feats["random_weights"] = (embed_images(net, size, test_bytes), embed_images(net, size, train_bytes))
         with torch.inference_mode():
             rand_head = net.tag_probabilities(torch.from_numpy(feats["random_weights"][0])).numpy()
     else:
         report["counts"]["random_weights_skipped"] = "no model card: architecture unknown"
     feats["color_histogram"] = (color_histograms(test_bytes), color_histograms(train_bytes))
-    log.info("features ready (%.1fs)", time.time() - t0)
-    # collapse diagnostics of the test embeddings (mean pairwise cosine, effective rank)
-    report["collapse"] = {name: M.collapse_diagnostics(xt) for name, (xt, _) in feats.items()}
+    return feats, rand_head
 
-    cat_test, col_test, _gen_test = (list(test[c].astype(str)) for c in ("category", "color", "gender"))
+
+def _feature_sections(data: _Split, feats: Features, cfg: Config) -> dict[str, dict[str, Any]]:
+    """Retrieval, linear probe, kNN word transfer and k-means of every feature set."""
+    from sklearn.cluster import KMeans
+
+    test, train = data.test, data.train
+    cat_test, col_test = list(test["category"].astype(str)), list(test["color"].astype(str))
     catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, col_test, strict=True)]
     truth = [list(v) for v in test["labels"]]
     train_words = [list(v) for v in train["labels"]]
     k_clusters = max(2, min(cfg.cluster.k, len(test) // 2))
-
-    from sklearn.cluster import KMeans
-
-    sections: dict[str, dict[str, Any]] = {
-        "retrieval": {},
-        "label_prediction": {},
-        "linear_probe": {},
-        "clustering": {},
-    }
+    sections: dict[str, dict[str, Any]] = {"retrieval": {}, "label_prediction": {}, "linear_probe": {},
+                                           "clustering": {}}
     for name, (xt, xtr) in feats.items():
         ranked = M.rank_by_cosine(xt, xt, exclude_self=True)
         sections["retrieval"][name] = {
@@ -234,44 +241,36 @@ def evaluate(
             attr: linear_probe(xtr, list(train[attr].astype(str)), xt, list(test[attr].astype(str)))
             for attr in ("category", "color", "gender")
         }
-        knn = M.top_k_from_scores(_knn_word_transfer(xtr, train_words, xt, len(tokens)), max(TAG_KS))
-        lp: dict[str, Any] = {"knn_transfer": _tag_recall(knn.tolist(), truth)}
-        sections["label_prediction"][name] = lp
+        knn = M.top_k_from_scores(_knn_word_transfer(xtr, train_words, xt, len(data.tokens)), max(TAG_KS))
+        sections["label_prediction"][name] = {"knn_transfer": _tag_recall(knn.tolist(), truth)}
         km = KMeans(n_clusters=k_clusters, n_init=4, random_state=cfg.cluster.seed).fit(l2_normalize(xt))
         sections["clustering"][name] = {
-            "test_kmeans": {
-                "k": k_clusters,
-                "nmi": M.nmi(cat_test, km.labels_),
-                "purity": M.purity(cat_test, km.labels_),
-            }
+            "test_kmeans": {"k": k_clusters, "nmi": M.nmi(cat_test, km.labels_), "purity": M.purity(cat_test, km.labels_)}
         }
-    log.info("retrieval, probe, kNN labels, k-means done (%.1fs)", time.time() - t0)
-    head = _model_head_tags(spark, cfg.lakehouse, model_version, list(test["item_id"]), tokens)
+    return sections
+
+
+def _head_sections(spark: Any, cfg: Config, model_version: str, data: _Split, rand_head: np.ndarray | None,
+                   label_prediction: dict[str, Any]) -> None:
+    """Tag recall of the model's own head, the random network's head and the word-frequency prior."""
+    truth = [list(v) for v in data.test["labels"]]
+    head = _model_head_tags(spark, cfg.lakehouse, model_version, list(data.test["item_id"]), data.tokens)
     if head is not None:
         ranked_tags, top_n = head
-        sections["label_prediction"]["model"]["head"] = {
-            **_tag_recall(ranked_tags, truth),
-            "top_n_stored": top_n,
-        }
+        label_prediction["model"]["head"] = {**_tag_recall(ranked_tags, truth), "top_n_stored": top_n}
     if rand_head is not None:
-        sections["label_prediction"]["random_weights"]["head"] = _tag_recall(
+        label_prediction["random_weights"]["head"] = _tag_recall(
             M.top_k_from_scores(rand_head, max(TAG_KS)).tolist(), truth
         )
-    prior = np.zeros(len(tokens))
-    for words in train_words:
-        prior[words] += 1
+    prior = np.zeros(len(data.tokens))
+    for words in data.train["labels"]:
+        prior[list(words)] += 1
     prior_rank = [list(np.argsort(-prior, kind="stable")[: max(TAG_KS)])] * len(truth)
     # a method of its own (no features): "prior", not knn_transfer
-    sections["label_prediction"]["word_frequency_prior"] = {"prior": _tag_recall(prior_rank, truth)}
-    sections["clustering"]["model"]["spark_job"] = _spark_clusters(spark, cfg, model_version, frame, test)
-    report.update(sections)
+    label_prediction["word_frequency_prior"] = {"prior": _tag_recall(prior_rank, truth)}
 
-    # ---- attribute-aware similarity
-    report["similarity"] = _pan_section(cfg, model_version, feats["model"][0], catcol_test, cat_test, tokens)
 
-    log.info("similarity section done (%.1fs)", time.time() - t0)
-
-    # ---- verdict
+def _headline(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     headline: dict[str, dict[str, float | None]] = {}
     for name in FEATURES:
         row: dict[str, float | None] = {}
@@ -282,13 +281,18 @@ def evaluate(
             except KeyError:
                 row[f"{sec}:{group}:{metric}"] = None
         headline[name] = row
-    report["headline"] = headline
-    report["verdict"] = verdict(headline)
+    return headline
 
-    # ---- pictures
-    pictures: dict[str, bytes] = {"headline_metrics.png": _bar_chart(report)}
-    titles = dict(zip(frame["item_id"], frame["title"].astype(str), strict=True))
+
+def _retrieval_pictures(data: _Split, feats: Features, examples: int) -> dict[str, bytes]:
+    """Query + top-5 grids of the model and the colour histogram (+/- same category, cosine)."""
+    from catalog2vec.retrieval.query import grid_png_bytes
+
+    test, images = data.test, data.images
+    titles = dict(zip(data.frame["item_id"], data.frame["title"].astype(str), strict=True))
+    cat_test = list(test["category"].astype(str))
     qi = list(range(0, len(test), max(1, len(test) // examples)))[:examples]
+    pictures: dict[str, bytes] = {}
     for name in ("model", "color_histogram"):
         ranked = M.rank_by_cosine(feats[name][0], feats[name][0], exclude_self=True)
         unit = l2_normalize(feats[name][0])
@@ -303,6 +307,39 @@ def evaluate(
                 cells.append((images[nid], f"{mark} {cos:.4f} {titles.get(nid, nid)}"))
             rows.append(cells)
         pictures[f"retrieval_{name}.png"] = grid_png_bytes(rows, title=f"test-split retrieval: {name}")
+    return pictures
+
+
+def evaluate(
+    spark: Any,
+    cfg: Config,
+    model_version: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    max_train: int = 2000,
+    examples: int = 4,
+) -> dict[str, Any]:
+    """Compute every section, write report.json + report.html (+ PNGs); returns the report dict."""
+    t0 = time.time()
+    out = storage.normalize(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
+    data = _load_split(spark, cfg, model_version, max_train)
+    report = _report_header(data, cfg, model_version)
+    feats, rand_head = _features(data, report)
+    log.info("features ready (%.1fs)", time.time() - t0)
+    # collapse diagnostics of the test embeddings (mean pairwise cosine, effective rank)
+    report["collapse"] = {name: M.collapse_diagnostics(xt) for name, (xt, _) in feats.items()}
+    sections = _feature_sections(data, feats, cfg)
+    log.info("retrieval, probe, kNN labels, k-means done (%.1fs)", time.time() - t0)
+    _head_sections(spark, cfg, model_version, data, rand_head, sections["label_prediction"])
+    sections["clustering"]["model"]["spark_job"] = _spark_clusters(spark, cfg, model_version, data.frame, data.test)
+    report.update(sections)
+    cat_test = list(data.test["category"].astype(str))
+    catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, data.test["color"].astype(str), strict=True)]
+    report["similarity"] = _pan_section(cfg, model_version, feats["model"][0], catcol_test, cat_test, data.tokens)
+    log.info("similarity section done (%.1fs)", time.time() - t0)
+    report["headline"] = _headline(report)
+    report["verdict"] = verdict(report["headline"])
+    pictures = {"headline_metrics.png": _bar_chart(report), **_retrieval_pictures(data, feats, examples)}
+    titles = dict(zip(data.frame["item_id"], data.frame["title"].astype(str), strict=True))
     proto_png = _prototype_grid(spark, cfg, model_version, titles)
     if proto_png:
         pictures["cluster_prototypes.png"] = proto_png

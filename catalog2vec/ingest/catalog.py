@@ -256,31 +256,14 @@ def dedupe_latest(df: Any) -> Any:
     return df.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 
-def ingest_catalog(
-    spark: Any,
-    cfg: Config,
-    input_path: str,
-    fmt: str,
-    mapping: dict[str, str] | None = None,
-    source: str | None = None,
-    image_template: str | None = None,
-) -> IngestCounts:
-    """Run the whole ingest; returns the counts (which add up, or this raises)."""
-    from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import bronze
-
-    storage.check_writable(cfg.lakehouse)  # one clear error before any input is read
-    files = resolve_inputs(input_path)
-    if not source:
-        source = files[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+def _rules(cfg: Config, input_path: str, mapping: dict[str, str] | None,
+           image_template: str | None) -> records.CanonicalRules:
+    """The per-record rules of this ingest (mapping, id policy, where image paths may point)."""
     if image_template:
         for name in records.template_fields(image_template):
             if name not in CANONICAL:
                 raise IngestError(f"image template field {{{name}}} is not a canonical column")
-    rules = records.CanonicalRules(
+    return records.CanonicalRules(
         mapping=dict(mapping or {}),
         image_template=image_template,
         base_dir=input_base_dir(input_path),
@@ -288,16 +271,13 @@ def ingest_catalog(
         max_field_chars=cfg.ingest.max_field_chars,
         ids=records.IdPolicy(cfg.ingest.max_id_chars),
     )
-    checked = read_records(spark, files, fmt, rules).withColumn("source", F.lit(source)).cache()
-    n_read = checked.count()
-    if n_read == 0:
-        checked.unpersist()
-        raise IngestError(f"no record in {input_path} ({len(files)} file(s), all empty)")
-    keys = {r[0] for r in checked.select(F.explode("_keys")).distinct().collect()}
-    missing = sorted(src for src in (mapping or {}) if src not in keys)
-    if keys and missing:
-        checked.unpersist()
-        raise IngestError(f"mapping source column(s) {missing} not in input columns {sorted(keys)}")
+
+
+def _quarantine_rejects(spark: Any, cfg: Config, checked: Any) -> int:
+    """Every record the checks rejected → bronze/quarantine (raw bytes kept); returns how many."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.quality import write_quarantine
 
     bad = checked.where(F.col("_reason").isNotNull()).select(
         F.col("source"),
@@ -307,10 +287,16 @@ def ingest_catalog(
         F.col("_reason").alias("reason"),
         F.col("_detail").alias("detail"),
     )
-    n_bad = write_quarantine(spark, bad, cfg.lakehouse, "ingest_catalog", cfg.run_id)
-    if n_bad == n_read and not keys:
-        checked.unpersist()
-        raise IngestError(f"no readable record in {input_path}: all {n_read} quarantined (see bronze/quarantine)")
+    return write_quarantine(spark, bad, cfg.lakehouse, "ingest_catalog", cfg.run_id)
+
+
+def _merge_latest(spark: Any, cfg: Config, checked: Any) -> tuple[int, int]:
+    """The accepted records, latest crawl per item_id, MERGEd into bronze/catalog_items (a row is
+    updated only by a crawl at least as new); returns (accepted records, items written)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import write_table
+    from catalog2vec.schemas import bronze
 
     crawled = F.coalesce(F.expr("try_cast(crawled_at AS timestamp)"), F.timestamp_micros(F.col("_mtime_us")))
     good = checked.where(F.col("_reason").isNull()).withColumn("crawled_at", crawled)
@@ -330,16 +316,44 @@ def ingest_catalog(
     latest = latest.cache()
     n_written = latest.count()
     if n_written:
-        write_table(
-            spark,
-            latest,
-            bronze.CATALOG_ITEMS,
-            cfg.lakehouse,
-            mode="merge",
-            update_if="t.crawled_at IS NULL OR s.crawled_at >= t.crawled_at",
-        )
+        write_table(spark, latest, bronze.CATALOG_ITEMS, cfg.lakehouse, mode="merge",
+                    update_if="t.crawled_at IS NULL OR s.crawled_at >= t.crawled_at")
     latest.unpersist()
-    checked.unpersist()
+    return n_good, n_written
+
+
+def ingest_catalog(
+    spark: Any,
+    cfg: Config,
+    input_path: str,
+    fmt: str,
+    mapping: dict[str, str] | None = None,
+    source: str | None = None,
+    image_template: str | None = None,
+) -> IngestCounts:
+    """Run the whole ingest; returns the counts (which add up, or this raises)."""
+    from pyspark.sql import functions as F
+
+    storage.check_writable(cfg.lakehouse)  # one clear error before any input is read
+    files = resolve_inputs(input_path)
+    if not source:
+        source = files[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    rules = _rules(cfg, input_path, mapping, image_template)
+    checked = read_records(spark, files, fmt, rules).withColumn("source", F.lit(source)).cache()
+    try:
+        n_read = checked.count()
+        if n_read == 0:
+            raise IngestError(f"no record in {input_path} ({len(files)} file(s), all empty)")
+        keys = {r[0] for r in checked.select(F.explode("_keys")).distinct().collect()}
+        missing = sorted(src for src in (mapping or {}) if src not in keys)
+        if keys and missing:
+            raise IngestError(f"mapping source column(s) {missing} not in input columns {sorted(keys)}")
+        n_bad = _quarantine_rejects(spark, cfg, checked)
+        if n_bad == n_read and not keys:
+            raise IngestError(f"no readable record in {input_path}: all {n_read} quarantined (see bronze/quarantine)")
+        n_good, n_written = _merge_latest(spark, cfg, checked)
+    finally:
+        checked.unpersist()
     counts = IngestCounts(read=n_read, written=n_written, quarantined=n_bad, duplicates=n_good - n_written)
     counts.check()
     return counts

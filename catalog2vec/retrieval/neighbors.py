@@ -27,7 +27,6 @@ def build_neighbors(spark: Any, cfg: Config, model_version: str, k: int | None =
     The table version for ``model_version`` is replaced as a whole (``replaceWhere``): a re-run
     with the same embeddings writes the same rows. Returns counts (rows in = indexed + quarantined).
     """
-    from pyspark.sql import types as T
 
     from catalog2vec.lakehouse import write_table
     from catalog2vec.schemas import analysis
@@ -53,18 +52,9 @@ def build_neighbors(spark: Any, cfg: Config, model_version: str, k: int | None =
                 (model_version, iid, r, nid, float(s), cfg.run_id) for r, (nid, s) in enumerate(row, 1)
             )
         log.info("neighbours: %d/%d items", min(start + batch, len(emb.item_ids)), len(emb.item_ids))
-    schema = T.StructType(
-        [
-            T.StructField("model_version", T.StringType(), False),
-            T.StructField("item_id", T.StringType(), False),
-            T.StructField("rank", T.IntegerType(), False),
-            T.StructField("neighbor_id", T.StringType(), False),
-            T.StructField("score", T.FloatType(), False),
-            T.StructField("run_id", T.StringType(), False),
-        ]
-    )
     import pandas as pd
 
+    schema = analysis.ITEM_NEIGHBORS.spark_schema()  # the declared columns (schemas/analysis.py)
     pdf = pd.DataFrame(rows, columns=[f.name for f in schema.fields])
     pdf["rank"] = pdf["rank"].astype("int32")
     pdf["score"] = pdf["score"].astype("float32")

@@ -70,11 +70,11 @@ def save_grid(
 
     Captions are wrapped; a missing image shows as a grey cell. Returns the written path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
+
+    from catalog2vec.plots import png_bytes, pyplot
+
+    plt = pyplot()
 
     if not rows:
         raise ValueError("nothing to draw")
@@ -98,11 +98,7 @@ def save_grid(
             ax.set_title("\n".join(textwrap.wrap(caption, 22)[:3]), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return storage.write_bytes(path, buf.getvalue())
+    return storage.write_bytes(path, png_bytes(fig, dpi=80))
 
 
 def grid_png_bytes(rows: Sequence[Sequence[tuple[bytes | None, str]]], title: str = "") -> bytes:

@@ -242,6 +242,70 @@ def dedupe_items(items: Any, fields: list[str]) -> Any:
     return items.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 
+@dataclass
+class _VocabInput:
+    items: Any  # item_id + the text fields, one row per item
+    settings: CleanerSettings
+    source: str
+    rejected: Any = None  # ad-hoc parse/id rejects (quarantine rows) or None
+    n_parsed: int = 0
+    input_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _vocab_input(spark: Any, cfg: Config, input_path: str | None, fmt: str, id_column: str,
+                 text_columns: Mapping[str, int] | None) -> _VocabInput:
+    """The items to clean: an ad-hoc file (parsed per record, rejects kept) or bronze.catalog_items."""
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.schemas import bronze
+
+    if input_path is not None:
+        fields = dict(text_columns or cfg.text.fields)
+        parsed, rejected, source, keys = read_adhoc(spark, input_path, fmt, id_column, fields)
+        items, n_parsed, reasons = adhoc_items(keys, parsed, list(fields))
+        return _VocabInput(items, CleanerSettings.from_config(cfg.text, fields), source,
+                           rejected if reasons else None, n_parsed, reasons)
+    settings = CleanerSettings.from_config(cfg.text, text_columns)
+    bronze_df = read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS)
+    missing = [f for f in settings.field_names if f not in bronze_df.columns]
+    if missing:
+        raise InvalidInput(f"text.fields {missing} are not columns of bronze.catalog_items {bronze_df.columns}")
+    return _VocabInput(bronze_df.select("item_id", *settings.field_names), settings, BRONZE_SOURCE)
+
+
+def _clean_counts(cleaned: Any) -> tuple[int, int, int]:
+    """(items, items with no token left, items truncated) of the cleaned frame, in one job."""
+    from pyspark.sql import functions as F
+
+    agg = cleaned.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.size("tokens") == 0, 1).otherwise(0)).alias("empty"),
+        F.sum(F.when(F.col("truncated"), 1).otherwise(0)).alias("truncated"),
+    ).collect()[0]
+    return int(agg["n"]), int(agg["empty"] or 0), int(agg["truncated"] or 0)
+
+
+def _rejects(cleaned: Any, inp: _VocabInput, n_empty: int) -> Any:
+    """Quarantine rows: items whose text cleaned down to nothing (+ ad-hoc parse/id rejects)."""
+    from pyspark.sql import functions as F
+
+    no_tokens = None
+    if n_empty:
+        raw_fields = [F.col(RAW_PREFIX + name).alias(name) for name in inp.settings.field_names]
+        no_tokens = cleaned.where(F.size("tokens") == 0).select(
+            F.lit(inp.source).alias("source"),
+            F.to_json(F.struct(F.col("item_id"), *raw_fields)).alias("record"),
+            F.col("item_id"),
+            F.lit(Reason.NO_TOKENS.value).alias("reason"),
+            F.concat(F.lit("raw tokens: "), F.col("n_raw_tokens").cast("string"), F.lit(", none survived filtering")).alias(
+                "detail"
+            ),
+        )
+    bad: Any = None
+    for part in (d for d in (inp.rejected, no_tokens) if d is not None):
+        bad = part if bad is None else bad.unionByName(part)
+    return bad
+
+
 def build_vocab(
     spark: Any,
     cfg: Config,
@@ -262,47 +326,17 @@ def build_vocab(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import bronze
-
     k = int(vocab_size if vocab_size is not None else cfg.text.vocab_size)
     mc = int(min_count if min_count is not None else cfg.text.min_count)
-    adhoc = input_path is not None
-    if adhoc and not output:
+    if input_path is not None and not output:
         raise InvalidInput("--input needs --output (ad-hoc mode writes plain Parquet, no lakehouse)")
     if k < 1:
         raise InvalidInput(f"--vocab-size must be >= 1, got {k}")
-
-    input_reasons: dict[str, int] = {}
-    if adhoc:
-        assert input_path is not None
-        fields = dict(text_columns or cfg.text.fields)
-        settings = CleanerSettings.from_config(cfg.text, fields)
-        parsed, rejected, source, keys = read_adhoc(spark, input_path, fmt, id_column, fields)
-        items, n_parsed, input_reasons = adhoc_items(keys, parsed, list(fields))
-        if not input_reasons:
-            rejected = None
-    else:
-        settings = CleanerSettings.from_config(cfg.text, text_columns)
-        n_parsed = 0
-        bronze_df = read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS)
-        missing = [f for f in settings.field_names if f not in bronze_df.columns]
-        if missing:
-            raise InvalidInput(f"text.fields {missing} are not columns of bronze.catalog_items {bronze_df.columns}")
-        items = bronze_df.select("item_id", *settings.field_names)
-        rejected = None
-        source = BRONZE_SOURCE
-
-    fingerprint = settings.fingerprint()
+    inp = _vocab_input(spark, cfg, input_path, fmt, id_column, text_columns)
+    fingerprint = inp.settings.fingerprint()
     # the one cleaned frame: every later figure and output is read from it (no second Python pass)
-    cleaned = clean_frame(items, settings, keep_empty_text=True).persist(StorageLevel.MEMORY_AND_DISK)
-    agg = cleaned.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.sum(F.when(F.size("tokens") == 0, 1).otherwise(0)).alias("empty"),
-        F.sum(F.when(F.col("truncated"), 1).otherwise(0)).alias("truncated"),
-    ).collect()[0]
-    n_items, n_empty, n_trunc = int(agg["n"]), int(agg["empty"] or 0), int(agg["truncated"] or 0)
+    cleaned = clean_frame(inp.items, inp.settings, keep_empty_text=True).persist(StorageLevel.MEMORY_AND_DISK)
+    n_items, n_empty, n_trunc = _clean_counts(cleaned)
     log.info("cleaned %d items (%d with no token left, %d truncated)", n_items, n_empty, n_trunc)
 
     good = cleaned.where(F.size("tokens") > 0)
@@ -312,76 +346,79 @@ def build_vocab(
         raise InvalidInput(
             f"the vocabulary is empty: no token occurs at least min_count={mc} times in {n_items} items"
         )
-    version = vocab[0].vocab_version
-
-    # rows rejected: items whose text cleaned down to nothing (+ ad-hoc parse/id problems)
-    no_tokens = None
-    if n_empty:
-        raw_fields = [F.col(RAW_PREFIX + name).alias(name) for name in settings.field_names]
-        no_tokens = cleaned.where(F.size("tokens") == 0).select(
-            F.lit(source).alias("source"),
-            F.to_json(F.struct(F.col("item_id"), *raw_fields)).alias("record"),
-            F.col("item_id"),
-            F.lit(Reason.NO_TOKENS.value).alias("reason"),
-            F.concat(F.lit("raw tokens: "), F.col("n_raw_tokens").cast("string"), F.lit(", none survived filtering")).alias(
-                "detail"
-            ),
-        )
-    rejects = [d for d in (rejected, no_tokens) if d is not None]
-    bad: Any = None
-    for part in rejects:
-        bad = part if bad is None else bad.unionByName(part)
-
+    bad = _rejects(cleaned, inp, n_empty)
     tokens_out = good.select("item_id", "tokens", "n_raw_tokens", "truncated", F.lit(cfg.run_id).alias("run_id"))
     manifest = {
-        "vocab_version": version,
+        "vocab_version": vocab[0].vocab_version,
         "vocab_size": len(vocab),
         "requested_vocab_size": k,
         "min_count": mc,
-        "fields": dict(settings.fields),
+        "fields": dict(inp.settings.fields),
         "cleaning_fingerprint": fingerprint,
         "run_id": cfg.run_id,
         "created_at": datetime.now(UTC).isoformat(),
         "source": input_path or BRONZE_SOURCE,
     }
-    paths: dict[str, str] = {}
-    reasons: dict[str, int] = {}
-    if adhoc:
-        assert output is not None
-        out = output.rstrip("/")
-        n_bad = 0
-        if bad is not None:
-            reasons.update(input_reasons)
-            if n_empty:
-                reasons[Reason.NO_TOKENS.value] = n_empty
-            n_bad = sum(reasons.values())
-            bad.withColumn("run_id", F.lit(cfg.run_id)).write.mode("overwrite").parquet(f"{out}/quarantine")
-            paths["quarantine"] = f"{out}/quarantine"
-        if write_tokens:
-            tokens_out.write.mode("overwrite").parquet(f"{out}/catalog_tokens")
-            paths["catalog_tokens"] = f"{out}/catalog_tokens"
-        n_dupes = n_parsed - n_items
-        counts = VocabCounts(
-            read=n_parsed + n_bad - n_empty, tokenised=n_items - n_empty, quarantined=n_bad, duplicates=n_dupes, truncated=n_trunc
-        )
-        manifest["counts"] = asdict(counts)
-        paths["vocab"] = write_vocab_parquet(vocab, out, manifest)
+    if output is not None and input_path is not None:
+        counts, paths, reasons = _write_adhoc(cfg, output, inp, vocab, manifest, bad, tokens_out,
+                                              (n_items, n_empty, n_trunc), write_tokens)
     else:
-        n_bad = 0
-        if bad is not None:
-            n_bad = write_quarantine(spark, bad, cfg.lakehouse, "build_vocab", cfg.run_id)
-            reasons[Reason.NO_TOKENS.value] = n_bad
-        if write_tokens:
-            paths["catalog_tokens"] = _merge_tokens(spark, cfg, tokens_out)
-        paths["vocab_table"] = _write_vocab_table(spark, cfg, vocab)
-        manifest["counts"] = {"read": n_items, "tokenised": n_items - n_empty, "quarantined": n_bad, "duplicates": 0}
-        paths["vocab"] = write_vocab_files(vocab, cfg.lakehouse, manifest)
-        counts = VocabCounts(
-            read=n_items, tokenised=n_items - n_empty, quarantined=n_bad, duplicates=0, truncated=n_trunc
-        )
+        counts, paths, reasons = _write_lakehouse(spark, cfg, vocab, manifest, bad, tokens_out,
+                                                  (n_items, n_empty, n_trunc), write_tokens)
     cleaned.unpersist()
     counts.check()
     return VocabResult(vocab=vocab, counts=counts, paths=paths, reasons=reasons)
+
+
+Written = tuple[VocabCounts, dict[str, str], dict[str, int]]  # counts, output paths, quarantine reasons
+
+
+def _write_adhoc(cfg: Config, output: str, inp: _VocabInput, vocab: list[VocabEntry], manifest: dict[str, Any],
+                 bad: Any, tokens_out: Any, figures: tuple[int, int, int], write_tokens: bool) -> Written:
+    """Ad-hoc outputs as plain Parquet under ``output``: quarantine/, catalog_tokens/, vocab.parquet."""
+    from pyspark.sql import functions as F
+
+    n_items, n_empty, n_trunc = figures
+    out = output.rstrip("/")
+    paths: dict[str, str] = {}
+    reasons: dict[str, int] = {}
+    n_bad = 0
+    if bad is not None:
+        reasons.update(inp.input_reasons)
+        if n_empty:
+            reasons[Reason.NO_TOKENS.value] = n_empty
+        n_bad = sum(reasons.values())
+        bad.withColumn("run_id", F.lit(cfg.run_id)).write.mode("overwrite").parquet(f"{out}/quarantine")
+        paths["quarantine"] = f"{out}/quarantine"
+    if write_tokens:
+        tokens_out.write.mode("overwrite").parquet(f"{out}/catalog_tokens")
+        paths["catalog_tokens"] = f"{out}/catalog_tokens"
+    counts = VocabCounts(read=inp.n_parsed + n_bad - n_empty, tokenised=n_items - n_empty, quarantined=n_bad,
+                         duplicates=inp.n_parsed - n_items, truncated=n_trunc)
+    manifest["counts"] = asdict(counts)
+    paths["vocab"] = write_vocab_parquet(vocab, out, manifest)
+    return counts, paths, reasons
+
+
+def _write_lakehouse(spark: Any, cfg: Config, vocab: list[VocabEntry], manifest: dict[str, Any], bad: Any,
+                     tokens_out: Any, figures: tuple[int, int, int], write_tokens: bool) -> Written:
+    """Lakehouse outputs: bronze/quarantine, silver/catalog_tokens (MERGE), silver/vocab, vocab files."""
+    from catalog2vec.quality import write_quarantine
+
+    n_items, n_empty, n_trunc = figures
+    paths: dict[str, str] = {}
+    reasons: dict[str, int] = {}
+    n_bad = 0
+    if bad is not None:
+        n_bad = write_quarantine(spark, bad, cfg.lakehouse, "build_vocab", cfg.run_id)
+        reasons[Reason.NO_TOKENS.value] = n_bad
+    if write_tokens:
+        paths["catalog_tokens"] = _merge_tokens(spark, cfg, tokens_out)
+    paths["vocab_table"] = _write_vocab_table(spark, cfg, vocab)
+    manifest["counts"] = {"read": n_items, "tokenised": n_items - n_empty, "quarantined": n_bad, "duplicates": 0}
+    paths["vocab"] = write_vocab_files(vocab, cfg.lakehouse, manifest)
+    counts = VocabCounts(read=n_items, tokenised=n_items - n_empty, quarantined=n_bad, duplicates=0, truncated=n_trunc)
+    return counts, paths, reasons
 
 
 def _merge_tokens(spark: Any, cfg: Config, tokens_out: Any) -> str:

@@ -69,7 +69,7 @@ def test_evaluation_report_self_contained_and_labels_the_prior(flag: str | None)
 
 
 def test_ctr_report_is_self_contained_with_all_models() -> None:
-    from catalog2vec.ctr.train import report_html
+    from catalog2vec.ctr.report import report_html
 
     def m(ne: float) -> dict[str, Any]:
         return {"ne": ne, "ne_relative_to_trees": ne / 0.96, "calibration": 1.01, "auc": 0.7, "log_loss": 0.2,

@@ -13,8 +13,9 @@ import pytest
 
 from catalog2vec.text import columnar
 from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch, clean_arrow_batch_rowwise
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = SHARED_DATA  # CATALOG2VEC_SHARED_DATA, else ../shared/data (tests/conftest.py)
 
 HOSTILE = [
     None,
