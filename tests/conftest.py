@@ -60,6 +60,23 @@ def s3_server() -> Iterator[Any]:
             storage.configure(None)
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Spark standalone master + two 1-core workers on 127.0.0.1 (separate JVMs, started from the
+    installed pyspark by ``catalog2vec.cluster``) for one test module; stopped by PID after it."""
+    from catalog2vec import cluster as cl
+
+    run = tmp_path_factory.mktemp("cluster")
+    try:
+        info = cl.start(run, workers=2, cores=1, memory="1500m", timeout=240)
+    except cl.ClusterError as exc:
+        if "java is not available" in str(exc):
+            pytest.skip(f"standalone cluster needs Java: {exc}")
+        raise
+    yield info
+    cl.stop(run)
+
+
 @pytest.fixture()
 def lakehouse(tmp_path: Path) -> Path:
     root = tmp_path / "lakehouse"

@@ -163,7 +163,12 @@ class InferenceModel:
                     z = model(x)
                     probs = model.tag_probabilities(z)
             else:
-                z = model(x)
+                # oneDNN runs a batch of one through other kernels than a batch of two or more, so a
+                # lone image (the tail of a Spark partition) would get an embedding a few ULPs off
+                # the one it gets inside a batch: run it as a pair, keep the first row. Where an item
+                # lands in Spark's batches then does not change its ResNet-18 embedding on CPU.
+                single = x.shape[0] == 1
+                z = model(torch.cat([x, x]) if single else x)[:1 if single else None]
                 probs = model.tag_probabilities(z)
             return z.float(), probs.float()
 

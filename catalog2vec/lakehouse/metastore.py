@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from catalog2vec import storage
+from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse.io import table_exists, table_path
 from catalog2vec.lakehouse.table import TableSpec
 
@@ -63,12 +64,12 @@ def metastore_dir(cfg: Config) -> str:
     elif storage.is_local(cfg.lakehouse):
         directory = storage.join(cfg.lakehouse, "_metastore")
     else:
-        raise ValueError(
+        raise InvalidInput(
             f"the embedded metastore (Derby) needs a local directory: set metastore.dir (the lakehouse "
             f"{cfg.lakehouse} is not on local disk), or metastore.kind = \"session\" for the cluster's metastore"
         )
     if not storage.is_local(directory):
-        raise ValueError(f"metastore.dir must be a local directory for the embedded metastore, got {directory}")
+        raise InvalidInput(f"metastore.dir must be a local directory for the embedded metastore, got {directory}")
     return storage.normalize(directory)
 
 

@@ -79,10 +79,14 @@ def run_dag(
     mark_success: str | None = None,
     timeout: int = 1800,
     extra_env: dict[str, str] | None = None,
+    logical_date: str | None = None,
 ) -> tuple[dict[str, str], str]:
     """Run the DAG (or only ``tasks``) with dag.test() in a subprocess; returns ({task: state}, log)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "dag_test.log"
     cmd = [sys.executable, str(Path(__file__).with_name("dag_runner.py")), "--conf", json.dumps(conf)]
+    if logical_date:
+        cmd += ["--logical-date", logical_date]
     for t in tasks or []:
         cmd += ["--task", t]
     if mark_success:

@@ -72,21 +72,6 @@ def executor_logs(run_dir: str, app_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from catalog2vec import cluster as cl
-
-    run = tmp_path_factory.mktemp("cluster")
-    try:
-        info = cl.start(run, workers=2, cores=1, memory="1500m", timeout=240)
-    except cl.ClusterError as exc:
-        if "java is not available" in str(exc):
-            pytest.skip(f"standalone cluster needs Java: {exc}")
-        raise
-    yield info
-    cl.stop(run)
-
-
-@pytest.fixture(scope="module")
 def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from catalog2vec import storage
 
