@@ -117,6 +117,7 @@ class InferenceModel:
         top_n: int,
         full_probabilities: bool = False,
         card: dict[str, Any] | None = None,
+        fixed_batch: int = 0,
     ) -> None:
         if top_n < 1:
             raise InvalidInput(f"embed.top_n must be >= 1, got {top_n}")
@@ -130,6 +131,16 @@ class InferenceModel:
         self.full_probabilities = full_probabilities
         self.card = card or {}
         self.preprocessor = Preprocessor(self.image_size)
+        # CPU kernels (oneDNN convolutions, the GEMM of the projection) reduce in an order that
+        # depends on the batch size: the same image embedded in a batch of 7 and in a batch of 16
+        # differs in the last bits. With ``fixed_batch`` every CPU forward runs on exactly that many
+        # rows (a short batch padded with copies of its first row, the padding dropped), so an
+        # item's embedding does not depend on how Spark split partitions or Arrow batches: a
+        # cluster run equals a local run bit for bit. The padding costs at most fixed_batch - 1 rows
+        # per partition tail. Measured: any row position inside a fixed-size batch gives the same
+        # embedding bits; the tag probabilities' small GEMM is not position-invariant for every
+        # batch size (8, 12), so they agree to float precision (1e-6), not always to the bit.
+        self.fixed_batch = int(fixed_batch)
 
     @classmethod
     def from_dir(
@@ -139,6 +150,7 @@ class InferenceModel:
         device: str = "auto",
         threads: int = 0,
         full_probabilities: bool = False,
+        fixed_batch: int = 0,
     ) -> InferenceModel:
         from catalog2vec.vision.model import load_model_dir
 
@@ -150,7 +162,8 @@ class InferenceModel:
         loaded = load_model_dir(model_dir, map_location="cpu")
         log.info("loaded %s (%s, %d words, %d px) on %s", model_dir, loaded.card.get("arch"),
                  len(loaded.tokens), loaded.image_size, dev)
-        return cls(loaded.model, loaded.tokens, loaded.image_size, dev, top_n, full_probabilities, loaded.card)
+        return cls(loaded.model, loaded.tokens, loaded.image_size, dev, top_n, full_probabilities, loaded.card,
+                   fixed_batch=fixed_batch)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-processed batch → (z float32 (B, D), tag probabilities float32 (B, K))."""
@@ -162,13 +175,19 @@ class InferenceModel:
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     z = model(x)
                     probs = model.tag_probabilities(z)
+            elif self.fixed_batch > 0 and x.shape[0] != self.fixed_batch:
+                zs, ps = [], []
+                for start in range(0, x.shape[0], self.fixed_batch):
+                    part = x[start : start + self.fixed_batch]
+                    n = part.shape[0]
+                    if n < self.fixed_batch:  # pad with copies of the first row, dropped below
+                        part = torch.cat([part, part[:1].expand(self.fixed_batch - n, *part.shape[1:])])
+                    z_part = model(part)
+                    zs.append(z_part[:n])
+                    ps.append(model.tag_probabilities(z_part)[:n])
+                z, probs = torch.cat(zs), torch.cat(ps)
             else:
-                # oneDNN runs a batch of one through other kernels than a batch of two or more, so a
-                # lone image (the tail of a Spark partition) would get an embedding a few ULPs off
-                # the one it gets inside a batch: run it as a pair, keep the first row. Where an item
-                # lands in Spark's batches then does not change its ResNet-18 embedding on CPU.
-                single = x.shape[0] == 1
-                z = model(torch.cat([x, x]) if single else x)[:1 if single else None]
+                z = model(x)
                 probs = model.tag_probabilities(z)
             return z.float(), probs.float()
 

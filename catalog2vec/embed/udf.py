@@ -37,6 +37,7 @@ def make_predict_fn_factory(
     device: str = "auto",
     threads: int = 0,
     full_probabilities: bool = False,
+    fixed_batch: int = 0,
 ) -> Callable[[], Callable[[np.ndarray], dict[str, np.ndarray]]]:
     """``make_predict_fn`` for ``predict_batch_udf``: loads the model (on the executor) and returns
     ``predict(images: ndarray[object bytes]) -> dict of column arrays``."""
@@ -53,7 +54,7 @@ def make_predict_fn_factory(
 
         storage.configure(s3)
         t0 = time.time()
-        model = InferenceModel.from_dir(model_dir, top_n, device, threads, full_probabilities)
+        model = InferenceModel.from_dir(model_dir, top_n, device, threads, full_probabilities, fixed_batch)
         # one line per load in the executor's stderr: predict_batch_udf caches the predict function
         # per Python worker, so a worker that logs this twice reloaded the model
         print(f"[catalog2vec.embed] model loaded pid={os.getpid()} in {time.time() - t0:.2f}s: {model_dir}",
@@ -92,7 +93,8 @@ def embedding_udf(
     if batch_size < 1:
         raise InvalidInput(f"batch size must be >= 1, got {batch_size}")
     udf = predict_batch_udf(
-        make_predict_fn_factory(model_dir, top_n, device, threads, full_probabilities),
+        # every CPU forward on exactly batch_size rows: embeddings independent of the partitioning
+        make_predict_fn_factory(model_dir, top_n, device, threads, full_probabilities, fixed_batch=batch_size),
         return_type=result_type(full_probabilities),
         batch_size=batch_size,
     )

@@ -96,3 +96,42 @@ def test_open_model_rejects_inconsistent_vocab(tmp_path: Path) -> None:
     (path / "model.pt").unlink()
     with pytest.raises(EmbedError, match=r"missing model\.pt"):
         open_model(tmp_path, "m-bad")
+
+
+def test_fixed_batch_makes_cpu_embeddings_independent_of_the_batching() -> None:
+    """CPU kernels reduce in a batch-size-dependent order: the same images split 7/9/8 and as one
+    batch of 24 differ in the last bits; with ``fixed_batch`` every forward runs on exactly that many
+    rows (short batches padded), so any split gives the same embedding bits (what makes a cluster
+    run equal a local run)."""
+    from catalog2vec.embed.core import InferenceModel
+    from catalog2vec.vision.model import build_model
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net = build_model("resnet18", 50, embed_dim=16, loss="bce", head="cosine").eval()
+        x = torch.randn(24, 3, 32, 32)
+
+        def run(model: InferenceModel, sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            zs, ps, at = [], [], 0
+            for n in sizes:
+                z, p = model.forward(x[at : at + n])
+                zs.append(z)
+                ps.append(p)
+                at += n
+            return torch.cat(zs), torch.cat(ps)
+
+        fixed = InferenceModel(net, [str(i) for i in range(50)], 32, torch.device("cpu"), 5, fixed_batch=8)
+        whole = run(fixed, [24])
+        for sizes in ([7, 9, 8], [1, 23], [5, 5, 5, 5, 4], [24]):
+            z, p = run(fixed, sizes)
+            assert torch.equal(z, whole[0]), sizes
+            # the word GEMM (B x D) @ (D x K) is not row-position invariant for every B here
+            # (8 and 12 are not): tag probabilities agree to float precision, not to the bit
+            np.testing.assert_allclose(p.numpy(), whole[1].numpy(), rtol=0, atol=1e-6)
+        plain = InferenceModel(net, [str(i) for i in range(50)], 32, torch.device("cpu"), 5)
+        z1, _ = run(plain, [7, 9, 8])
+        np.testing.assert_allclose(z1.numpy(), whole[0].numpy(), atol=1e-5)  # close, not bit-identical
+    finally:
+        torch.set_num_threads(threads)
