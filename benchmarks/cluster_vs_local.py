@@ -1,0 +1,86 @@
+"""The sample pipeline as one spark-submit application on ``local[2]`` against the same pipeline on
+the local standalone cluster (a master and two 1-core workers on 127.0.0.1, separate JVMs, started
+here by ``catalog2vec.cluster``), in one run, per stage; prints the cluster / local ratio.
+
+  .venv/bin/python benchmarks/cluster_vs_local.py            # the bundled sample's 384-item core
+
+Both runs use a local-disk lakehouse (the workers share this machine's disk) and test-sized
+training; on the cluster, ``conf/standalone.toml`` trains with 2 TorchDistributor ranks on the
+two workers and embeds on both executors. The 2 cores are shared by every JVM, so the ratio is the
+cost of the cluster code path (executor launch, task scheduling over RPC, barrier training), not
+a speed-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SMALL = ("train.image_size=32", "train.epochs=1", "train.batch_size=16", "train.checkpoint_every=0",
+         "similarity.epochs=2", "ctr.num_trees=10", "cluster.k=6")
+
+DRIVER = '''
+import importlib.util, json, sys
+sys.path.insert(0, {jobs!r})
+spec = importlib.util.spec_from_file_location("demo", {demo!r})
+demo = importlib.util.module_from_spec(spec); spec.loader.exec_module(demo)
+timings = demo.run_steps(demo.steps({root!r}, "bench", {small!r}, impressions=3000, feature_version="bench",
+                                    max_train=120, config={config!r}, sample={sample!r}))
+print("TIMINGS=" + json.dumps(timings))
+'''
+
+
+def submit(master: str, config: str, root: str, work: Path) -> dict[str, float]:
+    from tests.sample import core_sample_dir
+
+    script = work / f"driver_{abs(hash(master))}.py"
+    script.write_text(DRIVER.format(jobs=str(REPO / "jobs"), demo=str(REPO / "scripts" / "demo.py"), root=root,
+                                    small=SMALL, config=config, sample=str(core_sample_dir() / "styles.csv")))
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    env.pop("PYSPARK_DRIVER_PYTHON", None)
+    cmd = [str(bin_dir / "spark-submit"), "--master", master, "--conf", "spark.executor.memory=1g",
+           "--conf", f"spark.pyspark.python={sys.executable}", str(script)]
+    t0 = time.time()
+    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=3600)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("TIMINGS=")), None)
+    if proc.returncode or not line:
+        sys.exit(f"{master} failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return {**dict(json.loads(line.split("=", 1)[1])), "total (incl. JVM start)": time.time() - t0}
+
+
+def main() -> int:
+    from catalog2vec import cluster as cl
+
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="c2v-bench-cluster-") as tmp:
+        work = Path(tmp)
+        results["local[2]"] = submit("local[2]", str(REPO / "conf" / "local.toml"), str(work / "lake-local"), work)
+        info = cl.start(work / "cluster", workers=2, cores=1, memory="1500m", timeout=240)
+        try:
+            results["standalone"] = submit(info.master_url, str(REPO / "conf" / "standalone.toml"),
+                                           str(work / "lake-cluster"), work)
+        finally:
+            cl.stop(work / "cluster")
+    print("\n== standalone cluster (2 workers) vs local[2] (same run)")
+    print(f"{'stage':<26} {'local[2] s':>10} {'cluster s':>10} {'ratio':>7}")
+    for stage, lo in results["local[2]"].items():
+        c = results["standalone"][stage]
+        print(f"{stage:<26} {lo:10.1f} {c:10.1f} {c / max(lo, 1e-9):7.2f}")
+    print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+                      "load_avg_after": os.getloadavg(), "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
