@@ -23,6 +23,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -148,6 +149,26 @@ class _Split:
     test_without_image: int
     train_without_image: int
 
+    @cached_property
+    def categories(self) -> list[str]:
+        """The test items' categories (the retrieval, probe and clustering relevance)."""
+        return list(self.test["category"].astype(str))
+
+    @cached_property
+    def category_colors(self) -> list[str]:
+        """``category|colour`` of the test items (the stricter retrieval relevance)."""
+        colors = self.test["color"].astype(str)
+        return [f"{a}|{b}" for a, b in zip(self.categories, colors, strict=True)]
+
+    @cached_property
+    def truth(self) -> list[list[int]]:
+        """Each test item's own vocabulary indices (the tag-recall ground truth)."""
+        return [list(v) for v in self.test["labels"]]
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        return dict(zip(self.frame["item_id"], self.frame["title"].astype(str), strict=True))
+
 
 def _load_split(spark: Any, cfg: Config, model_version: str, max_train: int) -> _Split:
     from catalog2vec.retrieval.inputs import model_card, read_images, split_frame
@@ -224,9 +245,8 @@ def _feature_sections(data: _Split, feats: Features, cfg: Config) -> dict[str, d
     from sklearn.cluster import KMeans
 
     test, train = data.test, data.train
-    cat_test, col_test = list(test["category"].astype(str)), list(test["color"].astype(str))
-    catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, col_test, strict=True)]
-    truth = [list(v) for v in test["labels"]]
+    cat_test, catcol_test = data.categories, data.category_colors
+    truth = data.truth
     train_words = [list(v) for v in train["labels"]]
     k_clusters = max(2, min(cfg.cluster.k, len(test) // 2))
     sections: dict[str, dict[str, Any]] = {"retrieval": {}, "label_prediction": {}, "linear_probe": {},
@@ -253,7 +273,7 @@ def _feature_sections(data: _Split, feats: Features, cfg: Config) -> dict[str, d
 def _head_sections(spark: Any, cfg: Config, model_version: str, data: _Split, rand_head: np.ndarray | None,
                    label_prediction: dict[str, Any]) -> None:
     """Tag recall of the model's own head, the random network's head and the word-frequency prior."""
-    truth = [list(v) for v in data.test["labels"]]
+    truth = data.truth
     head = _model_head_tags(spark, cfg.lakehouse, model_version, list(data.test["item_id"]), data.tokens)
     if head is not None:
         ranked_tags, top_n = head
@@ -289,8 +309,7 @@ def _retrieval_pictures(data: _Split, feats: Features, examples: int) -> dict[st
     from catalog2vec.retrieval.query import grid_png_bytes
 
     test, images = data.test, data.images
-    titles = dict(zip(data.frame["item_id"], data.frame["title"].astype(str), strict=True))
-    cat_test = list(test["category"].astype(str))
+    titles, cat_test = data.titles, data.categories
     qi = list(range(0, len(test), max(1, len(test) // examples)))[:examples]
     pictures: dict[str, bytes] = {}
     for name in ("model", "color_histogram"):
@@ -332,15 +351,13 @@ def evaluate(
     _head_sections(spark, cfg, model_version, data, rand_head, sections["label_prediction"])
     sections["clustering"]["model"]["spark_job"] = _spark_clusters(spark, cfg, model_version, data.frame, data.test)
     report.update(sections)
-    cat_test = list(data.test["category"].astype(str))
-    catcol_test = [f"{a}|{b}" for a, b in zip(cat_test, data.test["color"].astype(str), strict=True)]
-    report["similarity"] = _pan_section(cfg, model_version, feats["model"][0], catcol_test, cat_test, data.tokens)
+    report["similarity"] = _pan_section(cfg, model_version, feats["model"][0], data.category_colors,
+                                        data.categories, data.tokens)
     log.info("similarity section done (%.1fs)", time.time() - t0)
     report["headline"] = _headline(report)
     report["verdict"] = verdict(report["headline"])
     pictures = {"headline_metrics.png": _bar_chart(report), **_retrieval_pictures(data, feats, examples)}
-    titles = dict(zip(data.frame["item_id"], data.frame["title"].astype(str), strict=True))
-    proto_png = _prototype_grid(spark, cfg, model_version, titles)
+    proto_png = _prototype_grid(spark, cfg, model_version, data.titles)
     if proto_png:
         pictures["cluster_prototypes.png"] = proto_png
     report["pictures"] = sorted(pictures)
