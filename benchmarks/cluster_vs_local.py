@@ -40,17 +40,13 @@ print("TIMINGS=" + json.dumps(timings))
 
 
 def submit(master: str, config: str, root: str, work: Path) -> dict[str, float]:
+    from catalog2vec.cluster import submit_command
     from tests.sample import core_sample_dir
 
     script = work / f"driver_{abs(hash(master))}.py"
     script.write_text(DRIVER.format(jobs=str(REPO / "jobs"), demo=str(REPO / "scripts" / "demo.py"), root=root,
                                     small=SMALL, config=config, sample=str(core_sample_dir() / "styles.csv")))
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-    env.pop("PYSPARK_DRIVER_PYTHON", None)
-    cmd = [str(bin_dir / "spark-submit"), "--master", master, "--conf", "spark.executor.memory=1g",
-           "--conf", f"spark.pyspark.python={sys.executable}", str(script)]
+    cmd, env = submit_command(master, [str(script)])
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=3600)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("TIMINGS=")), None)

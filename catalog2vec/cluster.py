@@ -159,6 +159,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def submit_command(master: str, args: list[str], executor_memory: str = "1g") -> tuple[list[str], dict[str, str]]:
+    """``spark-submit --master <master> <args>`` with this interpreter on the driver and the
+    executors (the workers share this machine), and the environment to run it in."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SPARK_LOCAL_IP": HOST, "PYSPARK_PYTHON": sys.executable,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PYSPARK_DRIVER_PYTHON", None)
+    cmd = [str(bin_dir / "spark-submit"), "--master", master, "--conf", f"spark.executor.memory={executor_memory}",
+           "--conf", f"spark.pyspark.python={sys.executable}", *args]
+    return cmd, env
+
+
 def kill_worker(info: ClusterInfo, index: int) -> int:
     """SIGKILL one worker JVM (and its executors: its process group). Returns the PID."""
     pid = info.worker_pids[index]

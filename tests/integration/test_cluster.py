@@ -16,10 +16,8 @@ the deployment a user runs, shrunk to one machine.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,12 +50,9 @@ print("PIPELINE=" + json.dumps({{"timings": timings, "master": sc.master, "app_i
 
 
 def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-    env.pop("PYSPARK_DRIVER_PYTHON", None)
-    cmd = [str(bin_dir / "spark-submit"), "--master", master, "--conf", "spark.executor.memory=1g",
-           "--conf", f"spark.pyspark.python={sys.executable}", *args]
+    from catalog2vec.cluster import submit_command
+
+    cmd, env = submit_command(master, args)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -180,14 +175,9 @@ def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], c
     from catalog2vec.lakehouse import read_arrow
 
     version = models.read_latest(ROOT)
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-    env.pop("PYSPARK_DRIVER_PYTHON", None)
-    cmd = [str(bin_dir / "spark-submit"), "--master", cluster.master_url, "--conf", "spark.executor.memory=1g",
-           "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / "embed.py"),
-           "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", "kill", "--model-version", version, "--full",
-           "--batch-size", "4", *[f"--set={s}" for s in SMALL]]
+    cmd, env = cl.submit_command(cluster.master_url, [
+        str(REPO / "jobs" / "embed.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", "kill",
+        "--model-version", version, "--full", "--batch-size", "4", *[f"--set={s}" for s in SMALL]])
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killed = None
     deadline = time.time() + 600
