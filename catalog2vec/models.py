@@ -27,10 +27,13 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.errors import MissingInput
+
+if TYPE_CHECKING:
+    from catalog2vec.tracking import Registry
 
 CARD_FILE = "model_card.json"
 LATEST_FILE = "LATEST"
@@ -107,7 +110,7 @@ def newest_trained_at(lakehouse: str | os.PathLike[str]) -> datetime | None:
     return max((trained_at(lakehouse, v) for v in versions), default=None)
 
 
-def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest", registry: Any = None) -> str:
+def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest", registry: Registry | None = None) -> str:
     """``latest`` / ``""`` / ``None`` → the version in ``models/LATEST`` (else the newest card);
     an MLflow alias (:func:`resolve_alias`) → the version registered under it; any other name is
     returned after checking it is published. Raises :class:`ModelNotFoundError`."""
@@ -139,7 +142,7 @@ def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest",
     return name
 
 
-def resolve_alias(name: str, registry: Any = None) -> str | None:
+def resolve_alias(name: str, registry: Registry | None = None) -> str | None:
     """The catalog2vec version behind an MLflow registry alias: ``models:/<model>@<alias>``, or a bare
     alias (``champion``) of ``registry.model_name`` when a registry is configured (``registry``: a
     :class:`catalog2vec.tracking.Registry`; default ``$MLFLOW_TRACKING_URI``). ``None``: not an alias."""

@@ -4,7 +4,10 @@ figure into PNG bytes (the caller writes them through ``storage``)."""
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def pyplot() -> Any:
@@ -17,7 +20,7 @@ def pyplot() -> Any:
     return plt
 
 
-def png_bytes(fig: Any, dpi: int = 80) -> bytes:
+def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
     """The figure as PNG bytes (tight layout); the figure is closed."""
     plt = pyplot()
     buf = io.BytesIO()

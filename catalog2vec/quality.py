@@ -11,7 +11,10 @@ import os
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 
 class Reason(StrEnum):
@@ -65,8 +68,8 @@ def record_sha256(record: str | None) -> str:
 
 
 def write_quarantine(
-    spark: Any,
-    df: Any,
+    spark: SparkSession,
+    df: DataFrame,
     root: str | os.PathLike[str],
     job: str,
     run_id: str,

@@ -18,9 +18,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -108,7 +111,7 @@ def get_spark(
     app_name: str = "catalog2vec",
     master: str | None = None,
     conf: Mapping[str, Any] | None = None,
-) -> Any:
+) -> SparkSession:
     """Return a Delta-enabled SparkSession.
 
     ``master`` applies only when this process launches Spark itself (not under

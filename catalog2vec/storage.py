@@ -36,6 +36,7 @@ from catalog2vec.errors import UserError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
+    from pyspark.sql import SparkSession
 
 # Schemes that name the same S3 object store (Hadoop spells it s3a, boto/fsspec s3).
 S3_SCHEMES = ("s3", "s3a", "s3n")
@@ -241,7 +242,7 @@ def configure(settings: S3Settings | None) -> None:
     _fs_cache.clear()
 
 
-def configure_from_spark(spark: Any) -> S3Settings:
+def configure_from_spark(spark: SparkSession) -> S3Settings:
     """Derive the settings from a running session's ``fs.s3a.*`` conf (plus environment) and
     install them, so artifact writes use the same endpoint as the session's Delta writes."""
     conf = dict(spark.sparkContext.getConf().getAll())
@@ -255,7 +256,7 @@ def configure_from_spark(spark: Any) -> S3Settings:
     return settings
 
 
-def apply_to_spark(spark: Any, settings: S3Settings | None = None) -> None:
+def apply_to_spark(spark: SparkSession, settings: S3Settings | None = None) -> None:
     """Set ``fs.s3a.*`` on a running session's Hadoop configuration (for sessions started before
     the endpoint was known, e.g. a test session)."""
     settings = settings or s3_settings()

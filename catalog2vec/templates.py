@@ -18,7 +18,10 @@ from __future__ import annotations
 import base64
 import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE_PACKAGE = "catalog2vec.resources"
 TEMPLATE_DIR = "templates"
@@ -52,7 +55,7 @@ def data_uri(data: bytes | None, mime: str = "image/png") -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def environment() -> Any:
+def environment() -> jinja2.Environment:
     """The shared ``jinja2.Environment`` (autoescape on, undefined variables are errors)."""
     import jinja2
 

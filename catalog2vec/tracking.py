@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Any
 from catalog2vec.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import lightgbm as lgb
+    import numpy as np
+    from torch import nn
+
     from catalog2vec.config import Config
 
 log = logging.getLogger(__name__)
@@ -157,7 +161,7 @@ class Run:
                  self.registry.alias)
         return int(v)
 
-    def log_pytorch_model(self, model: Any, image_size: int, catalog2vec_version: str) -> int:
+    def log_pytorch_model(self, model: nn.Module, image_size: int, catalog2vec_version: str) -> int:
         """``mlflow.pytorch.log_model`` of the image model (input: (B, 3, S, S) float32 normalised
         images; output: the (B, D) embedding z) with its signature; registered. Returns the version.
 
@@ -179,7 +183,8 @@ class Run:
         )
         return self.register(info.model_uri, info.registered_model_version, catalog2vec_version, "image")
 
-    def log_lightgbm_model(self, booster: Any, example: Any, feature_names: list[str], catalog2vec_version: str) -> int:
+    def log_lightgbm_model(self, booster: lgb.Booster, example: np.ndarray, feature_names: list[str],
+                           catalog2vec_version: str) -> int:
         """``mlflow.lightgbm.log_model`` of the CTR booster with a signature from ``example``
         (rows of the encoded feature matrix); registered. Returns the version."""
         import lightgbm

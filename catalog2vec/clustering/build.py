@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,10 +12,13 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 log = logging.getLogger(__name__)
 
 
-def load_cluster_model(spark: Any, root: str, model_version: str) -> ClusterModel:
+def load_cluster_model(spark: SparkSession, root: str, model_version: str) -> ClusterModel:
     """Rebuild the prototype assigner from gold.clusters + gold.item_embeddings (for new items)."""
     from pyspark.sql import functions as F
 
@@ -48,7 +51,7 @@ def load_cluster_model(spark: Any, root: str, model_version: str) -> ClusterMode
     )
 
 
-def build_clusters(spark: Any, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
+def build_clusters(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
     """k-means on the normalised embeddings; writes both tables (replaceWhere on the version)."""
     import pandas as pd
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from catalog2vec.vectors import l2_normalize
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def assign_to_prototypes(
 
 
 def spark_kmeans(
-    spark: Any, item_ids: list[str], vectors: np.ndarray, k: int, seed: int = 0, max_iter: int = 50
+    spark: SparkSession, item_ids: list[str], vectors: np.ndarray, k: int, seed: int = 0, max_iter: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spark MLlib KMeans (k-means||) on L2-normalised vectors: (centroids (k, d), assignment (n,)).
 
@@ -134,7 +137,7 @@ def spark_kmeans(
 
 
 def cluster_embeddings(
-    spark: Any, item_ids: list[str], vectors: np.ndarray, k: int, prototypes: int, seed: int = 0
+    spark: SparkSession, item_ids: list[str], vectors: np.ndarray, k: int, prototypes: int, seed: int = 0
 ) -> tuple[ClusterModel, np.ndarray, np.ndarray]:
     """Spark k-means + prototypes: (model, assignment (n,), cosine distance to own centroid (n,))."""
     centroids, assignment = spark_kmeans(spark, item_ids, vectors, k, seed)

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    from pyspark.ml.linalg import SparseVector
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 VISUAL_PREFIXES = ("tag:", "emb_")
 
@@ -83,7 +89,7 @@ class FeatureSpec:
 
 
 def learn_spec(
-    train: Any,
+    train: DataFrame,
     max_categories: int,
     min_category_count: int,
     max_tag_features: int,
@@ -120,7 +126,7 @@ def learn_spec(
     return FeatureSpec(categorical, tuple(numeric))
 
 
-def select_columns(df: Any, spec: FeatureSpec) -> Any:
+def select_columns(df: DataFrame, spec: FeatureSpec) -> Column:
     """The model columns as a struct ``f`` (c0..: strings, n0..: doubles, nulls kept)."""
     from pyspark.sql import functions as F
 
@@ -164,14 +170,14 @@ def raw_onehot_parts(
     return indices, values, active
 
 
-def leaf_offsets(booster: Any) -> npt.NDArray[np.int64]:
+def leaf_offsets(booster: lgb.Booster) -> npt.NDArray[np.int64]:
     """Start index of each tree's leaves in the leaf one-hot vector, plus the total at the end."""
     info = booster.dump_model()["tree_info"]
     sizes = np.array([t["num_leaves"] for t in info], dtype=np.int64)
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
-def leaf_indices(booster: Any, x: npt.NDArray[np.float64], offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def leaf_indices(booster: lgb.Booster, x: npt.NDArray[np.float64], offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Global one-hot index of the leaf each row reaches in every tree: (n, T)."""
     leaves = booster.predict(x, pred_leaf=True, num_iteration=len(offsets) - 1)
     leaves = np.asarray(leaves, dtype=np.int64).reshape(x.shape[0], -1)
@@ -181,10 +187,10 @@ def leaf_indices(booster: Any, x: npt.NDArray[np.float64], offsets: npt.NDArray[
 def encode_rows(
     x: npt.NDArray[np.float64],
     spec: FeatureSpec,
-    booster: Any | None,
+    booster: lgb.Booster | None,
     offsets: npt.NDArray[np.int64] | None,
     with_raw: bool,
-) -> list[Any]:
+) -> list[SparseVector]:
     """SparseVectors for a batch: [leaf one-hot][raw one-hot + numerics] (either part optional)."""
     from pyspark.ml.linalg import SparseVector
 
@@ -213,10 +219,10 @@ def encode_rows(
     return [SparseVector(size, idx[i][act[i]], val[i][act[i]]) for i in range(n)]
 
 
-_BOOSTERS: dict[str, tuple[Any, npt.NDArray[np.int64]]] = {}
+_BOOSTERS: dict[str, tuple[lgb.Booster, npt.NDArray[np.int64]]] = {}
 
 
-def _load_booster(model_str: str) -> tuple[Any, npt.NDArray[np.int64]]:
+def _load_booster(model_str: str) -> tuple[lgb.Booster, npt.NDArray[np.int64]]:
     """One Booster per Python worker and model (keyed by the model string's hash)."""
     import lightgbm as lgb
 
@@ -228,7 +234,9 @@ def _load_booster(model_str: str) -> tuple[Any, npt.NDArray[np.int64]]:
     return _BOOSTERS[key]
 
 
-def vector_udf(spark: Any, spec: FeatureSpec, booster: Any | None, with_raw: bool) -> Any:
+def vector_udf(
+    spark: SparkSession, spec: FeatureSpec, booster: lgb.Booster | None, with_raw: bool
+) -> Callable[..., Column]:
     """A pandas UDF ``struct(c0.., n0..) -> VectorUDT``: leaf one-hot (when ``booster``) and/or the
     raw one-hot. The booster travels as one broadcast variable."""
     from pyspark.ml.linalg import VectorUDT
@@ -249,7 +257,7 @@ def vector_udf(spark: Any, spec: FeatureSpec, booster: Any | None, with_raw: boo
     return encode
 
 
-def tree_prob_udf(spark: Any, spec: FeatureSpec, booster: Any, w: float) -> Any:
+def tree_prob_udf(spark: SparkSession, spec: FeatureSpec, booster: lgb.Booster, w: float) -> Callable[..., Column]:
     """A pandas UDF ``struct -> double``: the trees-only click probability, re-calibrated for the
     negative down-sampling rate ``w`` of the tree sample."""
     from pyspark.sql.functions import pandas_udf

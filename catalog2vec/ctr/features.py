@@ -15,11 +15,14 @@ Spark. Logs without item ids (iPinYou) get raw features only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import models, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def resolve_model_version(lakehouse: str, model_version: str | None) -> str | No
     return models.resolve(lakehouse, model_version)
 
 
-def split_cutoffs(impressions: Any, train_fraction: float, validation_fraction: float) -> tuple[int, int]:
+def split_cutoffs(impressions: DataFrame, train_fraction: float, validation_fraction: float) -> tuple[int, int]:
     """Exact time quantiles (µs since epoch) that end the train and validation windows."""
     from pyspark.sql import functions as F
 
@@ -60,7 +63,7 @@ def split_cutoffs(impressions: Any, train_fraction: float, validation_fraction: 
     return int(q[0]), int(q[1])
 
 
-def assign_split(df: Any, c1: int, c2: int) -> Any:
+def assign_split(df: DataFrame, c1: int, c2: int) -> DataFrame:
     from pyspark.sql import functions as F
 
     t = F.unix_micros("ts")
@@ -69,7 +72,7 @@ def assign_split(df: Any, c1: int, c2: int) -> Any:
     )
 
 
-def tag_features(spark: Any, lakehouse: str, model_version: str, top_tags: int) -> Any:
+def tag_features(spark: SparkSession, lakehouse: str, model_version: str, top_tags: int) -> DataFrame:
     """item_id → map(tag:<word> → probability) of the item's top-ranked tags."""
     from pyspark.sql import functions as F
 
@@ -86,8 +89,8 @@ def tag_features(spark: Any, lakehouse: str, model_version: str, top_tags: int) 
 
 
 def embedding_pca(
-    spark: Any, lakehouse: str, model_version: str, train_items: list[str], k: int, seed: int
-) -> tuple[Any, dict[str, Any]]:
+    spark: SparkSession, lakehouse: str, model_version: str, train_items: list[str], k: int, seed: int
+) -> tuple[DataFrame, dict[str, Any]]:
     """item_id → map(emb_pca_i → value); PCA fitted on the train-window items only."""
     import numpy as np
     import pandas as pd
@@ -97,7 +100,7 @@ def embedding_pca(
     from catalog2vec.lakehouse import read_table
     from catalog2vec.schemas import gold
 
-    emb = (
+    emb: pd.DataFrame = (
         read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
         .where(F.col("model_version") == model_version)
         .select("item_id", "embedding")
@@ -125,7 +128,7 @@ def embedding_pca(
 
 
 def build_ctr_features(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     model_version: str | None = None,
     source: str | None = None,
@@ -187,6 +190,7 @@ def build_ctr_features(
         F.sum(F.col("_has_tags").cast("int")).alias("with_tags"),
         F.sum(F.col("_has_emb").cast("int")).alias("with_embedding"),
     ).first()
+    assert stats is not None  # a global aggregation has exactly one row
     if stats["rows"] != n:
         raise AssertionError(f"feature rows {stats['rows']} != impressions {n}")
     write_table(

@@ -27,12 +27,15 @@ duplicated ids keep the first row (counted as duplicates). Accounting:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from catalog2vec.config import Config
 from catalog2vec.ingest.catalog import CORRUPT, IngestCounts, IngestError, read_source, resolve_inputs
 from catalog2vec.ingest.catalog import parse_mapping as parse_catalog_mapping
 from catalog2vec.quality import Reason
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 CANONICAL = ("impression_id", "ts", "item_id", "click")
 DERIVED_TS_BASE = "2013-06-02 00:00:00"
@@ -53,7 +56,7 @@ def parse_mapping(text: str | None) -> dict[str, str]:
     return parse_catalog_mapping(text, CANONICAL)
 
 
-def add_row_index(df: Any) -> Any:
+def add_row_index(df: DataFrame) -> DataFrame:
     """``_row``: the row's 0-based position in the input, without a single-partition window
     (per-partition counts + offsets; deterministic for the same files)."""
     from pyspark.sql import functions as F
@@ -61,7 +64,7 @@ def add_row_index(df: Any) -> Any:
     df = df.withColumn("_mid", F.monotonically_increasing_id()).withColumn("_pid", F.spark_partition_id())
     df = df.cache()
     counts = sorted((r["_pid"], r["count"]) for r in df.groupBy("_pid").count().collect())
-    offsets: list[Any] = []
+    offsets: list[Column] = []
     total = 0
     for pid, cnt in counts:
         offsets += [F.lit(pid), F.lit(total)]
@@ -71,7 +74,7 @@ def add_row_index(df: Any) -> Any:
     return df.withColumn("_row", (offset_map[F.col("_pid")] + local).cast("long")).drop("_mid", "_pid")
 
 
-def canonicalize(df: Any, mapping: dict[str, str], source: str) -> Any:
+def canonicalize(df: DataFrame, mapping: dict[str, str], source: str) -> DataFrame:
     """Mapped canonical columns + ``features`` map (every other column) + reason/detail."""
     from pyspark.sql import functions as F
 
@@ -142,7 +145,7 @@ def canonicalize(df: Any, mapping: dict[str, str], source: str) -> Any:
 
 
 def ingest_impressions(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     input_path: str,
     fmt: str,
@@ -188,7 +191,9 @@ def ingest_impressions(
         F.lit(cfg.run_id).alias("run_id"),
     ).cache()
     n_written = out.count()
-    clicks = int(out.agg(F.coalesce(F.sum("click"), F.lit(0))).first()[0])
+    total = out.agg(F.coalesce(F.sum("click"), F.lit(0))).first()
+    assert total is not None  # a global aggregation has exactly one row
+    clicks = int(total[0])
     if n_written:
         write_table(spark, out, bronze.IMPRESSIONS, cfg.lakehouse, mode="merge")
     out.unpersist()

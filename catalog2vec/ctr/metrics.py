@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 EPS = 1e-15
 FloatArray = npt.NDArray[np.float64]
@@ -101,7 +104,7 @@ def negative_downsample_mask(y: Any, w: float, seed: int = 0) -> npt.NDArray[np.
     return np.asarray((ya == 1) | (rng.random(ya.size) < w))
 
 
-def negative_downsample(df: Any, w: float, seed: int = 0, label: str = "click") -> Any:
+def negative_downsample(df: DataFrame, w: float, seed: int = 0, label: str = "click") -> DataFrame:
     """Spark version: every positive row, each negative row with probability ``w``."""
     from pyspark.sql import functions as F
 

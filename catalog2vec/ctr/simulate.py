@@ -28,10 +28,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 SOURCE = "synthetic"
 DEVICES = ("mobile", "desktop", "tablet")
@@ -149,7 +152,7 @@ def simulate(items: pd.DataFrame, params: SimulationParams) -> pd.DataFrame:
     return df
 
 
-def to_bronze(spark: Any, pdf: pd.DataFrame, run_id: str) -> Any:
+def to_bronze(spark: SparkSession, pdf: pd.DataFrame, run_id: str) -> DataFrame:
     """Spark DataFrame in the ``bronze.impressions`` shape (features as a map)."""
     from pyspark.sql import functions as F
 
@@ -167,6 +170,6 @@ def to_bronze(spark: Any, pdf: pd.DataFrame, run_id: str) -> Any:
     )
 
 
-def items_from_catalog(catalog: Any) -> pd.DataFrame:
+def items_from_catalog(catalog: DataFrame) -> pd.DataFrame:
     """(item_id, color, category) of ``bronze.catalog_items`` (Spark DataFrame) as pandas."""
     return catalog.select("item_id", "color", "category").toPandas()

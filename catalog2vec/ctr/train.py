@@ -26,7 +26,7 @@ import logging
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,11 @@ from catalog2vec.ctr.report import (
 )
 from catalog2vec.errors import InvalidInput
 
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    from pyspark.ml.classification import LogisticRegressionModel
+    from pyspark.sql import DataFrame, SparkSession
+
 log = logging.getLogger(__name__)
 
 MODELS = ("trees_lr", "lr_only", "trees_only", "trees_lr_no_visual")
@@ -68,7 +73,7 @@ def fit_trees(
     n_categorical: int,
     cfg: Config,
     feature_names: list[str],
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[lgb.Booster, dict[str, Any]]:
     """LightGBM with early stopping on validation; returns the booster cut at its best iteration."""
     import lightgbm as lgb
 
@@ -110,7 +115,7 @@ def fit_trees(
     }
 
 
-def _fit_lr(train_vec: Any, cfg: Config) -> Any:
+def _fit_lr(train_vec: DataFrame, cfg: Config) -> LogisticRegressionModel:
     from pyspark.ml.classification import LogisticRegression
 
     c = cfg.ctr
@@ -125,7 +130,7 @@ def _fit_lr(train_vec: Any, cfg: Config) -> Any:
     return lr.fit(train_vec)
 
 
-def _lr_predict(model: Any, vec: Any, w: float) -> Any:
+def _lr_predict(model: LogisticRegressionModel, vec: DataFrame, w: float) -> DataFrame:
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
 
@@ -139,9 +144,9 @@ def _lr_predict(model: Any, vec: Any, w: float) -> Any:
 class CtrData:
     """The feature version's rows (cached), split into windows, with per-split counts."""
 
-    df: Any
-    train: Any
-    test: Any
+    df: DataFrame
+    train: DataFrame
+    test: DataFrame
     split_counts: dict[str, tuple[int, int]]
     sources: list[str]
 
@@ -151,11 +156,11 @@ class CtrModels:
     """What :func:`fit_models` fitted: the trees (and the no-visual ablation), the LRs, test predictions."""
 
     spec: FeatureSpec
-    booster: Any
-    booster_nv: Any | None
+    booster: lgb.Booster
+    booster_nv: lgb.Booster | None
     tree_info: dict[str, Any]
-    lr_models: dict[str, Any]
-    preds: dict[str, Any]
+    lr_models: dict[str, LogisticRegressionModel]
+    preds: dict[str, DataFrame]
     negative_rate: float
     lr_negative_rate: float
 
@@ -175,7 +180,7 @@ def _features_frame(rows: pd.Series) -> pd.DataFrame:
     return pd.json_normalize(rows.map(lambda r: r.asDict() if hasattr(r, "asDict") else r))
 
 
-def load_features(spark: Any, cfg: Config, feature_version: str) -> CtrData:
+def load_features(spark: SparkSession, cfg: Config, feature_version: str) -> CtrData:
     """``gold.ctr_features`` of one version, cached; every window needs clicks and non-clicks."""
     from pyspark.sql import functions as F
 
@@ -198,7 +203,7 @@ def load_features(spark: Any, cfg: Config, feature_version: str) -> CtrData:
     return CtrData(df, train, test, split_counts, sources)
 
 
-def fit_models(spark: Any, cfg: Config, data: CtrData, timings: dict[str, float]) -> CtrModels:
+def fit_models(spark: SparkSession, cfg: Config, data: CtrData, timings: dict[str, float]) -> CtrModels:
     """Feature spec -> trees on a negative-down-sampled sample -> trees+LR, LR-only, trees-only
     (and the no-visual ablation); returns the models and their predictions on the test window."""
     from pyspark.sql import functions as F
@@ -214,14 +219,14 @@ def fit_models(spark: Any, cfg: Config, data: CtrData, timings: dict[str, float]
     w = c.negative_rate
     t0 = time.time()
     sample = negative_downsample(data.df.where(F.col("split") != "test"), w, c.seed)
-    sample_pdf = sample.select(select_columns(sample, spec).alias("f"), "click", "split").toPandas()
+    sample_pdf: pd.DataFrame = sample.select(select_columns(sample, spec).alias("f"), "click", "split").toPandas()
     x_all = to_matrix(_features_frame(sample_pdf["f"]), spec)
     y_all = sample_pdf["click"].to_numpy()
     is_tr = (sample_pdf["split"] == "train").to_numpy()
     timings["tree_sample_s"] = time.time() - t0
     log.info("tree sample: %d rows (%d clicks) at negative rate %.3f", len(y_all), int(y_all.sum()), w)
 
-    def trees_for(sp: FeatureSpec) -> tuple[Any, dict[str, Any]]:
+    def trees_for(sp: FeatureSpec) -> tuple[lgb.Booster, dict[str, Any]]:
         cols = [spec.feature_names.index(n) for n in sp.feature_names]
         x = x_all[:, cols]
         return fit_trees(x[is_tr], y_all[is_tr], x[~is_tr], y_all[~is_tr], len(sp.categorical), cfg, sp.feature_names)
@@ -233,12 +238,12 @@ def fit_models(spark: Any, cfg: Config, data: CtrData, timings: dict[str, float]
     lr_train = train if c.lr_negative_rate >= 1.0 else negative_downsample(train, c.lr_negative_rate, c.seed + 1)
     lr_w = min(c.lr_negative_rate, 1.0)
 
-    def encoded(frame: Any, sp: FeatureSpec, b: Any | None, with_raw: bool) -> Any:
+    def encoded(frame: DataFrame, sp: FeatureSpec, b: lgb.Booster | None, with_raw: bool) -> DataFrame:
         enc = vector_udf(spark, sp, b, with_raw)
         return frame.select("impression_id", "ts", "click", "label", enc(select_columns(frame, sp)).alias("v"))
 
-    preds: dict[str, Any] = {}
-    lr_models: dict[str, Any] = {}
+    preds: dict[str, DataFrame] = {}
+    lr_models: dict[str, LogisticRegressionModel] = {}
     t0 = time.time()
     lr_models["trees_lr"] = _fit_lr(encoded(lr_train, spec, booster, c.lr_with_raw), cfg)
     timings["trees_lr_fit_s"] = time.time() - t0
@@ -263,7 +268,7 @@ def fit_models(spark: Any, cfg: Config, data: CtrData, timings: dict[str, float]
     return CtrModels(spec, booster, booster_nv, tree_info, lr_models, preds, w, lr_w)
 
 
-def score_models(spark: Any, cfg: Config, data: CtrData, fitted: CtrModels, timings: dict[str, float]) -> CtrScores:
+def score_models(spark: SparkSession, cfg: Config, data: CtrData, fitted: CtrModels, timings: dict[str, float]) -> CtrScores:
     """NE, calibration, AUC of every model on the test window (relative to trees only), the synthetic
     ground truth's when the impressions carry one, and NE by number of trees."""
     from pyspark.sql import functions as F
@@ -272,14 +277,14 @@ def score_models(spark: Any, cfg: Config, data: CtrData, fitted: CtrModels, timi
     from catalog2vec.schemas import bronze
 
     t0 = time.time()
-    local = {name: p.toPandas() for name, p in fitted.preds.items()}
+    local: dict[str, pd.DataFrame] = {name: p.toPandas() for name, p in fitted.preds.items()}
     metrics: dict[str, dict[str, Any]] = {name: evaluate(pdf["click"], pdf["p"]) for name, pdf in local.items()}
     base_ne = metrics["trees_only"]["ne"]
     for m in metrics.values():
         m["ne_relative_to_trees"] = m["ne"] / base_ne
     truth: dict[str, Any] | None = None
     if table_exists(cfg.lakehouse, bronze.IMPRESSIONS) and "synthetic" in data.sources:
-        tp = (
+        tp: pd.DataFrame = (
             read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
             .where(F.col("true_ctr").isNotNull())
             .select("impression_id", "true_ctr")
@@ -293,7 +298,7 @@ def score_models(spark: Any, cfg: Config, data: CtrData, fitted: CtrModels, timi
 
     # ---- NE by number of trees (trees only, re-calibrated) ----
     test, spec, booster = data.test, fitted.spec, fitted.booster
-    test_pdf = test.select(select_columns(test, spec).alias("f"), "click").toPandas()
+    test_pdf: pd.DataFrame = test.select(select_columns(test, spec).alias("f"), "click").toPandas()
     x_test = to_matrix(_features_frame(test_pdf["f"]), spec)
     n_trees = booster.num_trees()
     grid = sorted({*np.unique(np.linspace(1, n_trees, min(n_trees, 25)).astype(int)).tolist(), n_trees})
@@ -305,20 +310,21 @@ def score_models(spark: Any, cfg: Config, data: CtrData, fitted: CtrModels, timi
     return CtrScores(local, metrics, truth, curve, x_test)
 
 
-def write_tables(spark: Any, cfg: Config, version: str, fitted: CtrModels, scores: CtrScores) -> None:
+def write_tables(spark: SparkSession, cfg: Config, version: str, fitted: CtrModels, scores: CtrScores) -> None:
     """``gold.ctr_predictions`` and ``gold.ctr_metrics``, replaced for this CTR version."""
     from pyspark.sql import functions as F
 
     from catalog2vec.lakehouse import write_table
     from catalog2vec.schemas import ctr
 
-    pred_rows = None
+    pred_rows: DataFrame | None = None
     for name, p in fitted.preds.items():
         part = p.select(
             F.lit(version).alias("ctr_version"), F.lit(name).alias("model"), "impression_id", "ts",
             "click", F.col("p").cast("double").alias("p"), F.lit(cfg.run_id).alias("run_id"),
         )
         pred_rows = part if pred_rows is None else pred_rows.unionByName(part)
+    assert pred_rows is not None  # fit_models always predicts with every model
     write_table(spark, pred_rows, ctr.CTR_PREDICTIONS, cfg.lakehouse, mode="replace_where", version=version)
     mrows = [
         {"ctr_version": version, "model": name, "split": "test", **{k: m[k] for k in (
@@ -405,7 +411,7 @@ def write_report(model_dir: str, report_dir: str, fitted: CtrModels, scores: Ctr
     storage.write_bytes(storage.join(report_dir, "report.html"), report_html(report, pictures).encode())
 
 
-def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None = None) -> dict[str, Any]:
+def train_ctr(spark: SparkSession, cfg: Config, feature_version: str, version: str | None = None) -> dict[str, Any]:
     """Run the whole training; returns the report dict (also written as report.json).
 
     load_features -> fit_models -> score_models -> write_models -> write_tables -> build_report -> write_report.
@@ -432,7 +438,7 @@ def train_ctr(spark: Any, cfg: Config, feature_version: str, version: str | None
     return report
 
 
-def log_to_mlflow(cfg: Config, report: dict[str, Any], card: dict[str, Any], booster: Any, example: np.ndarray,
+def log_to_mlflow(cfg: Config, report: dict[str, Any], card: dict[str, Any], booster: lgb.Booster, example: np.ndarray,
                   feature_names: list[str], model_dir: str, lr_dirs: list[str]) -> dict[str, Any]:
     """One MLflow run per CTR version: the [ctr] config as params, every model's test metrics
     (``trees_lr.ne``, …), the trees-only NE per number of trees (step = trees), the card and report

@@ -21,13 +21,19 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import models
 from catalog2vec.config import Config
 from catalog2vec.embed.core import crash_after_commits
 from catalog2vec.errors import InvalidInput
 from catalog2vec.quality import Reason
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from catalog2vec.tracking import Registry
+    from catalog2vec.vision.model import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ def available_model_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
     return models.list_versions(lakehouse)
 
 
-def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str, registry: Any = None) -> str:
+def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str, registry: Registry | None = None) -> str:
     """``latest`` (or ``""``), an MLflow alias such as ``champion`` (looked up in ``registry``, a
     :class:`catalog2vec.tracking.Registry`) and any name, validated by the one model owner
     (:func:`models.resolve`); an unknown version is an :class:`EmbedError`."""
@@ -75,7 +81,7 @@ def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str, reg
         raise EmbedError(str(exc)) from exc
 
 
-def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> Any:
+def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> LoadedModel:
     """Load ``<lakehouse>/models/<model_version>`` (CPU) and check it is self-consistent."""
     from catalog2vec.vision.model import load_model_dir
 
@@ -97,7 +103,7 @@ def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> Any:
     return loaded
 
 
-def check_vocabulary(spark: Any, lakehouse: str | os.PathLike[str], loaded: Any, model_version: str) -> None:
+def check_vocabulary(spark: SparkSession, lakehouse: str | os.PathLike[str], loaded: LoadedModel, model_version: str) -> None:
     """When ``silver/vocab`` holds the model's vocab_version, its tokens must equal the model's
     (same token at every index); a version absent from silver/vocab is only logged."""
     from pyspark.sql import functions as F
@@ -130,7 +136,7 @@ def check_vocabulary(spark: Any, lakehouse: str | os.PathLike[str], loaded: Any,
 # --------------------------------------------------------------------------- selection
 
 
-def pending_images(spark: Any, lakehouse: str | os.PathLike[str], model_version: str, full: bool) -> Any:
+def pending_images(spark: SparkSession, lakehouse: str | os.PathLike[str], model_version: str, full: bool) -> DataFrame:
     """``silver/images`` rows (item_id, sha256, image) that still need an embedding for this version."""
     from pyspark.sql import functions as F
 
@@ -167,7 +173,7 @@ class _Commits:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _merge_tags(spark: Any, lakehouse: str | os.PathLike[str], tags: Any, items: Any) -> None:
+def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: DataFrame, items: DataFrame) -> None:
     """MERGE the new top-N tags of ``items`` (model_version, item_id) and delete the item's old tags
     that are no longer in its top N (a recomputed item never keeps stale rows)."""
     from delta.tables import DeltaTable
@@ -205,9 +211,9 @@ def _merge_tags(spark: Any, lakehouse: str | os.PathLike[str], tags: Any, items:
 
 
 def write_results(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
-    results: Any,
+    results: DataFrame,
     model_version: str,
     tokens: list[str],
     on_commit: Callable[[], None],
@@ -280,7 +286,7 @@ def write_results(
 # --------------------------------------------------------------------------- jobs
 
 
-def prepare(spark: Any, cfg: Config, model_version: str) -> tuple[str, Any]:
+def prepare(spark: SparkSession, cfg: Config, model_version: str) -> tuple[str, LoadedModel]:
     """Resolve + load + check the model (before any data is read)."""
     from catalog2vec import tracking
 
@@ -291,7 +297,7 @@ def prepare(spark: Any, cfg: Config, model_version: str) -> tuple[str, Any]:
 
 
 def run_embed(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     model_version: str,
     batch_size: int | None = None,
@@ -348,7 +354,7 @@ def run_embed(
 
 
 def merge_staged(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     staging: str,
     model_version: str,

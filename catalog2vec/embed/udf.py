@@ -9,14 +9,18 @@ tag_index array<int>, tag_probability array<float>, ok int`` (+ ``probabilities 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from catalog2vec.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+    from pyspark.sql.types import StructType
 
-def result_type(full_probabilities: bool = False) -> Any:
+
+def result_type(full_probabilities: bool = False) -> StructType:
     from pyspark.sql import types as T
 
     fields = [
@@ -85,7 +89,7 @@ def embedding_udf(
     device: str = "auto",
     threads: int = 0,
     full_probabilities: bool = False,
-) -> Any:
+) -> Callable[..., Column]:
     """``predict_batch_udf`` over a binary (JPEG bytes) column; marked non-deterministic so the
     optimizer never evaluates it twice for the struct's fields."""
     from pyspark.ml.functions import predict_batch_udf

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,12 @@ from catalog2vec.evaluation import metrics as M
 from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
 from catalog2vec.plots import png_bytes, pyplot
 from catalog2vec.vectors import l2_normalize
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    from catalog2vec.retrieval.inputs import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +97,8 @@ def _tag_recall(ranked: list[list[int]], truth: list[list[int]]) -> dict[str, fl
 
 
 def _model_head_tags(
-    spark: Any, root: str, model_version: str, test_ids: list[str], tokens: list[str]
-) -> Any:
+    spark: SparkSession, root: str, model_version: str, test_ids: list[str], tokens: list[str]
+) -> tuple[list[list[int]], int] | None:
     """Ranked tag indices per test item from gold.item_tags (None when the table/version is absent)."""
     from pyspark.sql import functions as F
 
@@ -101,7 +107,7 @@ def _model_head_tags(
 
     if not table_exists(root, gold.ITEM_TAGS):
         return None
-    pdf = (
+    pdf: pd.DataFrame = (
         read_table(spark, root, gold.ITEM_TAGS)
         .where((F.col("model_version") == model_version) & F.col("item_id").isin(test_ids))
         .select("item_id", "tag", "rank")
@@ -138,13 +144,13 @@ class _Split:
     """The evaluation inputs: the items with embeddings, their test/train split (train subsampled
     to ``max_train`` for the probe) and the images of both."""
 
-    frame: Any  # pandas: item_id, row, split, labels, category, color, gender, title
-    emb: Any  # the embedding matrix + invalid rows (retrieval.inputs)
+    frame: pd.DataFrame  # item_id, row, split, labels, category, color, gender, title
+    emb: Embeddings  # the embedding matrix + invalid rows (retrieval.inputs)
     tokens: list[str]
     vocab_version: str
     card: dict[str, Any]
-    test: Any
-    train: Any
+    test: pd.DataFrame
+    train: pd.DataFrame
     images: dict[str, bytes]
     test_without_image: int
     train_without_image: int
@@ -170,7 +176,7 @@ class _Split:
         return dict(zip(self.frame["item_id"], self.frame["title"].astype(str), strict=True))
 
 
-def _load_split(spark: Any, cfg: Config, model_version: str, max_train: int) -> _Split:
+def _load_split(spark: SparkSession, cfg: Config, model_version: str, max_train: int) -> _Split:
     from catalog2vec.retrieval.inputs import model_card, read_images, split_frame
 
     frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
@@ -270,7 +276,7 @@ def _feature_sections(data: _Split, feats: Features, cfg: Config) -> dict[str, d
     return sections
 
 
-def _head_sections(spark: Any, cfg: Config, model_version: str, data: _Split, rand_head: np.ndarray | None,
+def _head_sections(spark: SparkSession, cfg: Config, model_version: str, data: _Split, rand_head: np.ndarray | None,
                    label_prediction: dict[str, Any]) -> None:
     """Tag recall of the model's own head, the random network's head and the word-frequency prior."""
     truth = data.truth
@@ -330,7 +336,7 @@ def _retrieval_pictures(data: _Split, feats: Features, examples: int) -> dict[st
 
 
 def evaluate(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     model_version: str,
     out_dir: str | os.PathLike[str] | None = None,
@@ -395,7 +401,7 @@ def verdict(headline: dict[str, dict[str, float | None]]) -> dict[str, Any]:
 
 
 def _spark_clusters(
-    spark: Any, cfg: Config, model_version: str, frame: Any, test: Any
+    spark: SparkSession, cfg: Config, model_version: str, frame: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, Any] | None:
     """NMI / purity against category of the clusters written by jobs/cluster.py (all items, and test)."""
     from pyspark.sql import functions as F
@@ -405,7 +411,7 @@ def _spark_clusters(
 
     if not table_exists(cfg.lakehouse, analysis.ITEM_CLUSTERS):
         return None
-    pdf = (
+    pdf: pd.DataFrame = (
         read_table(spark, cfg.lakehouse, analysis.ITEM_CLUSTERS)
         .where(F.col("model_version") == model_version)
         .select("item_id", "cluster")
@@ -427,7 +433,7 @@ def _spark_clusters(
     }
 
 
-def _prototype_grid(spark: Any, cfg: Config, model_version: str, titles: dict[str, str]) -> bytes | None:
+def _prototype_grid(spark: SparkSession, cfg: Config, model_version: str, titles: dict[str, str]) -> bytes | None:
     from pyspark.sql import functions as F
 
     from catalog2vec.lakehouse import read_table, table_exists

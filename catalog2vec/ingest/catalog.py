@@ -16,13 +16,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.ingest import records
 from catalog2vec.quality import MAX_RECORD_CHARS, Reason
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 MAX_RECORD_BYTES = 4 * MAX_RECORD_CHARS  # raw bytes kept per quarantined record
 
@@ -115,7 +119,7 @@ def input_base_dir(input_path: str) -> str:
     return str(Path(fixed).parent.resolve())
 
 
-def text_column(df: Any, name: str) -> Any:
+def text_column(df: DataFrame, name: str) -> Column:
     """Column ``name`` of ``df`` as text: strings as they are, nested values as JSON, the rest cast."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -128,7 +132,7 @@ def text_column(df: Any, name: str) -> Any:
     return col.cast("string")
 
 
-def read_source(spark: Any, files: list[str], fmt: str) -> Any:
+def read_source(spark: SparkSession, files: list[str], fmt: str) -> DataFrame:
     """Read the input as all-string columns plus ``_corrupt_record`` and ``_raw``/file metadata."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -162,7 +166,7 @@ def read_source(spark: Any, files: list[str], fmt: str) -> Any:
         df = spark.read.parquet(*files)
         df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
 
-    def as_text(name: str) -> Any:
+    def as_text(name: str) -> Column:
         return text_column(df, name)
 
     return df.select(
@@ -181,7 +185,7 @@ PARSED_SCHEMA = (
 )
 
 
-def _rows_to_pandas(rows: list[dict[str, Any]]) -> Any:
+def _rows_to_pandas(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     names = [c.split()[0] for c in PARSED_SCHEMA.split(", ")]
@@ -208,7 +212,7 @@ def _finish(rec: records.Record, file: str, mtime_us: Any, rules: records.Canoni
     return row
 
 
-def read_records(spark: Any, files: list[str], fmt: str, rules: records.CanonicalRules) -> Any:
+def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records.CanonicalRules) -> DataFrame:
     """Every record of the input as one row of :data:`PARSED_SCHEMA` (canonical columns, or
     ``_reason``/``_detail`` and the raw record): JSON lines split by Spark's text reader (raw
     bytes, any file size, split across tasks); CSV and Parquet files parsed whole per task."""
@@ -247,7 +251,7 @@ def read_records(spark: Any, files: list[str], fmt: str, rules: records.Canonica
     return src.mapInPandas(parse, PARSED_SCHEMA)
 
 
-def dedupe_latest(df: Any) -> Any:
+def dedupe_latest(df: DataFrame) -> DataFrame:
     """One row per item_id: latest crawled_at wins; ties broken by content hash (deterministic)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -273,7 +277,7 @@ def _rules(cfg: Config, input_path: str, mapping: dict[str, str] | None,
     )
 
 
-def _quarantine_rejects(spark: Any, cfg: Config, checked: Any) -> int:
+def _quarantine_rejects(spark: SparkSession, cfg: Config, checked: DataFrame) -> int:
     """Every record the checks rejected → bronze/quarantine (raw bytes kept); returns how many."""
     from pyspark.sql import functions as F
 
@@ -290,7 +294,7 @@ def _quarantine_rejects(spark: Any, cfg: Config, checked: Any) -> int:
     return write_quarantine(spark, bad, cfg.lakehouse, "ingest_catalog", cfg.run_id)
 
 
-def _merge_latest(spark: Any, cfg: Config, checked: Any) -> tuple[int, int]:
+def _merge_latest(spark: SparkSession, cfg: Config, checked: DataFrame) -> tuple[int, int]:
     """The accepted records, latest crawl per item_id, MERGEd into bronze/catalog_items (a row is
     updated only by a crawl at least as new); returns (accepted records, items written)."""
     from pyspark.sql import functions as F
@@ -323,7 +327,7 @@ def _merge_latest(spark: Any, cfg: Config, checked: Any) -> tuple[int, int]:
 
 
 def ingest_catalog(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     input_path: str,
     fmt: str,

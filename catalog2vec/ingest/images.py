@@ -32,10 +32,15 @@ import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from catalog2vec.config import Config
+from catalog2vec.config import Config, ImagesSection
 from catalog2vec.quality import Reason
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image
+    from pyspark.sql import SparkSession
 
 JOB = "ingest_images"
 SOURCE = "bronze.catalog_items"
@@ -77,7 +82,7 @@ class ImageCounts:
         )
 
 
-def _to_8bit_rgb(img: Any) -> Any:
+def _to_8bit_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode → RGB; alpha composited on white, 16/32-bit gray scaled to 8 bits."""
     import numpy as np
     from PIL import Image
@@ -224,7 +229,7 @@ OUT_SCHEMA = (
 )
 
 
-def process_rows(rows: Any, cfg_images: Any) -> Any:
+def process_rows(rows: pd.DataFrame, cfg_images: ImagesSection) -> pd.DataFrame:
     """Pure pandas transform: (item_id, image_uri, old_sha256) → one output row per input row with
     ``status`` = written | unchanged | quarantined (see :data:`OUT_SCHEMA`)."""
     import pandas as pd
@@ -258,7 +263,7 @@ def process_rows(rows: Any, cfg_images: Any) -> Any:
     return df
 
 
-def ingest_images(spark: Any, cfg: Config) -> ImageCounts:
+def ingest_images(spark: SparkSession, cfg: Config) -> ImageCounts:
     """Run the whole image ingest; returns counts (which add up, or this raises)."""
     from pyspark.sql import functions as F
 

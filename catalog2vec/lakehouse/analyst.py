@@ -12,11 +12,19 @@ filters and projections itself. On an ``s3://`` root the delta-rs ``storage_opti
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.lakehouse.io import delta_storage_options, open_delta, table_exists, table_path
 from catalog2vec.lakehouse.table import TableSpec
+
+if TYPE_CHECKING:
+    import deltalake
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
 
 # a pyarrow DNF filter: [(column, op, value), ...] ANDed, or a list of such lists ORed
 Filters = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
@@ -32,7 +40,7 @@ def delta_uri(root: str | os.PathLike[str], spec: TableSpec | str) -> str:
     return storage.to_object_uri(table_path(root, spec))
 
 
-def delta_table(root: str | os.PathLike[str], spec: TableSpec | str) -> Any:
+def delta_table(root: str | os.PathLike[str], spec: TableSpec | str) -> deltalake.DeltaTable:
     """The table's current snapshot as a ``deltalake.DeltaTable`` (:func:`open_delta`)."""
     return open_delta(root, spec)
 
@@ -43,7 +51,7 @@ def read_arrow(
     columns: list[str] | None = None,
     filters: Filters | Any | None = None,
     filesystem: Any | None = None,
-) -> Any:
+) -> pa.Table:
     """The table's current version as a ``pyarrow.Table``: only ``columns`` are read, and with
     ``filters`` only the files whose partition values / statistics can match are opened.
 
@@ -57,11 +65,11 @@ def read_pandas(
     spec: TableSpec | str,
     columns: list[str] | None = None,
     filters: Filters | Any | None = None,
-) -> Any:
+) -> pd.DataFrame:
     return read_arrow(root, spec, columns, filters).to_pandas()
 
 
-def scan_polars(root: str | os.PathLike[str], spec: TableSpec | str) -> Any:
+def scan_polars(root: str | os.PathLike[str], spec: TableSpec | str) -> pl.LazyFrame:
     """A lazy Polars scan of the table (``pl.scan_delta``): filters and projections applied to it
     are pushed into the Parquet reads.
 
@@ -74,7 +82,7 @@ def scan_polars(root: str | os.PathLike[str], spec: TableSpec | str) -> Any:
     return pl.scan_delta(delta_uri(root, spec), storage_options=storage_options(root))
 
 
-def _polars_predicate(filters: Filters) -> Any:
+def _polars_predicate(filters: Filters) -> pl.Expr:
     import polars as pl
 
     ops = {
@@ -99,7 +107,7 @@ def read_polars(
     spec: TableSpec | str,
     columns: list[str] | None = None,
     filters: Filters | None = None,
-) -> Any:
+) -> pl.DataFrame:
     """The table as a Polars DataFrame, read through :func:`scan_polars` (filters and
     projection pushed down)."""
     lf = scan_polars(root, spec)
@@ -123,7 +131,7 @@ def duckdb_connect(
     database: str = ":memory:",
     prefix: str = "catalog2vec",
     model_version: str | None = None,
-) -> Any:
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every existing declared table as a view, under two names:
     ``layer.table`` and the metastore's ``<prefix>_<layer>.table`` (so the same SQL runs here and
     in Spark on the tables ``register_tables`` registered). For the model version ``models/LATEST``
@@ -165,7 +173,7 @@ def duckdb_connect(
     return con
 
 
-def vector_view(con: Any, model_version: str, name: str, source: str = "gold.item_embeddings") -> int:
+def vector_view(con: duckdb.DuckDBPyConnection, model_version: str, name: str, source: str = "gold.item_embeddings") -> int:
     """Create view ``name`` (model_version, item_id, vector ``FLOAT[D]``) over one model version
     of ``source`` and return D. DuckDB's ``array_*`` functions and the HNSW index need a
     fixed-size array; the Delta column is a variable-length ``array<float>``, so the cast happens
@@ -188,7 +196,7 @@ def vector_view(con: Any, model_version: str, name: str, source: str = "gold.ite
     return dim
 
 
-def load_vss(con: Any) -> None:
+def load_vss(con: duckdb.DuckDBPyConnection) -> None:
     """Load DuckDB's vss extension (HNSW indexes) or raise :class:`ExtensionUnavailableError`.
 
     DuckDB installs extensions from extensions.duckdb.org at run time (``INSTALL vss``); there is
@@ -208,7 +216,7 @@ def load_vss(con: Any) -> None:
             raise ExtensionUnavailableError(f"DuckDB vss extension unavailable: {exc}".splitlines()[0]) from exc
 
 
-def hnsw_index(con: Any, vectors: str, table: str, metric: str = "cosine") -> None:
+def hnsw_index(con: duckdb.DuckDBPyConnection, vectors: str, table: str, metric: str = "cosine") -> None:
     """Materialise the vector view ``vectors`` as table ``table`` with a vss HNSW index on
     ``vector`` (``metric``: cosine | l2sq | ip). Queries ``ORDER BY array_cosine_distance(vector,
     q) LIMIT k`` then use the index. Needs the vss extension (:func:`load_vss`)."""
@@ -217,7 +225,7 @@ def hnsw_index(con: Any, vectors: str, table: str, metric: str = "cosine") -> No
     con.execute(f"CREATE INDEX {table.replace('.', '_')}_hnsw ON {table} USING HNSW (vector) WITH (metric = {_sql_str(metric)})")
 
 
-def register_spark_tables(spark: Any, root: str | os.PathLike[str]) -> list[str]:
+def register_spark_tables(spark: SparkSession, root: str | os.PathLike[str]) -> list[str]:
     """Register every existing declared table as an external Spark table ``layer.table``."""
     from catalog2vec.schemas import TABLES
 

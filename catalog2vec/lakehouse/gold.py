@@ -11,12 +11,15 @@ example queries documented in docs/embed.md (Spark SQL and DuckDB; tests run eve
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from catalog2vec.lakehouse.analyst import read_arrow
 from catalog2vec.lakehouse.io import table_exists
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # {model_version}, {item_id}, {tag}, {k} are filled by :func:`query` (values are SQL-quoted there).
 EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
@@ -119,7 +122,7 @@ def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[
     return [str(x) for x in table.column("item_id").to_pylist()], mat / np.maximum(norms, 1e-12)
 
 
-def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version: str, k: int = 10) -> Any:
+def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version: str, k: int = 10) -> pd.DataFrame:
     """The k items most cosine-similar to ``item_id`` (pandas: item_id, score, rank)."""
     import pandas as pd
 
@@ -135,7 +138,7 @@ def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version
                          "rank": list(range(1, len(order) + 1))})
 
 
-def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> Any:
+def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> pd.DataFrame:
     """The stored top-N tags of one item (pandas: tag, probability, rank)."""
     t = read_arrow(root, "gold.item_tags", columns=["tag", "probability", "rank"],
                    filters=[("model_version", "=", model_version), ("item_id", "=", str(item_id))])

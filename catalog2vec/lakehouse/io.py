@@ -14,11 +14,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from catalog2vec import storage
 from catalog2vec.errors import MissingInput
 from catalog2vec.lakehouse.table import SchemaMismatchError, TableSpec, check_spark_schema
+
+if TYPE_CHECKING:
+    import deltalake
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,7 @@ def table_exists(root: str | os.PathLike[str], spec: TableSpec | str) -> bool:
     return storage.exists(storage.join(table_path(root, spec), "_delta_log"))
 
 
-def open_delta(root: str | os.PathLike[str], spec: TableSpec | str, version: int | None = None) -> Any:
+def open_delta(root: str | os.PathLike[str], spec: TableSpec | str, version: int | None = None) -> deltalake.DeltaTable:
     """The table as a delta-rs ``DeltaTable`` (no JVM), with the storage options of the lakehouse."""
     from deltalake import DeltaTable
 
@@ -101,7 +105,7 @@ def delta_storage_options(root: str | os.PathLike[str]) -> dict[str, str] | None
     return None
 
 
-def conform(df: Any, spec: TableSpec) -> Any:
+def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
     """Check ``df`` against the declaration and return it with the declared column order.
 
     Non-nullable declared columns must hold no nulls in the data: checked on write by Delta's
@@ -111,7 +115,7 @@ def conform(df: Any, spec: TableSpec) -> Any:
     return df.select(*spec.column_names)
 
 
-def ensure_table(spark: Any, root: str | os.PathLike[str], spec: TableSpec) -> str:
+def ensure_table(spark: SparkSession, root: str | os.PathLike[str], spec: TableSpec) -> str:
     """Create the Delta table as declared (schema with NOT NULL constraints and column comments,
     partitioning, table comment, properties) if absent; an existing table is brought up to its
     declaration by :func:`migrate_table` (new nullable columns, changed properties). Every writer
@@ -158,7 +162,7 @@ def _sql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def migrate_table(spark: Any, root: str | os.PathLike[str], spec: TableSpec) -> Migration:
+def migrate_table(spark: SparkSession, root: str | os.PathLike[str], spec: TableSpec) -> Migration:
     """Bring an existing table up to its declaration in ``schemas/`` — additive changes only.
 
     * a declared column the table lacks is added with ``ALTER TABLE … ADD COLUMNS`` at its
@@ -236,8 +240,8 @@ def _unchanged_condition(spec: TableSpec, t: str = "t", s: str = "s") -> str:
 
 
 def write_table(
-    spark: Any,
-    df: Any,
+    spark: SparkSession,
+    df: DataFrame,
     spec: TableSpec,
     root: str | os.PathLike[str],
     mode: WriteMode = "merge",
@@ -310,7 +314,7 @@ def write_table(
 LINEAGE_COLUMNS = ("run_id", "ingested_at", "quarantined_at", "created_at")
 
 
-def _same_rows(spark: Any, df: Any, path: str, spec: TableSpec, where: str) -> bool:
+def _same_rows(spark: SparkSession, df: DataFrame, path: str, spec: TableSpec, where: str) -> bool:
     """True when the table's rows matching ``where`` equal ``df`` (lineage columns aside)."""
     cols = [c.name for c in spec.columns if c.name not in LINEAGE_COLUMNS and not c.type.startswith("map<")]
     old = spark.read.format("delta").load(path).where(where).select(*cols)
@@ -318,7 +322,7 @@ def _same_rows(spark: Any, df: Any, path: str, spec: TableSpec, where: str) -> b
     return bool(old.count() == new.count() and new.exceptAll(old).isEmpty() and old.exceptAll(new).isEmpty())
 
 
-def read_table(spark: Any, root: str | os.PathLike[str], spec: TableSpec | str, version: int | None = None) -> Any:
+def read_table(spark: SparkSession, root: str | os.PathLike[str], spec: TableSpec | str, version: int | None = None) -> DataFrame:
     """Read a table as a Spark DataFrame (optionally a past Delta version: time travel)."""
     path = table_path(root, spec)
     if not table_exists(root, spec):

@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    from pyspark.sql import SparkSession
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -68,7 +73,7 @@ def _bind(example: SqlExample, params: dict[str, Any]) -> dict[str, Any]:
     return {p: params[p] for p in example.params}
 
 
-def run_duckdb(con: Any, example: SqlExample, **params: Any) -> Any:
+def run_duckdb(con: duckdb.DuckDBPyConnection, example: SqlExample, **params: Any) -> pd.DataFrame:
     """Run ``example`` on a DuckDB connection (``:name`` bound as ``$name``); a pandas DataFrame."""
     args = _bind(example, params)
     sql = _PARAM.sub(lambda m: "$" + m.group(1), example.sql)
@@ -81,7 +86,7 @@ def _spark_literal(value: Any) -> str:
     return repr(value)
 
 
-def run_spark(spark: Any, example: SqlExample, **params: Any) -> Any:
+def run_spark(spark: SparkSession, example: SqlExample, **params: Any) -> pd.DataFrame:
     """Run ``example`` with Spark SQL; a pandas DataFrame. The ``:name`` parameters are bound as
     quoted literals here: ``spark.sql(text, args=…)`` named markers left ``item_id`` unbound
     (UNBOUND_SQL_PARAMETER) on pyspark 4.2 in the metastore test, so the runner does not rely on them."""

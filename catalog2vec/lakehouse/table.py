@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql.types import DataType, StructType
 
 
 class SchemaMismatchError(ValueError):
@@ -63,12 +67,12 @@ class TableSpec:
         value = self.properties.get("delta.deletedFileRetentionDuration")
         return None if value is None else interval_hours(value)
 
-    def spark_schema(self) -> Any:
+    def spark_schema(self) -> StructType:
         from pyspark.sql import types as T
 
         return T.StructType([T.StructField(c.name, _spark_type(c.type), c.nullable) for c in self.columns])
 
-    def arrow_schema(self) -> Any:
+    def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa
 
         return pa.schema([pa.field(c.name, _arrow_type(c.type), c.nullable) for c in self.columns])
@@ -115,7 +119,7 @@ def _parse(tp: str) -> tuple[str, tuple[str, ...]]:
     raise ValueError(f"unsupported column type {tp!r}")
 
 
-def _spark_type(tp: str) -> Any:
+def _spark_type(tp: str) -> DataType:
     from pyspark.sql import types as T
 
     kind, args = _parse(tp)
@@ -137,7 +141,7 @@ def _spark_type(tp: str) -> Any:
     return scalars[kind]
 
 
-def _arrow_type(tp: str) -> Any:
+def _arrow_type(tp: str) -> pa.DataType:
     import pyarrow as pa
 
     kind, args = _parse(tp)
@@ -159,7 +163,7 @@ def _arrow_type(tp: str) -> Any:
     return scalars[kind]
 
 
-def check_spark_schema(spec: TableSpec, schema: Any) -> None:
+def check_spark_schema(spec: TableSpec, schema: StructType) -> None:
     """Raise SchemaMismatchError unless ``schema`` (a StructType) has exactly the declared
     columns with the declared types (order-insensitive; nullability is checked on write)."""
     declared = {f.name: f.dataType for f in spec.spark_schema().fields}
@@ -180,7 +184,7 @@ def check_spark_schema(spec: TableSpec, schema: Any) -> None:
         )
 
 
-def same_type(a: Any, b: Any) -> bool:
+def same_type(a: DataType, b: DataType) -> bool:
     """Spark types equal up to the nullability of array elements / map values."""
     from pyspark.sql import types as T
 

@@ -13,12 +13,15 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catalog2vec import storage
 from catalog2vec.vectors import l2_normalize as l2_normalize
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class IndexParams:
             raise ValueError(f"unknown index kind {self.kind!r}; choose one of {INDEX_KINDS}")
 
 
-def _build_faiss(vectors: np.ndarray, params: IndexParams) -> Any:
+def _build_faiss(vectors: np.ndarray, params: IndexParams) -> faiss.Index:
     import faiss
 
     n, d = vectors.shape
@@ -69,7 +72,7 @@ def _build_faiss(vectors: np.ndarray, params: IndexParams) -> Any:
 class EmbeddingIndex:
     """A faiss index plus the item_id of every row (row i of the index is ``item_ids[i]``)."""
 
-    index: Any
+    index: faiss.Index
     item_ids: list[str]
     params: IndexParams = field(default_factory=IndexParams)
     model_version: str = ""

@@ -15,9 +15,15 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    from catalog2vec.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +65,14 @@ def validate_embeddings(item_ids: list[str], rows: list[Any]) -> Embeddings:
     return Embeddings([good_ids[i] for i in order], matrix, invalid)
 
 
-def read_embeddings(spark: Any, root: str | os.PathLike[str], model_version: str) -> Embeddings:
+def read_embeddings(spark: SparkSession, root: str | os.PathLike[str], model_version: str) -> Embeddings:
     from pyspark.sql import functions as F
 
     from catalog2vec.lakehouse import read_table
     from catalog2vec.schemas import gold
 
     df = read_table(spark, root, gold.ITEM_EMBEDDINGS).where(F.col("model_version") == model_version)
-    pdf = df.select("item_id", "embedding").toPandas()
+    pdf: pd.DataFrame = df.select("item_id", "embedding").toPandas()
     if pdf.empty:
         raise ValueError(
             f"gold.item_embeddings has no rows for model_version {model_version!r}; run the embed job"
@@ -79,7 +85,7 @@ def read_embeddings(spark: Any, root: str | os.PathLike[str], model_version: str
 
 
 def quarantine_invalid(
-    spark: Any, root: str | os.PathLike[str], emb: Embeddings, model_version: str, job: str, run_id: str
+    spark: SparkSession, root: str | os.PathLike[str], emb: Embeddings, model_version: str, job: str, run_id: str
 ) -> int:
     """Write invalid embedding rows to bronze/quarantine; returns how many."""
     if not emb.invalid:
@@ -102,7 +108,7 @@ def quarantine_invalid(
     return write_quarantine(spark, df, root, job, run_id)
 
 
-def read_items(spark: Any, root: str | os.PathLike[str]) -> Any:
+def read_items(spark: SparkSession, root: str | os.PathLike[str]) -> pd.DataFrame:
     """pandas: item_id, title, category, color, gender (bronze.catalog_items)."""
     from catalog2vec.lakehouse import read_table
     from catalog2vec.schemas import bronze
@@ -125,8 +131,8 @@ def model_card(root: str | os.PathLike[str], model_version: str) -> dict[str, An
 
 
 def read_labels(
-    spark: Any, root: str | os.PathLike[str], vocab_version: str | None
-) -> tuple[str, Any, list[str]]:
+    spark: SparkSession, root: str | os.PathLike[str], vocab_version: str | None
+) -> tuple[str, pd.DataFrame, list[str]]:
     """(vocab_version, pandas item_id/labels/split, tokens by index) of one vocabulary version.
 
     ``vocab_version`` None/empty -> the only version present (error if several)."""
@@ -143,16 +149,16 @@ def read_labels(
                 f"silver.item_labels holds vocab versions {versions}; the model card must name one"
             )
         vocab_version = str(versions[0])
-    pdf = (
+    pdf: pd.DataFrame = (
         labels.where(F.col("vocab_version") == vocab_version).select("item_id", "labels", "split").toPandas()
     )
-    vocab = (
+    vocab: pd.DataFrame = (
         read_table(spark, root, silver.VOCAB)
         .where(F.col("vocab_version") == vocab_version)
         .select("token", "index")
         .toPandas()
-        .sort_values("index")
     )
+    vocab = vocab.sort_values("index")
     if pdf.empty or vocab.empty:
         raise ValueError(f"no labels / vocabulary for vocab_version {vocab_version!r}")
     tokens = [""] * (int(vocab["index"].max()) + 1)
@@ -163,7 +169,7 @@ def read_labels(
     return vocab_version, pdf, tokens
 
 
-def read_images(spark: Any, root: str | os.PathLike[str], item_ids: list[str]) -> dict[str, bytes]:
+def read_images(spark: SparkSession, root: str | os.PathLike[str], item_ids: list[str]) -> dict[str, bytes]:
     """item_id -> normalised JPEG bytes from silver.images for the given items."""
     from pyspark.sql import functions as F
 
@@ -188,7 +194,9 @@ def group_key(category: Any, color: Any) -> str | None:
     return f"{cat}|{col}"
 
 
-def split_frame(spark: Any, cfg: Any, model_version: str) -> tuple[Any, Any, list[str], str]:
+def split_frame(
+    spark: SparkSession, cfg: Config, model_version: str
+) -> tuple[pd.DataFrame, Embeddings, list[str], str]:
     """(pandas frame: item_id, labels, split, category, color, gender, title, group, row;
     embeddings; tokens; vocab_version) joined on item_id for items with a valid embedding."""
     emb = read_embeddings(spark, cfg.lakehouse, model_version)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.index import IndexParams, build_index
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
 from catalog2vec.retrieval.store import index_dir
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,7 @@ def index_params(cfg: Config) -> IndexParams:
     return params
 
 
-def build_neighbors(spark: Any, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
+def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
     """Index one model version's embeddings, save the index, write every item's top-k neighbours.
 
     The table version for ``model_version`` is replaced as a whole (``replaceWhere``): a re-run

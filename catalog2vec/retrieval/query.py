@@ -8,18 +8,23 @@ import os
 import textwrap
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catalog2vec import storage
 from catalog2vec.errors import MissingInput
 
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import nn
+
 log = logging.getLogger(__name__)
 
 
 def embed_images(
-    model: Any, image_size: int, images: Sequence[bytes | Any], batch_size: int = 64, device: str = "cpu"
+    model: nn.Module, image_size: int, images: Sequence[bytes | Image.Image], batch_size: int = 64,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Embed images (JPEG bytes or ``PIL.Image``) with ``model.forward``: (n, D) float32.
 

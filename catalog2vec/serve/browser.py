@@ -15,12 +15,15 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from catalog2vec.errors import InvalidInput
 from catalog2vec.retrieval.index import EmbeddingIndex, IndexParams
+
+if TYPE_CHECKING:
+    from catalog2vec.embed.core import InferenceModel
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class NeighbourBrowser:
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._image_cache = image_cache
         self._lock = threading.Lock()
-        self._model: Any = None
+        self._model: InferenceModel | None = None
         log.info(
             "browser: model %s, %d items indexed, %d titles, %d tagged, %d clusters",
             self.model_version, self.index.size, len(self.titles), len(self.tags), len(self.clusters),
@@ -175,7 +178,7 @@ class NeighbourBrowser:
             int(vec.shape[0]),
         )
 
-    def _inference_model(self) -> Any:
+    def _inference_model(self) -> InferenceModel:
         from catalog2vec.embed.core import InferenceModel
         from catalog2vec.vision import model_dir
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from catalog2vec.similarity.pan import (
     positive_pairs,
     train_pan,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def pair_eval(
     return {"pairs": len(y), "positives": len(pos), "auc_pan": auc(y, p), "auc_cosine": auc(y, cos)}
 
 
-def train_similarity(spark: Any, cfg: Config, model_version: str) -> dict[str, Any]:
+def train_similarity(spark: SparkSession, cfg: Config, model_version: str) -> dict[str, Any]:
     pcfg = pan_config(cfg)
     frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
     train = frame[(frame["split"] == "train") & frame["group"].notna()]

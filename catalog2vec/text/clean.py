@@ -20,11 +20,16 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nltk.tokenize import RegexpTokenizer
 
 from catalog2vec.text import wordlists
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from catalog2vec.config import TextSection
 
 TOKEN_PATTERN = r"\w+(?:-\w+)*"
 _TOKENIZER = RegexpTokenizer(TOKEN_PATTERN)
@@ -102,7 +107,7 @@ class CleanerSettings:
         return [f for f, _ in self.fields]
 
     @classmethod
-    def from_config(cls, text_cfg: Any, fields: Mapping[str, int] | None = None) -> CleanerSettings:
+    def from_config(cls, text_cfg: TextSection, fields: Mapping[str, int] | None = None) -> CleanerSettings:
         """Build from a :class:`catalog2vec.config.TextSection` (``fields`` overrides its fields)."""
         chosen = dict(fields if fields is not None else text_cfg.fields)
         if not chosen:
@@ -211,7 +216,8 @@ def get_cleaner(settings: CleanerSettings) -> TextCleaner:
     return cleaner
 
 
-def clean_arrow_batch(batch: Any, settings: CleanerSettings, id_column: str = "item_id") -> Any:
+def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,
+                      id_column: str = "item_id") -> pa.RecordBatch:
     """Clean one ``pyarrow.RecordBatch`` (``id_column`` + the configured fields, strings) with
     whole-array ``pyarrow.compute`` kernels (:mod:`catalog2vec.text.columnar`); rows the kernels
     cannot clean exactly like :meth:`TextCleaner.clean` fall back to it. Same result as
@@ -221,7 +227,8 @@ def clean_arrow_batch(batch: Any, settings: CleanerSettings, id_column: str = "i
     return columnar_batch(batch, settings, id_column)
 
 
-def clean_arrow_batch_rowwise(batch: Any, settings: CleanerSettings, id_column: str = "item_id") -> Any:
+def clean_arrow_batch_rowwise(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,
+                              id_column: str = "item_id") -> pa.RecordBatch:
     """The per-row reference of :func:`clean_arrow_batch`: every row through :meth:`TextCleaner.clean`.
 
     Returns a RecordBatch with ``item_id, tokens, n_raw_tokens, truncated`` plus the per-item

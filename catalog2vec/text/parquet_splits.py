@@ -19,10 +19,13 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = ["Split", "needs_split_read", "plan_splits", "read_split", "split_read_frame"]
 
@@ -39,7 +42,7 @@ class Split:
     stop: int  # one past the last row
 
 
-def _open(path: str) -> Any:
+def _open(path: str) -> pa.NativeFile:
     from pyarrow import fs
 
     if "://" in path:
@@ -98,8 +101,8 @@ def read_split(split: Split, columns: Sequence[str], batch_rows: int = BATCH_ROW
                 return
 
 
-def split_read_frame(spark: Any, files: Sequence[str], columns: Sequence[str] | None = None,
-                     split_bytes: int = DEFAULT_SPLIT_BYTES) -> Any:
+def split_read_frame(spark: SparkSession, files: Sequence[str], columns: Sequence[str] | None = None,
+                     split_bytes: int = DEFAULT_SPLIT_BYTES) -> DataFrame:
     """A DataFrame of ``files`` (``columns`` or all, plus ``_file``) read by :func:`read_split`,
     one Spark task per split."""
     from pyspark.sql import types as T

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
@@ -27,6 +27,9 @@ from catalog2vec.text.vocab import (
     write_vocab_files,
     write_vocab_parquet,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class VocabResult:
 RAW_PREFIX = "_raw_"
 
 
-def clean_frame(df: Any, settings: CleanerSettings, keep_empty_text: bool = False) -> Any:
+def clean_frame(df: DataFrame, settings: CleanerSettings, keep_empty_text: bool = False) -> DataFrame:
     """``df`` (item_id + the settings' fields) → item_id, tokens, n_raw_tokens, truncated,
     uniq_tokens, uniq_counts: :func:`clean_arrow_batch` (whole-batch Arrow kernels) on the
     executors. ``keep_empty_text`` adds ``_raw_<field>``: the field texts of the rows that
@@ -96,7 +99,7 @@ def clean_frame(df: Any, settings: CleanerSettings, keep_empty_text: bool = Fals
     return df.select(*cols).mapInArrow(run, schema)
 
 
-def token_stats(cleaned: Any) -> Any:
+def token_stats(cleaned: DataFrame) -> DataFrame:
     """token, count (weighted occurrences), doc_freq (items containing it)."""
     from pyspark.sql import functions as F
 
@@ -106,7 +109,7 @@ def token_stats(cleaned: Any) -> Any:
     )
 
 
-def top_k_vocab(stats: Any, vocab_size: int, min_count: int, fingerprint: str) -> list[VocabEntry]:
+def top_k_vocab(stats: DataFrame, vocab_size: int, min_count: int, fingerprint: str) -> list[VocabEntry]:
     """Collect only the top ``vocab_size`` rows (ordered in Spark) and number them on the driver."""
     from pyspark.sql import functions as F
 
@@ -119,22 +122,22 @@ def top_k_vocab(stats: Any, vocab_size: int, min_count: int, fingerprint: str) -
     return finalize_vocab(((r["token"], r["count"], r["doc_freq"]) for r in top), vocab_size, min_count, fingerprint)
 
 
-def vocab_frame(spark: Any, entries: list[VocabEntry]) -> Any:
+def vocab_frame(spark: SparkSession, entries: list[VocabEntry]) -> DataFrame:
     from catalog2vec.schemas import silver
 
     rows = [(e.vocab_version, e.token, e.index, e.count, e.doc_freq) for e in entries]
     return spark.createDataFrame(rows, schema=silver.VOCAB.spark_schema())
 
 
-def _record_json(df: Any, columns: list[str]) -> Any:
+def _record_json(df: DataFrame, columns: list[str]) -> Column:
     from pyspark.sql import functions as F
 
     return F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
 
 
 def read_adhoc(
-    spark: Any, input_path: str, fmt: str, id_column: str, fields: Mapping[str, int]
-) -> tuple[Any, Any, str, Any]:
+    spark: SparkSession, input_path: str, fmt: str, id_column: str, fields: Mapping[str, int]
+) -> tuple[DataFrame, DataFrame, str, DataFrame]:
     """Read an ad-hoc file/glob → (items[item_id, fields…], rejected[source, record, item_id,
     reason, detail], source, keys[item_id, reason]). Missing ids and unparseable rows are
     rejected; ``keys`` is every row's id and reject reason (null = good), read with as few
@@ -181,7 +184,7 @@ def read_adhoc(
     return good, rejected, source, keys
 
 
-def _split_read_source(spark: Any, files: list[str], columns: list[str] | None = None) -> Any:
+def _split_read_source(spark: SparkSession, files: list[str], columns: list[str] | None = None) -> DataFrame:
     """:func:`catalog2vec.ingest.catalog.read_source`'s columns (all text, ``_corrupt_record``,
     ``_file``) for Parquet files with row groups too large for one task (see ``parquet_splits``)."""
     from pyspark.sql import functions as F
@@ -190,7 +193,7 @@ def _split_read_source(spark: Any, files: list[str], columns: list[str] | None =
 
     df = split_read_frame(spark, files, columns)
 
-    def as_text(name: str) -> Any:
+    def as_text(name: str) -> Column:
         return text_column(df, name)
 
     data_cols = [c for c in df.columns if c != FILE_COLUMN]
@@ -205,7 +208,7 @@ def _split_read_source(spark: Any, files: list[str], columns: list[str] | None =
 BROADCAST_DUPLICATE_IDS = 200_000  # above this many duplicated ids, de-duplicate with a window
 
 
-def adhoc_items(keys: Any, parsed: Any, fields: list[str]) -> tuple[Any, int, dict[str, int]]:
+def adhoc_items(keys: DataFrame, parsed: DataFrame, fields: list[str]) -> tuple[DataFrame, int, dict[str, int]]:
     """(one row per item_id, rows with an id, {reject reason: rows}) from one aggregation over
     the ids alone. Rows whose id is unique pass straight through (no shuffle of the text); only
     the duplicated ids (broadcast) go through :func:`dedupe_items`."""
@@ -231,7 +234,7 @@ def adhoc_items(keys: Any, parsed: Any, fields: list[str]) -> tuple[Any, int, di
     return unique.unionByName(dedupe_items(parsed.join(dup, "item_id", "left_semi"), fields)), n_parsed, reasons
 
 
-def dedupe_items(items: Any, fields: list[str]) -> Any:
+def dedupe_items(items: DataFrame, fields: list[str]) -> DataFrame:
     """One row per item_id: the row whose field texts joined by U+0001 sort first (the Beam
     pipeline applies the identical rule)."""
     from pyspark.sql import Window
@@ -244,15 +247,15 @@ def dedupe_items(items: Any, fields: list[str]) -> Any:
 
 @dataclass
 class _VocabInput:
-    items: Any  # item_id + the text fields, one row per item
+    items: DataFrame  # item_id + the text fields, one row per item
     settings: CleanerSettings
     source: str
-    rejected: Any = None  # ad-hoc parse/id rejects (quarantine rows) or None
+    rejected: DataFrame | None = None  # ad-hoc parse/id rejects (quarantine rows) or None
     n_parsed: int = 0
     input_reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _vocab_input(spark: Any, cfg: Config, input_path: str | None, fmt: str, id_column: str,
+def _vocab_input(spark: SparkSession, cfg: Config, input_path: str | None, fmt: str, id_column: str,
                  text_columns: Mapping[str, int] | None) -> _VocabInput:
     """The items to clean: an ad-hoc file (parsed per record, rejects kept) or bronze.catalog_items."""
     from catalog2vec.lakehouse import read_table
@@ -272,7 +275,7 @@ def _vocab_input(spark: Any, cfg: Config, input_path: str | None, fmt: str, id_c
     return _VocabInput(bronze_df.select("item_id", *settings.field_names), settings, BRONZE_SOURCE)
 
 
-def _clean_counts(cleaned: Any) -> tuple[int, int, int]:
+def _clean_counts(cleaned: DataFrame) -> tuple[int, int, int]:
     """(items, items with no token left, items truncated) of the cleaned frame, in one job."""
     from pyspark.sql import functions as F
 
@@ -284,7 +287,7 @@ def _clean_counts(cleaned: Any) -> tuple[int, int, int]:
     return int(agg["n"]), int(agg["empty"] or 0), int(agg["truncated"] or 0)
 
 
-def _rejects(cleaned: Any, inp: _VocabInput, n_empty: int) -> Any:
+def _rejects(cleaned: DataFrame, inp: _VocabInput, n_empty: int) -> DataFrame | None:
     """Quarantine rows: items whose text cleaned down to nothing (+ ad-hoc parse/id rejects)."""
     from pyspark.sql import functions as F
 
@@ -300,14 +303,14 @@ def _rejects(cleaned: Any, inp: _VocabInput, n_empty: int) -> Any:
                 "detail"
             ),
         )
-    bad: Any = None
+    bad: DataFrame | None = None
     for part in (d for d in (inp.rejected, no_tokens) if d is not None):
         bad = part if bad is None else bad.unionByName(part)
     return bad
 
 
 def build_vocab(
-    spark: Any,
+    spark: SparkSession,
     cfg: Config,
     *,
     input_path: str | None = None,
@@ -374,7 +377,8 @@ Written = tuple[VocabCounts, dict[str, str], dict[str, int]]  # counts, output p
 
 
 def _write_adhoc(cfg: Config, output: str, inp: _VocabInput, vocab: list[VocabEntry], manifest: dict[str, Any],
-                 bad: Any, tokens_out: Any, figures: tuple[int, int, int], write_tokens: bool) -> Written:
+                 bad: DataFrame | None, tokens_out: DataFrame, figures: tuple[int, int, int],
+                 write_tokens: bool) -> Written:
     """Ad-hoc outputs as plain Parquet under ``output``: quarantine/, catalog_tokens/, vocab.parquet."""
     from pyspark.sql import functions as F
 
@@ -400,8 +404,9 @@ def _write_adhoc(cfg: Config, output: str, inp: _VocabInput, vocab: list[VocabEn
     return counts, paths, reasons
 
 
-def _write_lakehouse(spark: Any, cfg: Config, vocab: list[VocabEntry], manifest: dict[str, Any], bad: Any,
-                     tokens_out: Any, figures: tuple[int, int, int], write_tokens: bool) -> Written:
+def _write_lakehouse(spark: SparkSession, cfg: Config, vocab: list[VocabEntry], manifest: dict[str, Any],
+                     bad: DataFrame | None, tokens_out: DataFrame, figures: tuple[int, int, int],
+                     write_tokens: bool) -> Written:
     """Lakehouse outputs: bronze/quarantine, silver/catalog_tokens (MERGE), silver/vocab, vocab files."""
     from catalog2vec.quality import write_quarantine
 
@@ -421,7 +426,7 @@ def _write_lakehouse(spark: Any, cfg: Config, vocab: list[VocabEntry], manifest:
     return counts, paths, reasons
 
 
-def _merge_tokens(spark: Any, cfg: Config, tokens_out: Any) -> str:
+def _merge_tokens(spark: SparkSession, cfg: Config, tokens_out: DataFrame) -> str:
     """MERGE into silver/catalog_tokens, skipped (no Delta commit) when no row would change."""
     from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
     from catalog2vec.schemas import silver
@@ -435,7 +440,7 @@ def _merge_tokens(spark: Any, cfg: Config, tokens_out: Any) -> str:
     return write_table(spark, tokens_out, silver.CATALOG_TOKENS, cfg.lakehouse, mode="merge")
 
 
-def _write_vocab_table(spark: Any, cfg: Config, vocab: list[VocabEntry]) -> str:
+def _write_vocab_table(spark: SparkSession, cfg: Config, vocab: list[VocabEntry]) -> str:
     """silver/vocab: replace_where on vocab_version, skipped when that version is already there
     (the version is a content hash, so an existing version has exactly this content)."""
     from pyspark.sql import functions as F
@@ -467,7 +472,7 @@ class LabelCounts:
             raise AssertionError(f"build_labels accounting does not add up: {self}")
 
 
-def split_column(item_id: Any, train: float, val: float, test: float, salt: str) -> Any:
+def split_column(item_id: Column, train: float, val: float, test: float, salt: str) -> Column:
     """Spark expression identical to :func:`catalog2vec.text.vocab.split_for`."""
     from pyspark.sql import functions as F
 
@@ -478,7 +483,7 @@ def split_column(item_id: Any, train: float, val: float, test: float, salt: str)
     return F.when(frac < train, "train").when(frac < train + val, "val").otherwise("test")
 
 
-def label_frame(tokens: Any, vocab: Any) -> Any:
+def label_frame(tokens: DataFrame, vocab: DataFrame) -> DataFrame:
     """tokens[item_id, tokens] × vocab[token, index] → item_id, labels (sorted distinct indices;
     null when no token is in the vocabulary). The vocabulary is broadcast (K rows)."""
     from pyspark.sql import functions as F
@@ -493,7 +498,7 @@ def resolve_vocab_version(cfg: Config, requested: str | None) -> str:
     return requested or current_vocab_version(cfg.lakehouse)
 
 
-def build_labels(spark: Any, cfg: Config, vocab_version: str | None = None) -> tuple[str, LabelCounts]:
+def build_labels(spark: SparkSession, cfg: Config, vocab_version: str | None = None) -> tuple[str, LabelCounts]:
     """silver/catalog_tokens + silver/vocab[vocab_version] → silver/item_labels (replace_where on
     the version); items with no vocabulary word → bronze/quarantine (no_vocab_words)."""
     from pyspark import StorageLevel

@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SPLIT_HEX_DIGITS = 15  # 60 bits of the hash: fits a Spark long, exact in both engines
 
@@ -54,7 +57,7 @@ def finalize_vocab(
     return [VocabEntry(version, t, i, c, d) for i, (t, c, d) in enumerate(kept)]
 
 
-def vocab_to_arrow(entries: Sequence[VocabEntry]) -> Any:
+def vocab_to_arrow(entries: Sequence[VocabEntry]) -> pa.Table:
     import pyarrow as pa
 
     from catalog2vec.schemas import silver

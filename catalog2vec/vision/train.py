@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -63,6 +63,10 @@ from catalog2vec.vision.losses import (
     softmax_loss,
 )
 from catalog2vec.vision.model import WeakLabelNet, atomic_torch_save, build_model, save_model_dir, torch_load
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from torch.optim.lr_scheduler import LRScheduler
 
 log = logging.getLogger("catalog2vec.train")
 
@@ -183,7 +187,7 @@ def param_groups(t: TrainSection, model: nn.Module) -> list[dict[str, Any]]:
             {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
 
 
-def make_scheduler(t: TrainSection, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+def make_scheduler(t: TrainSection, optimizer: torch.optim.Optimizer, total_steps: int) -> LRScheduler:
     """``step``: StepLR stepped once per epoch; ``cosine``: linear warm-up over ``warmup_epochs``
     (from lr/100) then cosine decay to 0 at the last step, stepped once per optimizer step."""
     if t.lr_schedule == "step":
@@ -200,7 +204,7 @@ def make_scheduler(t: TrainSection, optimizer: torch.optim.Optimizer, total_step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def make_optimizer(t: TrainSection, params: Any) -> torch.optim.Optimizer:
+def make_optimizer(t: TrainSection, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
     if t.optimizer == "sgd":
         return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.optimizer == "adam":
@@ -316,7 +320,7 @@ class RunSetup:
     model: WeakLabelNet
     net: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
+    scheduler: LRScheduler
     negatives: NegativeSampler
     t_start: float
 
@@ -639,7 +643,7 @@ def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None) -> dic
     return result.to_dict() if result is not None else None
 
 
-def run_distributed(spark: Any, cfg: Config) -> dict[str, Any]:
+def run_distributed(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Launch :func:`train_entry` with ``TorchDistributor`` per ``cfg.train`` (gloo on CPU, NCCL on
     GPU executors). Ships the resolved config (lakehouse made absolute) and the session's S3
     settings by content; local workers die with this process; returns rank 0's result."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -21,7 +25,7 @@ def decode_image(jpeg_bytes: bytes) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def eval_transform(image_size: int) -> Any:
+def eval_transform(image_size: int) -> Callable[[Image.Image], torch.Tensor]:
     """Resize the shorter side to ``image_size * 256 / 224``, center crop, tensor, ImageNet normalise."""
     from torchvision import transforms as T
 
@@ -38,7 +42,7 @@ def eval_transform(image_size: int) -> Any:
 AUGMENTS = ("crop", "product")
 
 
-def train_transform(image_size: int, scale_min: float = 0.25, augment: str = "crop") -> Any:
+def train_transform(image_size: int, scale_min: float = 0.25, augment: str = "crop") -> Callable[[Image.Image], torch.Tensor]:
     """Training augmentation.
 
     * ``crop``: RandomResizedCrop(scale_min..1) + horizontal flip (torchvision reference style);
