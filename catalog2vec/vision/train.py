@@ -4,8 +4,9 @@ with images/s, validation every epoch (precision/recall@k and mAP of the tag ran
 split), atomic checkpoints every ``checkpoint_every`` steps and at every epoch end, automatic
 resume from the latest checkpoint. Rank 0 alone writes.
 
-Runs single-process (``python -m catalog2vec.vision.train``), under ``torchrun`` (reads RANK /
-WORLD_SIZE / LOCAL_RANK, gloo on CPU, NCCL on GPU) and under ``TorchDistributor`` (jobs/train.py).
+Runs single-process (:func:`run_local`: ``python jobs/train.py --no-spark``), under ``torchrun``
+(reads RANK / WORLD_SIZE / LOCAL_RANK, gloo on CPU, NCCL on GPU: ``torchrun … jobs/train.py
+--no-spark``) and under ``TorchDistributor`` (:func:`run_distributed`: ``spark-submit jobs/train.py``).
 Data come JVM-free from the lakehouse (see :mod:`catalog2vec.vision.data`).
 
 Output: ``<lakehouse>/models/<model_version>/`` = model.pt, vocab.parquet, model_card.json,
@@ -38,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from catalog2vec import models, storage, tracking
-from catalog2vec.config import Config, TrainSection, config_from_dict, load_config
+from catalog2vec.config import Config, TrainSection, config_from_dict
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
 from catalog2vec.vectors import collapse_diagnostics
@@ -643,6 +644,13 @@ def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None) -> dic
     return result.to_dict() if result is not None else None
 
 
+def run_local(cfg: Config) -> dict[str, Any] | None:
+    """Train in this process, without Spark (alone, or as one rank under ``torchrun``):
+    :func:`train_entry` with ``cfg`` and this process's S3 settings. Returns rank 0's result dict,
+    ``{"user_error": {...}}`` for a :class:`UserError`, or ``None`` on the other ranks."""
+    return train_entry(cfg.to_dict(), dataclasses.asdict(storage.s3_settings()))
+
+
 def run_distributed(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Launch :func:`train_entry` with ``TorchDistributor`` per ``cfg.train`` (gloo on CPU, NCCL on
     GPU executors). Ships the resolved config (lakehouse made absolute) and the session's S3
@@ -703,52 +711,3 @@ def die_with_launcher(poll_s: float = 0.5) -> None:
     if os.getppid() != parent or (launcher and not alive(launcher)):
         os._exit(137)
     threading.Thread(target=watch, name="die-with-launcher", daemon=True).start()
-
-
-def cli_overrides(args: Any) -> list[str]:
-    """``--max-steps`` etc. as ``section.key=value`` overrides (strings TOML-quoted)."""
-    extra = list(args.overrides)
-    if args.max_steps is not None:
-        extra.append(f"train.max_steps={int(args.max_steps)}")
-    for flag, key in (("vocab_version", "vocab_version"), ("model_version", "model_version"),
-                      ("init_weights", "init_weights")):
-        val = getattr(args, flag)
-        if val:
-            extra.append(f"train.{key}={json.dumps(val)}")
-    return extra
-
-
-def add_train_arguments(parser: Any) -> None:
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (0 = no cap)")
-    parser.add_argument("--vocab-version", default=None, help="train on this vocab_version (default: the latest)")
-    parser.add_argument("--model-version", default=None, help="output models/<id>/ (default: derived from config)")
-    parser.add_argument("--init-weights", default=None, help="torchvision-format ResNet state dict to start from")
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m catalog2vec.vision.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=None, help="TOML run configuration (default: conf/local.toml)")
-    parser.add_argument("--lakehouse", default=None, help="lakehouse root")
-    parser.add_argument("--run-id", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    add_train_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, cli_overrides(args), lakehouse=args.lakehouse, run_id=args.run_id)
-        result = train_entry(cfg.to_dict(), dataclasses.asdict(storage.s3_settings()))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"[train] error: {exc}", file=sys.stderr)
-        return 2
-    if result is not None and "user_error" in result:
-        print(f"[train] error: {result['user_error']['message']}", file=sys.stderr)
-        return 2
-    if result is not None:
-        print(json.dumps({k: result[k] for k in ("model_version", "model_dir", "steps", "complete")}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

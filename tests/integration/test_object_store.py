@@ -158,7 +158,7 @@ def test_killed_training_resumes_from_its_checkpoint_in_the_bucket(s3_lake: dict
 
     version = "killed-then-resumed"
     overrides = [f"--set={s}" for s in SMALL] + ["--set=train.checkpoint_every=1", "--set=train.epochs=2"]
-    cmd = [sys.executable, "-m", "catalog2vec.vision.train", "--lakehouse", ROOT, "--run-id", "kill",
+    cmd = [sys.executable, str(REPO / "jobs" / "train.py"), "--no-spark", "--lakehouse", ROOT, "--run-id", "kill",
            "--model-version", version, *overrides]
     proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

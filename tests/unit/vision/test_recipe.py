@@ -151,8 +151,10 @@ def test_warm_start_from_a_uri_in_torchvision_format(wrap: str) -> None:
 def test_training_starts_from_torchvision_weights_on_an_object_store(tmp_path: Path) -> None:
     """``--init-weights memory://…`` through the training loop: with lr 0 the published model's
     backbone convolutions are exactly the staged torchvision weights (a cold start differs)."""
+    from train import cli_overrides  # jobs/train.py (pytest puts jobs/ on the path)
+
     from catalog2vec.config import load_config
-    from catalog2vec.vision.train import cli_overrides, train
+    from catalog2vec.vision.train import train
     from tests.unit.vision.helpers import write_sample_tables
 
     torch.set_num_threads(1)
