@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from catalog2vec import models, storage
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.retrieval.index import INDEX_KINDS, IndexParams
 
@@ -69,7 +70,6 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def similar(args: argparse.Namespace) -> int:
-    from catalog2vec import models, storage
     from catalog2vec.retrieval.query import embed_image_file, save_grid
     from catalog2vec.retrieval.store import build_or_load_index, item_images, item_titles
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from catalog2vec import storage
 from catalog2vec.errors import InvalidInput
 
 # The embedded default ships inside the package (a link to conf/local.toml in the source tree).
@@ -315,8 +316,6 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _resolve_extends(data: dict[str, Any], source: str, seen: tuple[str, ...]) -> dict[str, Any]:
     """``extends = "local.toml"`` (relative to the file, or a URI): that file's values, overridden
     by this file's (tables merged key by key)."""
-    from catalog2vec import storage
-
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -352,8 +351,6 @@ def load_config(
     Without ``path`` the packaged ``conf/local.toml`` is used; if even that is absent, the built-in
     defaults apply and a warning says so on stderr.
     """
-    from catalog2vec import storage
-
     source = str(path) if path else str(DEFAULT_CONFIG)
     raw: bytes | None = None
     try:

@@ -24,12 +24,13 @@ its modification time; ties: the name). Every name
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import storage
+from catalog2vec import storage, tracking
 from catalog2vec.errors import MissingInput
 
 if TYPE_CHECKING:
@@ -146,8 +147,6 @@ def resolve_alias(name: str, registry: Registry | None = None) -> str | None:
     """The catalog2vec version behind an MLflow registry alias: ``models:/<model>@<alias>``, or a bare
     alias (``champion``) of ``registry.model_name`` when a registry is configured (``registry``: a
     :class:`catalog2vec.tracking.Registry`; default ``$MLFLOW_TRACKING_URI``). ``None``: not an alias."""
-    from catalog2vec import tracking
-
     reg = registry if registry is not None else tracking.default_registry()
     if tracking.parse_model_uri(name) is None and not reg.configured:
         return None  # no registry named: a bare name is only a version name (no mlflow import)
@@ -156,8 +155,6 @@ def resolve_alias(name: str, registry: Registry | None = None) -> str | None:
 
 def torch_bytes(obj: Any) -> bytes:
     """``torch.save`` into memory (the bytes are then written through the storage layer)."""
-    import io
-
     import torch
 
     buf = io.BytesIO()
@@ -172,8 +169,6 @@ def save_torch(obj: Any, path: str | os.PathLike[str]) -> str:
 
 def load_torch(path: str | os.PathLike[str], map_location: Any = "cpu", weights_only: bool = True) -> Any:
     """``torch.load`` of a local path or URI (read through the storage layer)."""
-    import io
-
     import torch
 
     return torch.load(io.BytesIO(storage.read_bytes(path)), map_location=map_location, weights_only=weights_only)

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from catalog2vec.lakehouse import write_table
+from catalog2vec.schemas import bronze
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -84,9 +87,6 @@ def write_quarantine(
     quarantine row (the key: sha256 of the raw bytes), but every one of them is counted.
     """
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.schemas import bronze
 
     for optional in ("item_id", "detail"):
         if optional not in df.columns:

@@ -23,6 +23,7 @@ agree.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import posixpath
@@ -415,8 +416,6 @@ def open_file(path: str | os.PathLike[str], mode: str = "rb") -> Iterator[IO[Any
         if "b" in mode:
             yield buf  # type: ignore[misc]
         else:
-            import io
-
             text = io.TextIOWrapper(buf, encoding="utf-8", write_through=True)
             yield text
             text.flush()

@@ -15,8 +15,10 @@ the registry of which version is the champion.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,8 +104,6 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def numeric_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     """The finite int/float entries of ``values`` (bools and None dropped), keys sanitised for MLflow
     (``@`` is not allowed in a metric name: ``recall@5`` → ``recall_at_5``)."""
-    import math
-
     out: dict[str, float] = {}
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
@@ -166,8 +166,6 @@ class Run:
         images; output: the (B, D) embedding z) with its signature; registered. Returns the version.
 
         Serialised with pickle: loading it needs ``catalog2vec`` importable (its wheel)."""
-        import copy
-
         import numpy as np
         import torch
         from mlflow.models import infer_signature

@@ -10,7 +10,10 @@ import numpy as np
 from catalog2vec.clustering.kmeans import ClusterModel, cluster_embeddings
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import read_table, write_table
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
+from catalog2vec.schemas import analysis
+from catalog2vec.vectors import l2_normalize
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -21,10 +24,6 @@ log = logging.getLogger(__name__)
 def load_cluster_model(spark: SparkSession, root: str, model_version: str) -> ClusterModel:
     """Rebuild the prototype assigner from gold.clusters + gold.item_embeddings (for new items)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import analysis
-    from catalog2vec.vectors import l2_normalize
 
     rows = (
         read_table(spark, root, analysis.CLUSTERS)
@@ -54,9 +53,6 @@ def load_cluster_model(spark: SparkSession, root: str, model_version: str) -> Cl
 def build_clusters(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
     """k-means on the normalised embeddings; writes both tables (replaceWhere on the version)."""
     import pandas as pd
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.schemas import analysis
 
     c = cfg.cluster
     k = int(k or c.k)

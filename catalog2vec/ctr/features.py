@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from catalog2vec import models, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import read_table, write_table
+from catalog2vec.schemas import bronze, ctr, gold
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -76,9 +78,6 @@ def tag_features(spark: SparkSession, lakehouse: str, model_version: str, top_ta
     """item_id → map(tag:<word> → probability) of the item's top-ranked tags."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import gold
-
     tags = read_table(spark, lakehouse, gold.ITEM_TAGS).where(F.col("model_version") == model_version)
     tags = tags.where(F.col("rank") <= top_tags)
     return tags.groupBy("item_id").agg(
@@ -96,9 +95,6 @@ def embedding_pca(
     import pandas as pd
     from pyspark.sql import functions as F
     from sklearn.decomposition import PCA
-
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import gold
 
     emb: pd.DataFrame = (
         read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
@@ -135,9 +131,6 @@ def build_ctr_features(
     feature_version: str | None = None,
 ) -> FeatureCounts:
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, write_table
-    from catalog2vec.schemas import bronze, ctr
 
     c = cfg.ctr
     model_version = resolve_model_version(cfg.lakehouse, model_version)

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING
 from catalog2vec.config import Config
 from catalog2vec.ingest.catalog import CORRUPT, IngestCounts, IngestError, read_source, resolve_inputs
 from catalog2vec.ingest.catalog import parse_mapping as parse_catalog_mapping
-from catalog2vec.quality import Reason
+from catalog2vec.lakehouse import write_table
+from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.schemas import bronze
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -155,10 +157,6 @@ def ingest_impressions(
     """Read, validate, quarantine and MERGE an impression log; returns counts that add up."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import bronze
 
     files = resolve_inputs(input_path)
     if not source:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from catalog2vec.plots import png_bytes, pyplot
+from catalog2vec.templates import render
 
 
 def calibration_plot(preds: dict[str, pd.DataFrame], bins: int = 10) -> bytes:
@@ -103,8 +104,6 @@ def report_markdown(report: dict[str, Any]) -> str:
 def report_html(report: dict[str, Any], pictures: dict[str, bytes]) -> str:
     """The self-contained HTML report (jinja2 ``resources/templates/ctr_report.html``, the pictures
     inlined as data: URIs like the evaluation report)."""
-    from catalog2vec.templates import render
-
     rows = dict(report["metrics_test"])
     best = min(rows, key=lambda n: rows[n]["ne"]) if rows else ""
     if report.get("ground_truth_test"):

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from catalog2vec import storage
+from catalog2vec import storage, tracking
 from catalog2vec.config import Config
 from catalog2vec.ctr.encoding import (
     FeatureSpec,
@@ -49,6 +51,8 @@ from catalog2vec.ctr.report import (
     report_markdown,
 )
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import read_table, table_exists, write_table
+from catalog2vec.schemas import bronze, ctr
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -184,9 +188,6 @@ def load_features(spark: SparkSession, cfg: Config, feature_version: str) -> Ctr
     """``gold.ctr_features`` of one version, cached; every window needs clicks and non-clicks."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import ctr
-
     df = read_table(spark, cfg.lakehouse, ctr.CTR_FEATURES).where(F.col("feature_version") == feature_version)
     df = df.withColumn("label", F.col("click").cast("double")).cache()
     split_counts = {r["split"]: (int(r["n"]), int(r["clicks"])) for r in df.groupBy("split").agg(
@@ -273,9 +274,6 @@ def score_models(spark: SparkSession, cfg: Config, data: CtrData, fitted: CtrMod
     ground truth's when the impressions carry one, and NE by number of trees."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import bronze
-
     t0 = time.time()
     local: dict[str, pd.DataFrame] = {name: p.toPandas() for name, p in fitted.preds.items()}
     metrics: dict[str, dict[str, Any]] = {name: evaluate(pdf["click"], pdf["p"]) for name, pdf in local.items()}
@@ -313,9 +311,6 @@ def score_models(spark: SparkSession, cfg: Config, data: CtrData, fitted: CtrMod
 def write_tables(spark: SparkSession, cfg: Config, version: str, fitted: CtrModels, scores: CtrScores) -> None:
     """``gold.ctr_predictions`` and ``gold.ctr_metrics``, replaced for this CTR version."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.schemas import ctr
 
     pred_rows: DataFrame | None = None
     for name, p in fitted.preds.items():
@@ -445,11 +440,6 @@ def log_to_mlflow(cfg: Config, report: dict[str, Any], card: dict[str, Any], boo
     JSON, the booster (``mlflow.lightgbm``, signature, registered under ``[mlflow] ctr_model_name``
     with the alias) and each Spark MLlib logistic regression as its saved directory
     (``pyspark.ml.classification.LogisticRegressionModel.load``)."""
-    import os
-    import tempfile
-
-    from catalog2vec import tracking
-
     version = str(report["ctr_version"])
     run = tracking.start_run(cfg, "ctr", version, {**cfg.to_dict()["ctr"], "feature_version": report["feature_version"],
                                                    "sources": report["sources"]})

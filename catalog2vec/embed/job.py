@@ -23,11 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import models
+from catalog2vec import models, tracking
 from catalog2vec.config import Config
 from catalog2vec.embed.core import crash_after_commits
 from catalog2vec.errors import InvalidInput
-from catalog2vec.quality import Reason
+from catalog2vec.lakehouse import conform, ensure_table, read_table, table_exists, write_table
+from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.schemas import gold, silver
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -108,9 +110,6 @@ def check_vocabulary(spark: SparkSession, lakehouse: str | os.PathLike[str], loa
     (same token at every index); a version absent from silver/vocab is only logged."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import silver
-
     if not table_exists(lakehouse, silver.VOCAB):
         return
     rows = (
@@ -139,9 +138,6 @@ def check_vocabulary(spark: SparkSession, lakehouse: str | os.PathLike[str], loa
 def pending_images(spark: SparkSession, lakehouse: str | os.PathLike[str], model_version: str, full: bool) -> DataFrame:
     """``silver/images`` rows (item_id, sha256, image) that still need an embedding for this version."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import gold, silver
 
     images = read_table(spark, lakehouse, silver.IMAGES).select("item_id", "sha256", "image")
     if full or not table_exists(lakehouse, gold.ITEM_EMBEDDINGS):
@@ -178,9 +174,6 @@ def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: Da
     that are no longer in its top N (a recomputed item never keeps stale rows)."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import conform, ensure_table, read_table
-    from catalog2vec.schemas import gold
 
     spec = gold.ITEM_TAGS
     tags = conform(tags, spec)
@@ -222,10 +215,6 @@ def write_results(
     """Write one computed chunk (columns :data:`RESULT_COLUMNS` [+ probabilities]); ``results`` must
     be materialised (persisted) by the caller. Returns (embedded, quarantined)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import gold
 
     root = cfg.lakehouse
     run_id = cfg.run_id
@@ -288,8 +277,6 @@ def write_results(
 
 def prepare(spark: SparkSession, cfg: Config, model_version: str) -> tuple[str, LoadedModel]:
     """Resolve + load + check the model (before any data is read)."""
-    from catalog2vec import tracking
-
     version = resolve_model_version(cfg.lakehouse, model_version, tracking.registry(cfg))
     loaded = open_model(cfg.lakehouse, version)
     check_vocabulary(spark, cfg.lakehouse, loaded, version)
@@ -308,8 +295,6 @@ def run_embed(
     from pyspark.sql import functions as F
 
     from catalog2vec.embed.udf import embedding_udf
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import silver
 
     ec = cfg.embed
     bs = int(batch_size or ec.batch_size)
@@ -363,9 +348,6 @@ def merge_staged(
     """Merge Parquet results staged by the Beam pipeline (``pipelines/embed.py``) into the gold tables."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import gold
 
     version, loaded = prepare(spark, cfg, model_version)
     try:

@@ -8,11 +8,15 @@ tag_index array<int>, tag_probability array<float>, ok int`` (+ ``probabilities 
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from catalog2vec import storage
 from catalog2vec.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -45,15 +49,9 @@ def make_predict_fn_factory(
 ) -> Callable[[], Callable[[np.ndarray], dict[str, np.ndarray]]]:
     """``make_predict_fn`` for ``predict_batch_udf``: loads the model (on the executor) and returns
     ``predict(images: ndarray[object bytes]) -> dict of column arrays``."""
-    from catalog2vec import storage
-
     s3 = storage.s3_settings()  # the driver's endpoint/credentials, shipped inside the closure
 
     def make_predict_fn() -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-        import os
-        import sys
-        import time
-
         from catalog2vec.embed.core import InferenceModel
 
         storage.configure(s3)

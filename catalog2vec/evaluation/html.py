@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from catalog2vec.templates import render
+
 FEATURE_SETS = ("model", "random_weights", "color_histogram")
 # label-prediction methods, in column order; the word-frequency prior is a method of its own
 LABEL_METHODS = ("head", "knn_transfer", "prior")
@@ -98,8 +100,6 @@ def context(report: dict[str, Any]) -> dict[str, Any]:
 
 def render_html(report: dict[str, Any], pictures: dict[str, bytes]) -> str:
     """The self-contained page: ``report.json`` as tables, every picture inlined as a data: URI."""
-    from catalog2vec.templates import render
-
     return render("evaluation_report.html", pictures=pictures, **context(report))
 
 

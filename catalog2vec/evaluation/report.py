@@ -33,7 +33,9 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
 from catalog2vec.evaluation.features import color_histograms, linear_probe, random_weights_model
+from catalog2vec.lakehouse import read_table, table_exists
 from catalog2vec.plots import png_bytes, pyplot
+from catalog2vec.schemas import analysis, gold
 from catalog2vec.vectors import l2_normalize
 
 if TYPE_CHECKING:
@@ -101,9 +103,6 @@ def _model_head_tags(
 ) -> tuple[list[list[int]], int] | None:
     """Ranked tag indices per test item from gold.item_tags (None when the table/version is absent)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import gold
 
     if not table_exists(root, gold.ITEM_TAGS):
         return None
@@ -406,9 +405,6 @@ def _spark_clusters(
     """NMI / purity against category of the clusters written by jobs/cluster.py (all items, and test)."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists
-    from catalog2vec.schemas import analysis
-
     if not table_exists(cfg.lakehouse, analysis.ITEM_CLUSTERS):
         return None
     pdf: pd.DataFrame = (
@@ -436,10 +432,8 @@ def _spark_clusters(
 def _prototype_grid(spark: SparkSession, cfg: Config, model_version: str, titles: dict[str, str]) -> bytes | None:
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists
     from catalog2vec.retrieval.inputs import read_images
     from catalog2vec.retrieval.query import grid_png_bytes
-    from catalog2vec.schemas import analysis
 
     if not table_exists(cfg.lakehouse, analysis.CLUSTERS):
         return None

@@ -22,7 +22,9 @@ from catalog2vec import storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.ingest import records
-from catalog2vec.quality import MAX_RECORD_CHARS, Reason
+from catalog2vec.lakehouse import write_table
+from catalog2vec.quality import MAX_RECORD_CHARS, Reason, write_quarantine
+from catalog2vec.schemas import bronze
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -281,8 +283,6 @@ def _quarantine_rejects(spark: SparkSession, cfg: Config, checked: DataFrame) ->
     """Every record the checks rejected → bronze/quarantine (raw bytes kept); returns how many."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.quality import write_quarantine
-
     bad = checked.where(F.col("_reason").isNotNull()).select(
         F.col("source"),
         F.col("_record").alias("record"),
@@ -298,9 +298,6 @@ def _merge_latest(spark: SparkSession, cfg: Config, checked: DataFrame) -> tuple
     """The accepted records, latest crawl per item_id, MERGEd into bronze/catalog_items (a row is
     updated only by a crawl at least as new); returns (accepted records, items written)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.schemas import bronze
 
     crawled = F.coalesce(F.expr("try_cast(crawled_at AS timestamp)"), F.timestamp_micros(F.col("_mtime_us")))
     good = checked.where(F.col("_reason").isNull()).withColumn("crawled_at", crawled)

@@ -34,8 +34,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from catalog2vec import storage
 from catalog2vec.config import Config, ImagesSection
-from catalog2vec.quality import Reason
+from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
+from catalog2vec.lakehouse.io import with_conflict_retry
+from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.schemas import bronze, silver
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,8 +197,6 @@ def _read_local(path: str, max_bytes: int) -> bytes:
 def _read_remote(uri: str, max_bytes: int) -> bytes:
     """``s3://``, ``http(s)://``, ``memory://`` … through the storage layer; every failure is a
     quarantine reason of this one image (a missing driver, no network, no such object)."""
-    from catalog2vec import storage
-
     try:
         if storage.size(uri) > max_bytes:
             raise ImageRejected(Reason.IMAGE_TOO_LARGE, f"{uri[:300]} is over images.max_bytes={max_bytes}")
@@ -267,10 +269,6 @@ def ingest_images(spark: SparkSession, cfg: Config) -> ImageCounts:
     """Run the whole image ingest; returns counts (which add up, or this raises)."""
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import bronze, silver
-
     items = read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS).select("item_id", "image_uri")
     if table_exists(cfg.lakehouse, silver.IMAGES):
         old = read_table(spark, cfg.lakehouse, silver.IMAGES).select(
@@ -314,8 +312,6 @@ def ingest_images(spark: SparkSession, cfg: Config) -> ImageCounts:
     bad_ids = [r["item_id"] for r in result.where(F.col("status") == "quarantined").select("item_id").collect()]
     if bad_ids and table_exists(cfg.lakehouse, silver.IMAGES):
         from delta.tables import DeltaTable
-
-        from catalog2vec.lakehouse.io import with_conflict_retry
 
         spark_ids = spark.createDataFrame([(i,) for i in bad_ids], "item_id string")
         stale = read_table(spark, cfg.lakehouse, silver.IMAGES).join(spark_ids, "item_id", "left_semi")

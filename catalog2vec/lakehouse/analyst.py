@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.lakehouse.io import delta_storage_options, open_delta, table_exists, table_path
+from catalog2vec.lakehouse.metastore import latest_model_version
 from catalog2vec.lakehouse.table import TableSpec
 
 if TYPE_CHECKING:
@@ -148,7 +149,6 @@ def duckdb_connect(
     """
     import duckdb
 
-    from catalog2vec.lakehouse.metastore import latest_model_version
     from catalog2vec.schemas import TABLES
 
     con = duckdb.connect(database)

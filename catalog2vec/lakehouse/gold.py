@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from catalog2vec import models
 from catalog2vec.lakehouse.analyst import read_arrow
 from catalog2vec.lakehouse.io import table_exists
 
@@ -100,8 +101,6 @@ def model_versions(root: str | os.PathLike[str]) -> list[str]:
 
 def latest_model_version(root: str | os.PathLike[str]) -> str:
     """The model owner's ``latest`` (:func:`catalog2vec.models.resolve`), checked to have embeddings."""
-    from catalog2vec import models
-
     version = models.resolve(root, "latest")
     if version not in model_versions(root):
         raise FileNotFoundError(f"latest model {version!r} has no rows in gold/item_embeddings under {root} "

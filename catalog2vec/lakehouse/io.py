@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from catalog2vec import storage
 from catalog2vec.errors import MissingInput
-from catalog2vec.lakehouse.table import SchemaMismatchError, TableSpec, check_spark_schema
+from catalog2vec.lakehouse.table import SchemaMismatchError, TableSpec, check_spark_schema, same_type
 
 if TYPE_CHECKING:
     import deltalake
@@ -177,8 +177,6 @@ def migrate_table(spark: SparkSession, root: str | os.PathLike[str], spec: Table
     --repartition`` rewrites such tables.
     """
     from delta.tables import DeltaTable
-
-    from catalog2vec.lakehouse.table import same_type
 
     path = table_path(root, spec)
     table = DeltaTable.forPath(spark, path)

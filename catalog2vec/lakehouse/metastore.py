@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from catalog2vec import storage
+from catalog2vec import models, storage
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse.io import table_exists, table_path
 from catalog2vec.lakehouse.table import TableSpec
@@ -125,8 +125,6 @@ def database_name(layer: str, prefix: str = "catalog2vec", catalog: str = "") ->
 def latest_model_version(lakehouse: str | os.PathLike[str]) -> str | None:
     """The model version ``<lakehouse>/models/LATEST`` names (``None`` when there is none), read
     through the model owner (:func:`catalog2vec.models.read_latest`)."""
-    from catalog2vec import models
-
     return models.read_latest(lakehouse) or None
 
 

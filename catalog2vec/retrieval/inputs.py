@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from catalog2vec import models
+from catalog2vec.lakehouse import read_table
+from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.schemas import bronze, gold, silver
+
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import SparkSession
@@ -68,9 +73,6 @@ def validate_embeddings(item_ids: list[str], rows: list[Any]) -> Embeddings:
 def read_embeddings(spark: SparkSession, root: str | os.PathLike[str], model_version: str) -> Embeddings:
     from pyspark.sql import functions as F
 
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import gold
-
     df = read_table(spark, root, gold.ITEM_EMBEDDINGS).where(F.col("model_version") == model_version)
     pdf: pd.DataFrame = df.select("item_id", "embedding").toPandas()
     if pdf.empty:
@@ -90,7 +92,6 @@ def quarantine_invalid(
     """Write invalid embedding rows to bronze/quarantine; returns how many."""
     if not emb.invalid:
         return 0
-    from catalog2vec.quality import Reason, write_quarantine
 
     rows = [
         (
@@ -110,9 +111,6 @@ def quarantine_invalid(
 
 def read_items(spark: SparkSession, root: str | os.PathLike[str]) -> pd.DataFrame:
     """pandas: item_id, title, category, color, gender (bronze.catalog_items)."""
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import bronze
-
     return (
         read_table(spark, root, bronze.CATALOG_ITEMS)
         .select("item_id", "title", "category", "color", "gender")
@@ -122,8 +120,6 @@ def read_items(spark: SparkSession, root: str | os.PathLike[str]) -> pd.DataFram
 
 def model_card(root: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
     """The model card of ``<root>/models/<model_version>`` ({} when absent)."""
-    from catalog2vec import models
-
     try:
         return models.read_card(root, model_version)
     except models.ModelNotFoundError:
@@ -137,9 +133,6 @@ def read_labels(
 
     ``vocab_version`` None/empty -> the only version present (error if several)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import silver
 
     labels = read_table(spark, root, silver.ITEM_LABELS)
     if not vocab_version:
@@ -172,9 +165,6 @@ def read_labels(
 def read_images(spark: SparkSession, root: str | os.PathLike[str], item_ids: list[str]) -> dict[str, bytes]:
     """item_id -> normalised JPEG bytes from silver.images for the given items."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import silver
 
     if not item_ids:
         return {}

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import write_table
 from catalog2vec.retrieval.index import IndexParams, build_index
 from catalog2vec.retrieval.inputs import quarantine_invalid, read_embeddings
 from catalog2vec.retrieval.store import index_dir
+from catalog2vec.schemas import analysis
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,9 +32,6 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     The table version for ``model_version`` is replaced as a whole (``replaceWhere``): a re-run
     with the same embeddings writes the same rows. Returns counts (rows in = indexed + quarantined).
     """
-
-    from catalog2vec.lakehouse import write_table
-    from catalog2vec.schemas import analysis
 
     k = int(k or cfg.retrieval.k)
     if k < 1:

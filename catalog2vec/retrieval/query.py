@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catalog2vec import storage
+from catalog2vec import models, storage
 from catalog2vec.errors import MissingInput
+from catalog2vec.plots import png_bytes, pyplot
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -56,7 +57,6 @@ def embed_image_file(
     lakehouse: str | os.PathLike[str], model_version: str, path: str | os.PathLike[str]
 ) -> np.ndarray:
     """Embed one image file with ``<lakehouse>/models/<model_version>`` -> (D,) float32."""
-    from catalog2vec import models, storage
     from catalog2vec.vision.model import load_model_dir
 
     if not storage.isfile(path):
@@ -76,8 +76,6 @@ def save_grid(
     Captions are wrapped; a missing image shows as a grey cell. Returns the written path.
     """
     from PIL import Image
-
-    from catalog2vec.plots import png_bytes, pyplot
 
     plt = pyplot()
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from catalog2vec import storage
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import read_arrow, table_exists
 from catalog2vec.retrieval.index import META_FILE, EmbeddingIndex, IndexParams, build_index
+from catalog2vec.schemas import bronze, gold, silver
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,6 @@ def load_embeddings(
     lakehouse: str | os.PathLike[str], model_version: str, item_ids: list[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
     """(item_ids, float32 matrix) of ``gold.item_embeddings`` for one model version, sorted by item_id."""
-
-    from catalog2vec.lakehouse import read_arrow
-    from catalog2vec.schemas import gold
 
     filters: list[tuple[str, str, Any]] = [("model_version", "=", model_version)]
     if item_ids is not None:
@@ -74,9 +73,6 @@ def build_or_load_index(
 
 def item_titles(lakehouse: str | os.PathLike[str], item_ids: list[str] | None = None) -> dict[str, str]:
     """item_id -> title from bronze.catalog_items (empty dict if the table is absent)."""
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import bronze
-
     if not table_exists(lakehouse, bronze.CATALOG_ITEMS):
         return {}
     t = read_arrow(lakehouse, bronze.CATALOG_ITEMS, columns=["item_id", "title"])
@@ -95,9 +91,6 @@ def item_images(lakehouse: str | os.PathLike[str], item_ids: list[str]) -> dict[
     hold a requested item are opened (``maintain_tables`` Z-orders silver/images by item_id, so a
     handful of ids touches a handful of files), instead of every image's bytes.
     """
-
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import bronze, silver
 
     out: dict[str, bytes] = {}
     if not item_ids:

@@ -24,7 +24,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from catalog2vec.serve.browser import BrowserError, NeighbourBrowser
-from catalog2vec.templates import render
+from catalog2vec.templates import data_uri, render
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,6 @@ def create_app(browser: NeighbourBrowser) -> FastAPI:
 
 
 def _data_uri(data: bytes) -> str:
-    from catalog2vec.templates import data_uri
-
     return data_uri(data, _mime(data))
 
 

@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from catalog2vec import models
 from catalog2vec.errors import InvalidInput
+from catalog2vec.lakehouse import read_arrow, table_exists
 from catalog2vec.retrieval.index import EmbeddingIndex, IndexParams
+from catalog2vec.schemas import analysis, bronze, gold
 
 if TYPE_CHECKING:
     from catalog2vec.embed.core import InferenceModel
@@ -88,7 +91,6 @@ class NeighbourBrowser:
         index_kind: str = "flat",
         image_cache: int = 2048,
     ) -> None:
-        from catalog2vec import models
         from catalog2vec.retrieval.store import build_or_load_index
 
         if k < 1:
@@ -218,9 +220,6 @@ class NeighbourBrowser:
 
 def _catalog(lakehouse: str) -> dict[str, dict[str, str]]:
     """item_id -> {title, category, brand, color, gender} from bronze.catalog_items (empty if absent)."""
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import bronze
-
     if not table_exists(lakehouse, bronze.CATALOG_ITEMS):
         return {}
     cols = [c for c in ("item_id", "title", "category", "brand", "color", "gender")
@@ -233,9 +232,6 @@ def _catalog(lakehouse: str) -> dict[str, dict[str, str]]:
 
 def _tags(lakehouse: str, model_version: str) -> dict[str, list[Tag]]:
     import pyarrow.compute as pc
-
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import gold
 
     if not table_exists(lakehouse, gold.ITEM_TAGS):
         return {}
@@ -250,9 +246,6 @@ def _tags(lakehouse: str, model_version: str) -> dict[str, list[Tag]]:
 
 def _clusters(lakehouse: str, model_version: str) -> tuple[dict[int, Cluster], dict[str, tuple[int, float]]]:
     import pyarrow.compute as pc
-
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import analysis
 
     clusters: dict[int, Cluster] = {}
     members: dict[str, tuple[int, float]] = {}

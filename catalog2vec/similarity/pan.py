@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from catalog2vec import models, storage
+from catalog2vec.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +199,6 @@ def train_pan(
     ``groups``: the label deciding similarity (e.g. "category|colour"); ``attributes``: (n, C)
     0/1 word indicators (or None: unsupervised conditions, as λ = 0).
     """
-    from catalog2vec.vectors import l2_normalize
-
     if config.attribute_fn not in ATTRIBUTE_FNS:
         raise ValueError(f"unknown attribute function {config.attribute_fn!r}; choose one of {ATTRIBUTE_FNS}")
     torch.manual_seed(config.seed)
@@ -249,8 +248,6 @@ def train_pan(
 @torch.inference_mode()
 def pan_scores(model: PAN, h1: np.ndarray, h2: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, ...]:
     """(p (n,), s (n, C), w (n, C)) for aligned rows of h1, h2 (L2-normalised inside)."""
-    from catalog2vec.vectors import l2_normalize
-
     a, b = torch.from_numpy(l2_normalize(h1)), torch.from_numpy(l2_normalize(h2))
     ps, ss, ws = [], [], []
     for start in range(0, a.shape[0], batch_size):

@@ -29,6 +29,7 @@ from catalog2vec.similarity.pan import (
     positive_pairs,
     train_pan,
 )
+from catalog2vec.vectors import auc, l2_normalize
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,8 +61,6 @@ def pair_eval(
     trained: TrainedPAN, h: np.ndarray, groups: list[str], seed: int = 1, max_pos: int = 5000
 ) -> dict[str, Any]:
     """Pair AUC of PAN vs plain cosine on labelled pairs of held-out items."""
-    from catalog2vec.vectors import auc, l2_normalize
-
     rng = np.random.default_rng(seed)
     pos = positive_pairs(groups, max_pos, rng)
     if pos.shape[0] == 0:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
-from catalog2vec.quality import Reason
+from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
+from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.schemas import bronze, silver
 from catalog2vec.text.clean import CLEAN_BATCH_DDL, CleanerSettings, clean_arrow_batch, parse_text_columns
 from catalog2vec.text.parquet_splits import FILE_COLUMN, needs_split_read, split_read_frame
 from catalog2vec.text.vocab import (
@@ -123,8 +125,6 @@ def top_k_vocab(stats: DataFrame, vocab_size: int, min_count: int, fingerprint: 
 
 
 def vocab_frame(spark: SparkSession, entries: list[VocabEntry]) -> DataFrame:
-    from catalog2vec.schemas import silver
-
     rows = [(e.vocab_version, e.token, e.index, e.count, e.doc_freq) for e in entries]
     return spark.createDataFrame(rows, schema=silver.VOCAB.spark_schema())
 
@@ -258,9 +258,6 @@ class _VocabInput:
 def _vocab_input(spark: SparkSession, cfg: Config, input_path: str | None, fmt: str, id_column: str,
                  text_columns: Mapping[str, int] | None) -> _VocabInput:
     """The items to clean: an ad-hoc file (parsed per record, rejects kept) or bronze.catalog_items."""
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.schemas import bronze
-
     if input_path is not None:
         fields = dict(text_columns or cfg.text.fields)
         parsed, rejected, source, keys = read_adhoc(spark, input_path, fmt, id_column, fields)
@@ -408,8 +405,6 @@ def _write_lakehouse(spark: SparkSession, cfg: Config, vocab: list[VocabEntry], 
                      bad: DataFrame | None, tokens_out: DataFrame, figures: tuple[int, int, int],
                      write_tokens: bool) -> Written:
     """Lakehouse outputs: bronze/quarantine, silver/catalog_tokens (MERGE), silver/vocab, vocab files."""
-    from catalog2vec.quality import write_quarantine
-
     n_items, n_empty, n_trunc = figures
     paths: dict[str, str] = {}
     reasons: dict[str, int] = {}
@@ -428,9 +423,6 @@ def _write_lakehouse(spark: SparkSession, cfg: Config, vocab: list[VocabEntry], 
 
 def _merge_tokens(spark: SparkSession, cfg: Config, tokens_out: DataFrame) -> str:
     """MERGE into silver/catalog_tokens, skipped (no Delta commit) when no row would change."""
-    from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
-    from catalog2vec.schemas import silver
-
     if table_exists(cfg.lakehouse, silver.CATALOG_TOKENS):
         content = ["item_id", "tokens", "n_raw_tokens", "truncated"]
         existing = read_table(spark, cfg.lakehouse, silver.CATALOG_TOKENS).select(*content)
@@ -444,9 +436,6 @@ def _write_vocab_table(spark: SparkSession, cfg: Config, vocab: list[VocabEntry]
     """silver/vocab: replace_where on vocab_version, skipped when that version is already there
     (the version is a content hash, so an existing version has exactly this content)."""
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
-    from catalog2vec.schemas import silver
 
     version = vocab[0].vocab_version
     if table_exists(cfg.lakehouse, silver.VOCAB):
@@ -503,10 +492,6 @@ def build_labels(spark: SparkSession, cfg: Config, vocab_version: str | None = N
     the version); items with no vocabulary word → bronze/quarantine (no_vocab_words)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
-
-    from catalog2vec.lakehouse import read_table, write_table
-    from catalog2vec.quality import write_quarantine
-    from catalog2vec.schemas import silver
 
     lc = cfg.labels
     check_ratios(lc.train, lc.val, lc.test)

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
+from catalog2vec.schemas import silver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,8 +62,6 @@ def finalize_vocab(
 def vocab_to_arrow(entries: Sequence[VocabEntry]) -> pa.Table:
     import pyarrow as pa
 
-    from catalog2vec.schemas import silver
-
     return pa.Table.from_pylist([asdict(e) for e in entries], schema=silver.VOCAB.arrow_schema())
 
 
@@ -91,8 +91,6 @@ VOCAB_FILE = "vocab.parquet"
 def write_vocab_parquet(entries: Sequence[VocabEntry], directory: str, manifest: dict[str, Any] | None = None) -> str:
     """Write ``<directory>/vocab.parquet`` (+ ``manifest.json``) through the storage layer (a local
     path or URI); returns the file path."""
-    import io
-
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -71,9 +74,6 @@ def _authorised_root(data_dir: str) -> str:
 def _private_copy() -> str:
     """Copy the vendored corpus to a private (0700/0600) temporary directory: used when the
     package was unpacked with a group-writable umask, which NLTK refuses to read."""
-    import shutil
-    import tempfile
-
     tmp = Path(tempfile.mkdtemp(prefix="catalog2vec-nltk-"))
     dst = tmp / "corpora" / "stopwords"
     shutil.copytree(nltk_data_dir() / "corpora" / "stopwords", dst)
@@ -85,8 +85,6 @@ def _private_copy() -> str:
 @functools.lru_cache(maxsize=8)
 def nltk_stopwords(language: str = "english") -> frozenset[str]:
     """NLTK's stop words for ``language``, read with NLTK's corpus reader from the vendored copy."""
-    import warnings
-
     from nltk.corpus.reader import StopwordsCorpusReader
 
     try:

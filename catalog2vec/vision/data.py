@@ -21,7 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from catalog2vec import storage
 from catalog2vec.errors import InvalidInput, MissingInput
+from catalog2vec.lakehouse import open_delta, read_arrow, table_exists, table_path
+from catalog2vec.schemas import silver
 from catalog2vec.vision.transforms import decode_image, eval_transform, train_transform
 
 SPLITS = ("train", "val", "test")
@@ -69,10 +72,6 @@ def latest_vocab_version(lakehouse: str) -> str:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from catalog2vec import storage
-    from catalog2vec.lakehouse import open_delta, table_exists, table_path
-    from catalog2vec.schemas import silver
-
     if not table_exists(lakehouse, silver.VOCAB):
         raise MissingInput(f"no silver/vocab table under {lakehouse}; run jobs/build_vocab.py first")
     path = table_path(lakehouse, silver.VOCAB)
@@ -97,9 +96,6 @@ def latest_vocab_version(lakehouse: str) -> str:
 def load_vocab(lakehouse: str, vocab_version: str) -> Vocab:
     import pyarrow.compute as pc
 
-    from catalog2vec.lakehouse import read_arrow
-    from catalog2vec.schemas import silver
-
     tbl = read_arrow(lakehouse, silver.VOCAB, columns=["vocab_version", "token", "index", "count"])
     tbl = tbl.filter(pc.equal(tbl.column("vocab_version"), vocab_version)).sort_by("index")
     if tbl.num_rows == 0:
@@ -120,9 +116,6 @@ def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0)
     ``counts["dropped_words"]`` (recorded in the model card) and items left without labels are
     counted in ``labelled_without_valid_labels``."""
     import pyarrow.compute as pc
-
-    from catalog2vec.lakehouse import read_arrow, table_exists
-    from catalog2vec.schemas import silver
 
     vocab = load_vocab(lakehouse, vocab_version)
     for spec, job in ((silver.ITEM_LABELS, "build_labels"), (silver.IMAGES, "ingest_images")):
@@ -175,9 +168,6 @@ def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0)
 def load_image_bytes(lakehouse: str, item_ids: list[str]) -> list[bytes]:
     """Normalised JPEG bytes of ``item_ids`` (in that order) from ``silver/images``."""
     import pyarrow.compute as pc
-
-    from catalog2vec.lakehouse import open_delta
-    from catalog2vec.schemas import silver
 
     if not item_ids:
         return []

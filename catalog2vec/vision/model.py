@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,6 @@ class WeakLabelNet(nn.Module):
         init_scale: float = 10.0,
     ) -> None:
         super().__init__()
-        import math
 
         import torchvision
 

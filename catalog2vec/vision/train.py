@@ -20,15 +20,19 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +119,6 @@ def code_version() -> str:
                              text=True, timeout=10, check=True)
         return f"git:{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             return f"catalog2vec=={version('catalog2vec')}"
         except PackageNotFoundError:
@@ -193,7 +195,6 @@ def make_scheduler(t: TrainSection, optimizer: torch.optim.Optimizer, total_step
     (from lr/100) then cosine decay to 0 at the last step, stepped once per optimizer step."""
     if t.lr_schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.lr_step_size, gamma=t.lr_gamma)
-    import math
 
     warmup = round(t.warmup_epochs * total_steps / max(t.epochs, 1))
 
@@ -681,9 +682,6 @@ def die_with_launcher(poll_s: float = 0.5) -> None:
     scheduler saw fail. On Linux ``PR_SET_PDEATHSIG`` sends SIGKILL when the parent (the torchrun
     agent) dies; a daemon thread also watches the launcher pid (``CATALOG2VEC_LAUNCHER_PID``, set
     by jobs/train.py) and the parent pid, and hard-exits as soon as either is gone."""
-    import signal
-    import threading
-
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
