@@ -17,9 +17,11 @@ the deployment a user runs, shrunk to one machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -57,6 +59,18 @@ def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subp
 
     cmd, env = submit_command(master, args)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_same_weights(version_a: str, version_b: str) -> None:
+    """The two model versions' published weights are equal tensor for tensor."""
+    import torch
+
+    from catalog2vec import models
+
+    wa = models.load_torch(models.model_dir(ROOT, version_a) + "/model.pt")
+    wb = models.load_torch(models.model_dir(ROOT, version_b) + "/model.pt")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
 
 
 def executor_logs(run_dir: str, app_id: str) -> dict[str, str]:
@@ -151,7 +165,6 @@ def test_cluster_embeddings_equal_a_local_run_bit_for_bit(pipeline: dict[str, An
 
 def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any], cluster: Any, spark: Any,
                                                          tmp_path: Path) -> None:
-    import torch
 
     from catalog2vec import models
     from catalog2vec.config import load_config
@@ -168,10 +181,7 @@ def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any
     a = models.read_card(ROOT, "dist-2ranks")
     b = models.read_card(ROOT, "local-2procs")
     assert a["world_size"] == b["world_size"] == 2 and a["steps"] == b["steps"] == 3
-    wa = models.load_torch(models.model_dir(ROOT, "dist-2ranks") + "/model.pt")
-    wb = models.load_torch(models.model_dir(ROOT, "local-2procs") + "/model.pt")
-    assert wa.keys() == wb.keys()
-    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
+    assert_same_weights("dist-2ranks", "local-2procs")
 
 
 def training_processes() -> list[int]:
@@ -192,10 +202,6 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
     """``kill -9`` of the spark-submit driver mid-training (after its first checkpoint): no rank
     trains on, the next submission resumes from the checkpoint on S3, and its weights equal an
     uninterrupted 2-process run with the same seed."""
-    import signal
-
-    import torch
-
     from catalog2vec import cluster as cl
     from catalog2vec import models
     from catalog2vec.config import load_config
@@ -209,16 +215,19 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
         return sorted(int(m.group(1)) for k in s3_server.keys(BUCKET, f"lake/models/{version}/")
                       if (m := ckpt_re.match(k)))
 
-    cmd, env = cl.submit_command(cluster.master_url, [
-        str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", "killed",
-        "--model-version", version, *[f"--set={s}" for s in det]])
+    def train_args(run_id: str) -> list[str]:
+        return [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", run_id,
+                "--model-version", version, *[f"--set={s}" for s in det]]
+
+    cmd, env = cl.submit_command(cluster.master_url, train_args("killed"))
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline, first = time.time() + 600, None
     while time.time() < deadline and proc.poll() is None and first is None:
         first = next(iter(checkpoints()), None)
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # already gone if the job ended first
+        os.killpg(proc.pid, signal.SIGKILL)
     out, _ = proc.communicate(timeout=60)
     assert first is not None, "no checkpoint was written before the job ended: " + out[-4000:]
     assert proc.returncode == -signal.SIGKILL, f"the job finished before the kill ({proc.returncode})"
@@ -231,9 +240,7 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
     assert f"lake/models/{version}/model.pt" not in s3_server.keys(BUCKET, f"lake/models/{version}/")
     killed_at = checkpoints()[-1]
 
-    resumed = submit(cluster.master_url, [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse",
-                                          ROOT, "--run-id", "resumed", "--model-version", version,
-                                          *[f"--set={s}" for s in det]], tmp_path)
+    resumed = submit(cluster.master_url, train_args("resumed"), tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-4000:]
     card = models.read_card(ROOT, version)
     assert card["world_size"] == 2 and card["complete"] is True
@@ -243,10 +250,7 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
                       lakehouse=ROOT, run_id="reference")
     run_distributed(spark, ref)  # uninterrupted, 2 local processes (equal to 2 cluster ranks: test above)
     assert models.read_card(ROOT, "dist-resume-ref")["steps"] == card["steps"]
-    wa = models.load_torch(models.model_dir(ROOT, version) + "/model.pt")
-    wb = models.load_torch(models.model_dir(ROOT, "dist-resume-ref") + "/model.pt")
-    assert wa.keys() == wb.keys()
-    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
+    assert_same_weights(version, "dist-resume-ref")
 
 
 def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], cluster: Any, s3_server: Any,
