@@ -28,9 +28,9 @@ demo: setup
 
 test: setup
 	@bash scripts/install_browser.sh
-	$(PY) -m pytest -q -m "not cluster and not long" --durations=25
+	$(PY) -m pytest -q -m "not long" --durations=25
 
-# the standalone-cluster suite (tests/integration/test_cluster.py): master + 2 worker JVMs on loopback
+# the standalone-cluster suite alone (tests/integration/test_cluster.py, also in make test): master + 2 worker JVMs on loopback
 test-cluster: setup
 	$(PY) -m pytest -q -m "cluster and not long"
 

@@ -9,14 +9,19 @@ the deployment a user runs, shrunk to one machine.
 * distributed training (2 ranks, ``local_mode=False``) gives the same weights as a 2-process
   ``local_mode=True`` run with the same seed;
 * the cluster's embeddings equal a ``local[2]`` run's bit for bit;
+* distributed training killed mid-run (the driver, ``kill -9``) resumes from its checkpoint on S3
+  to the uninterrupted run's weights, and leaves no rank behind;
 * a worker JVM killed during ``embed``: Spark retries its tasks on the other worker and the
   table ends with exactly one row per item.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -54,6 +59,18 @@ def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subp
 
     cmd, env = submit_command(master, args)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_same_weights(version_a: str, version_b: str) -> None:
+    """The two model versions' published weights are equal tensor for tensor."""
+    import torch
+
+    from catalog2vec import models
+
+    wa = models.load_torch(models.model_dir(ROOT, version_a) + "/model.pt")
+    wb = models.load_torch(models.model_dir(ROOT, version_b) + "/model.pt")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
 
 
 def executor_logs(run_dir: str, app_id: str) -> dict[str, str]:
@@ -98,6 +115,10 @@ def test_the_pipeline_runs_on_both_workers_over_s3(pipeline: dict[str, Any], clu
     assert pipeline["app_id"] in apps
     logs = executor_logs(cluster.run_dir, pipeline["app_id"])
     assert sorted(logs) == ["worker-0", "worker-1"], "executors ran on both worker JVMs"
+    # the Delta/S3A jars load in place (extraClassPath): nothing copied into the executors' work dirs
+    app_bytes = {str(d): sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+                 for d in Path(cluster.run_dir).glob(f"worker-*/{pipeline['app_id']}")}
+    assert len(app_bytes) == 2 and max(app_bytes.values()) < 50_000_000, app_bytes
     # embedding: every Python worker that ran the UDF loaded the model exactly once
     loads = [m for text in logs.values() for m in re.findall(r"\[catalog2vec\.embed\] model loaded pid=(\d+)", text)]
     per_worker = {w: len(re.findall(r"model loaded pid=", t)) for w, t in logs.items()}
@@ -144,7 +165,6 @@ def test_cluster_embeddings_equal_a_local_run_bit_for_bit(pipeline: dict[str, An
 
 def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any], cluster: Any, spark: Any,
                                                          tmp_path: Path) -> None:
-    import torch
 
     from catalog2vec import models
     from catalog2vec.config import load_config
@@ -161,10 +181,76 @@ def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any
     a = models.read_card(ROOT, "dist-2ranks")
     b = models.read_card(ROOT, "local-2procs")
     assert a["world_size"] == b["world_size"] == 2 and a["steps"] == b["steps"] == 3
-    wa = models.load_torch(models.model_dir(ROOT, "dist-2ranks") + "/model.pt")
-    wb = models.load_torch(models.model_dir(ROOT, "local-2procs") + "/model.pt")
-    assert wa.keys() == wb.keys()
-    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:5]
+    assert_same_weights("dist-2ranks", "local-2procs")
+
+
+def training_processes() -> list[int]:
+    """PIDs of torchrun agents or training ranks alive on this machine (TorchDistributor's workers)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "torch.distributed.run" in cmd or "torchrun" in cmd:
+            found.append(int(proc.name))
+    return found
+
+
+def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str, Any], cluster: Any,
+                                                             s3_server: Any, spark: Any, tmp_path: Path) -> None:
+    """``kill -9`` of the spark-submit driver mid-training (after its first checkpoint): no rank
+    trains on, the next submission resumes from the checkpoint on S3, and its weights equal an
+    uninterrupted 2-process run with the same seed."""
+    from catalog2vec import cluster as cl
+    from catalog2vec import models
+    from catalog2vec.config import load_config
+    from catalog2vec.vision.train import run_distributed
+
+    det = [*SMALL, "train.deterministic=true", "train.seed=5", "train.checkpoint_every=1"]
+    version = "dist-resume"
+    ckpt_re = re.compile(rf"lake/models/{version}/checkpoints/ckpt-(\d{{8}})\.pt$")
+
+    def checkpoints() -> list[int]:
+        return sorted(int(m.group(1)) for k in s3_server.keys(BUCKET, f"lake/models/{version}/")
+                      if (m := ckpt_re.match(k)))
+
+    def train_args(run_id: str) -> list[str]:
+        return [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", run_id,
+                "--model-version", version, *[f"--set={s}" for s in det]]
+
+    cmd, env = cl.submit_command(cluster.master_url, train_args("killed"))
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline, first = time.time() + 600, None
+    while time.time() < deadline and proc.poll() is None and first is None:
+        first = next(iter(checkpoints()), None)
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):  # already gone if the job ended first
+        os.killpg(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=60)
+    assert first is not None, "no checkpoint was written before the job ended: " + out[-4000:]
+    assert proc.returncode == -signal.SIGKILL, f"the job finished before the kill ({proc.returncode})"
+    # the master ends the application and its executors; no rank outlives the killed job
+    deadline = time.time() + 120
+    while time.time() < deadline and (cl.master_state(cluster.web_ui).get("activeapps") or training_processes()):
+        time.sleep(1)
+    assert not cl.master_state(cluster.web_ui).get("activeapps")
+    assert not training_processes(), "training ranks outlived the killed job"
+    assert f"lake/models/{version}/model.pt" not in s3_server.keys(BUCKET, f"lake/models/{version}/")
+    killed_at = checkpoints()[-1]
+
+    resumed = submit(cluster.master_url, train_args("resumed"), tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-4000:]
+    card = models.read_card(ROOT, version)
+    assert card["world_size"] == 2 and card["complete"] is True
+    assert 1 <= card["resumed_from_step"] == killed_at < card["steps"], (card["resumed_from_step"], killed_at)
+
+    ref = load_config(STANDALONE, [*det, 'train.model_version="dist-resume-ref"', "train.local_mode=true"],
+                      lakehouse=ROOT, run_id="reference")
+    run_distributed(spark, ref)  # uninterrupted, 2 local processes (equal to 2 cluster ranks: test above)
+    assert models.read_card(ROOT, "dist-resume-ref")["steps"] == card["steps"]
+    assert_same_weights(version, "dist-resume-ref")
 
 
 def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], cluster: Any, s3_server: Any,
