@@ -4,8 +4,9 @@ computed with the same library functions (catalog2vec.text), written as Parquet.
 Outputs under --output:
   vocab.parquet              vocab_version, token, index, count, doc_freq (identical to Spark's)
   catalog_tokens-*.parquet   item_id, tokens, n_raw_tokens, truncated, run_id
-  quarantine-*.parquet       source, record, item_id, reason, detail (malformed_record,
-                             missing_item_id, no_tokens)
+  quarantine-*.parquet       source, record, item_id, reason, detail, run_id (schemas.bronze.
+                             ADHOC_QUARANTINE_COLUMNS; malformed_record / invalid_utf8 / duplicate_key
+                             from the shared parser, missing_item_id, no_tokens)
 
 example (DirectRunner):
   python pipelines/text_vocab.py --input ../shared/data/myntra_titles_44k.csv --format csv \\
@@ -14,8 +15,6 @@ example (DirectRunner):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import sys
@@ -34,11 +33,13 @@ except ImportError:  # run as a script: python pipelines/<name>.py
     from options import Catalog2vecOptions  # type: ignore[no-redef]
 
 from catalog2vec.config import load_config
+from catalog2vec.ingest import records
 from catalog2vec.quality import Reason
+from catalog2vec.schemas import bronze
 from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch, parse_text_columns
 from catalog2vec.text.vocab import finalize_vocab
 
-FORMATS = ("csv", "json", "parquet")
+FORMATS = records.FORMATS
 
 
 class TextVocabOptions(Catalog2vecOptions):
@@ -59,72 +60,53 @@ class TextVocabOptions(Catalog2vecOptions):
 
 class ParseRecords(beam.DoFn):
     """One matched file → ``(item_id, values)`` on the main output, rejects on ``rejected``.
-    Every value is kept as text (as Spark's reader does)."""
 
-    def __init__(self, fmt: str, id_column: str, fields: list[str]) -> None:
-        self.fmt, self.id_column, self.fields = fmt, id_column, fields
+    Parsing is :func:`catalog2vec.ingest.records.iter_records` — the pure CSV / JSON-lines /
+    Parquet reader the Spark ingest_catalog job runs on its executors — and the id rule is
+    :func:`~catalog2vec.ingest.records.keyed_values`, so a record Spark's ingest rejects is
+    rejected here with the same reason. Every value is kept as text."""
+
+    def __init__(self, fmt: str, id_column: str, fields: list[str], run_id: str) -> None:
+        self.fmt, self.id_column, self.fields, self.run_id = fmt, id_column, fields, run_id
         self.read = Metrics.counter("text_vocab", "rows_read")
         self.rejected = Metrics.counter("text_vocab", "rows_rejected")
 
-    def _emit(self, row: dict[str, Any], record: str, source: str) -> Iterator[Any]:
-        self.read.inc()
-        raw_id = row.get(self.id_column)
-        item_id = str(raw_id).strip() if raw_id is not None else ""
-        if not item_id:
-            self.rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                "rejected", {"source": source, "record": record, "item_id": None,
-                             "reason": Reason.MISSING_ITEM_ID.value, "detail": f"{self.id_column} is missing or blank"},
-            )
-            return
-        values = tuple(None if row.get(f) in (None, "") else str(row.get(f)) for f in self.fields)
-        yield item_id, values
-
-    def _malformed(self, record: str, source: str) -> Any:
-        self.read.inc()
+    def _reject(self, source: str, record: str, item_id: str | None, reason: str, detail: str | None) -> Any:
         self.rejected.inc()
-        return beam.pvalue.TaggedOutput(
-            "rejected", {"source": source, "record": record, "item_id": None,
-                         "reason": Reason.MALFORMED_RECORD.value, "detail": "could not parse the record"},
-        )
+        return beam.pvalue.TaggedOutput("rejected", quarantine_row(source, record, item_id, reason, detail, self.run_id))
 
     def process(self, readable: Any) -> Iterator[Any]:
         path = readable.metadata.path
         with readable.open() as fh:
-            if self.fmt == "parquet":
-                import pyarrow.parquet as pq
+            data = fh.read()
+        checked = False
+        for rec in records.iter_records(data, self.fmt):
+            self.read.inc()
+            record = records.raw_text(rec.raw)
+            if rec.fields is None:
+                reason = rec.reason.value if rec.reason is not None else Reason.MALFORMED_RECORD.value
+                yield self._reject(path, record, None, reason, rec.detail or records.MALFORMED_DETAIL)
+                continue
+            if not checked:
+                missing = [c for c in (self.id_column, *self.fields) if c not in rec.fields]
+                if missing:
+                    raise ValueError(f"column(s) {missing} not in {path}; it has {sorted(rec.fields)}")
+                checked = True
+            keyed = records.keyed_values(rec.fields, self.id_column, self.fields)
+            if keyed is None:
+                yield self._reject(path, record, None, Reason.MISSING_ITEM_ID.value,
+                                   records.MISSING_ITEM_ID_DETAIL.format(column=self.id_column))
+                continue
+            yield keyed
 
-                for batch in pq.ParquetFile(fh).iter_batches():
-                    for row in batch.to_pylist():
-                        yield from self._emit(row, json.dumps(row, default=str), path)
-                return
-            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
-            if self.fmt == "json":
-                for line in text:
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                        if not isinstance(row, dict):
-                            raise ValueError("not an object")
-                    except ValueError:
-                        yield self._malformed(line.rstrip("\n"), path)
-                        continue
-                    yield from self._emit(row, line.rstrip("\n"), path)
-                return
-            reader = csv.reader(text)
-            header = next(reader, None)
-            if header is None:
-                return
-            missing = [c for c in (self.id_column, *self.fields) if c not in header]
-            if missing:
-                raise ValueError(f"column(s) {missing} not in {path}; it has {header}")
-            for values in reader:
-                record = json.dumps(dict(zip(header, values, strict=False)))
-                if len(values) != len(header):
-                    yield self._malformed(record, path)
-                    continue
-                yield from self._emit(dict(zip(header, values, strict=True)), record, path)
+
+def quarantine_row(source: str, record: str, item_id: str | None, reason: str, detail: str | None,
+                   run_id: str) -> dict[str, Any]:
+    """One row of the ad-hoc quarantine Parquet (``schemas.bronze.ADHOC_QUARANTINE_COLUMNS``)."""
+    row = {"source": source, "record": record, "item_id": item_id, "reason": reason, "detail": detail,
+           "run_id": run_id}
+    assert tuple(row) == bronze.ADHOC_QUARANTINE_COLUMNS
+    return row
 
 
 def pick_one(candidates: Any) -> tuple[str, tuple[str | None, ...]]:
@@ -202,7 +184,7 @@ def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
         p
         | "MatchInput" >> fileio.MatchFiles(opts.input)
         | "ReadMatches" >> fileio.ReadMatches()
-        | "ParseRecords" >> beam.ParDo(ParseRecords(opts.format, opts.id_column, names)).with_outputs("rejected", main="items")
+        | "ParseRecords" >> beam.ParDo(ParseRecords(opts.format, opts.id_column, names, run_id)).with_outputs("rejected", main="items")
     )
     items = (
         parsed.items
@@ -220,9 +202,8 @@ def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
         cleaned
         | "NoTokens" >> beam.Filter(lambda kv: not kv[1].tokens)
         | "NoTokensRecord" >> beam.Map(
-            lambda kv: {"source": opts.input, "record": json.dumps({"item_id": kv[0]}), "item_id": kv[0],
-                        "reason": Reason.NO_TOKENS.value,
-                        "detail": f"raw tokens: {kv[1].n_raw_tokens}, none survived filtering"}
+            lambda kv: quarantine_row(opts.input, json.dumps({"item_id": kv[0]}), kv[0], Reason.NO_TOKENS.value,
+                                      f"raw tokens: {kv[1].n_raw_tokens}, none survived filtering", run_id)
         )
     )
     vocab = (
@@ -248,10 +229,8 @@ def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
             f"{out}/catalog_tokens", silver.CATALOG_TOKENS.arrow_schema(), file_name_suffix=".parquet"
         )
     )
-    quarantine_schema = pa.schema(
-        [("source", pa.string()), ("record", pa.string()), ("item_id", pa.string()), ("reason", pa.string()),
-         ("detail", pa.string())]
-    )
+    quarantine_fields = {f.name: f for f in bronze.QUARANTINE.arrow_schema()}
+    quarantine_schema = pa.schema([quarantine_fields[c] for c in bronze.ADHOC_QUARANTINE_COLUMNS])
     rejects = (parsed.rejected, no_tokens) | "AllRejects" >> beam.Flatten()
     _ = rejects | "WriteQuarantine" >> beam.io.WriteToParquet(
         f"{out}/quarantine", quarantine_schema, file_name_suffix=".parquet"

@@ -53,6 +53,10 @@ QUARANTINE = TableSpec(
     ),
 )
 
+#: the quarantine Parquet an ad-hoc build_vocab run (no lakehouse) writes, Spark and Beam alike:
+#: these bronze/quarantine columns, in this order
+ADHOC_QUARANTINE_COLUMNS = ("source", "record", "item_id", "reason", "detail", "run_id")
+
 IMPRESSIONS = TableSpec(
     layer="bronze",
     properties=properties.BASE,

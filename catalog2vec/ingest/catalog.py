@@ -47,7 +47,7 @@ CANONICAL = (
 # fields whose size is limited (ingest.max_field_chars)
 TEXT_FIELDS = ("title", "description", "category", "brand", "color", "gender", "image_uri", "url")
 CORRUPT = "_corrupt_record"
-FORMATS = ("csv", "json", "parquet")
+FORMATS = records.FORMATS
 
 
 class IngestError(InvalidInput):

@@ -36,12 +36,13 @@ import posixpath
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from catalog2vec.quality import Reason
 
+FORMATS = ("csv", "json", "parquet")  # what iter_records reads
 BOM = "\ufeff"
 # characters stripped from both ends of ids and counted as blank in text: Unicode White_Space
 # (str.isspace) plus the zero-width ones crawlers leave behind
@@ -373,6 +374,29 @@ def iter_records(data: bytes, fmt: str) -> Iterator[Record]:
     if fmt == "parquet":
         return iter_parquet_records(data)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+# ------------------------------------------------------------------ ad-hoc (id + text columns) rows
+#: the ad-hoc reject details both build_vocab engines write (Spark: text.spark_text.read_adhoc;
+#: Beam: pipelines/text_vocab.py)
+MISSING_ITEM_ID_DETAIL = "{column} is missing or blank"
+MALFORMED_DETAIL = "could not parse the record"
+
+
+def keyed_values(
+    fields: Mapping[str, str | None], id_column: str, columns: Sequence[str]
+) -> tuple[str, tuple[str | None, ...]] | None:
+    """One parsed record as ``(item_id, texts of columns)`` — the id stripped, an empty text as
+    ``None`` — or ``None`` when the id is missing or blank (quarantined as ``missing_item_id``).
+
+    >>> keyed_values({"sku": " 7 ", "name": "Red Dress", "about": ""}, "sku", ["name", "about"])
+    ('7', ('Red Dress', None))
+    """
+    raw_id = fields.get(id_column)
+    item_id = raw_id.strip() if raw_id is not None else ""
+    if not item_id:
+        return None
+    return item_id, tuple(None if fields.get(c) in (None, "") else fields.get(c) for c in columns)
 
 
 # ------------------------------------------------------------------ canonical rows

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+from catalog2vec.ingest import records
 from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
 from catalog2vec.quality import Reason, write_quarantine
 from catalog2vec.schemas import bronze, silver
@@ -159,8 +160,8 @@ def read_adhoc(
     reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(Reason.MALFORMED_RECORD.value)).when(
         item_id.isNull() | (item_id == ""), F.lit(Reason.MISSING_ITEM_ID.value)
     )
-    detail = F.when(F.col(CORRUPT).isNotNull(), F.lit("could not parse the record")).otherwise(
-        F.lit(f"{id_column} is missing or blank")
+    detail = F.when(F.col(CORRUPT).isNotNull(), F.lit(records.MALFORMED_DETAIL)).otherwise(
+        F.lit(records.MISSING_ITEM_ID_DETAIL.format(column=id_column))
     )
     checked = raw.select(
         item_id.alias("item_id"),
