@@ -71,9 +71,10 @@ class ParseRecords(beam.DoFn):
         self.read = Metrics.counter("text_vocab", "rows_read")
         self.rejected = Metrics.counter("text_vocab", "rows_rejected")
 
-    def _reject(self, source: str, record: str, item_id: str | None, reason: str, detail: str | None) -> Any:
+    def _reject(self, source: str, record: str, reason: str, detail: str) -> Any:
+        """A parse or id reject: no item_id could be read."""
         self.rejected.inc()
-        return beam.pvalue.TaggedOutput("rejected", quarantine_row(source, record, item_id, reason, detail, self.run_id))
+        return beam.pvalue.TaggedOutput("rejected", quarantine_row(source, record, None, reason, detail, self.run_id))
 
     def process(self, readable: Any) -> Iterator[Any]:
         path = readable.metadata.path
@@ -85,7 +86,7 @@ class ParseRecords(beam.DoFn):
             record = records.raw_text(rec.raw)
             if rec.fields is None:
                 reason = rec.reason.value if rec.reason is not None else Reason.MALFORMED_RECORD.value
-                yield self._reject(path, record, None, reason, rec.detail or records.MALFORMED_DETAIL)
+                yield self._reject(path, record, reason, rec.detail or records.MALFORMED_DETAIL)
                 continue
             if not checked:
                 missing = [c for c in (self.id_column, *self.fields) if c not in rec.fields]
@@ -94,7 +95,7 @@ class ParseRecords(beam.DoFn):
                 checked = True
             keyed = records.keyed_values(rec.fields, self.id_column, self.fields)
             if keyed is None:
-                yield self._reject(path, record, None, Reason.MISSING_ITEM_ID.value,
+                yield self._reject(path, record, Reason.MISSING_ITEM_ID.value,
                                    records.MISSING_ITEM_ID_DETAIL.format(column=self.id_column))
                 continue
             yield keyed
@@ -103,10 +104,7 @@ class ParseRecords(beam.DoFn):
 def quarantine_row(source: str, record: str, item_id: str | None, reason: str, detail: str | None,
                    run_id: str) -> dict[str, Any]:
     """One row of the ad-hoc quarantine Parquet (``schemas.bronze.ADHOC_QUARANTINE_COLUMNS``)."""
-    row = {"source": source, "record": record, "item_id": item_id, "reason": reason, "detail": detail,
-           "run_id": run_id}
-    assert tuple(row) == bronze.ADHOC_QUARANTINE_COLUMNS
-    return row
+    return dict(zip(bronze.ADHOC_QUARANTINE_COLUMNS, (source, record, item_id, reason, detail, run_id), strict=True))
 
 
 def pick_one(candidates: Any) -> tuple[str, tuple[str | None, ...]]:
