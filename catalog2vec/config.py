@@ -172,6 +172,7 @@ class SimilaritySection:
     neg_per_pos: int = 3
     max_pos_pairs: int = 20000
     cond_dim: int = 32
+    weight_decay: float = 1e-4
     seed: int = 0
 
 

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from catalog2vec.lakehouse import write_table
 from catalog2vec.schemas import bronze
@@ -52,6 +52,24 @@ class Reason(StrEnum):
 
 
 MAX_RECORD_CHARS = 1_048_576
+
+
+class JobCounts:
+    """Base of a job's frozen counts dataclass: :meth:`check` raises unless every input row is
+    accounted for (each pair of :meth:`balances` equal); ``str()`` is ``name=value`` per field."""
+
+    JOB: ClassVar[str] = "job"
+
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        """``(rows in, rows out + quarantined + …)`` pairs that must be equal."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        if any(a != b for a, b in self.balances()):
+            raise AssertionError(f"{self.JOB} accounting does not add up: {self}")
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in vars(self).items())
 
 # reason -> count of every record quarantined by this process since the last reset: the job runner
 # (jobs/_common.py) puts it in the run record <lakehouse>/_runs/<run_id>/<job>.json

@@ -115,6 +115,14 @@ def to_asset_uri(path: str | os.PathLike[str]) -> str:
 
 
 # ------------------------------------------------------------------ S3 settings
+# S3Settings field → the name each client gives it
+_FSSPEC_KEYS = (("endpoint", "endpoint_url"), ("access_key", "key"), ("secret_key", "secret"),
+                ("session_token", "token"))
+_ENV_KEYS = (("endpoint", "AWS_ENDPOINT_URL"), ("access_key", "AWS_ACCESS_KEY_ID"),
+             ("secret_key", "AWS_SECRET_ACCESS_KEY"), ("session_token", "AWS_SESSION_TOKEN"),
+             ("region", "AWS_REGION"))
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Endpoint and credentials of an S3 API (AWS itself when ``endpoint`` is empty)."""
@@ -130,21 +138,16 @@ class S3Settings:
     def allow_http(self) -> bool:
         return self.endpoint.startswith("http://")
 
+    def _named(self, keys: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        """The set fields under another system's names; the secret only beside an access key."""
+        return {name: getattr(self, f) for f, name in keys
+                if getattr(self, f) and (f != "secret_key" or self.access_key)}
+
     def fsspec_options(self) -> dict[str, Any]:
         """Keyword options for ``s3fs.S3FileSystem``."""
-        opts: dict[str, Any] = {}
-        client: dict[str, Any] = {}
-        if self.endpoint:
-            opts["endpoint_url"] = self.endpoint
-        if self.access_key:
-            opts["key"] = self.access_key
-            opts["secret"] = self.secret_key
-        if self.session_token:
-            opts["token"] = self.session_token
+        opts: dict[str, Any] = dict(self._named(_FSSPEC_KEYS))
         if self.region:
-            client["region_name"] = self.region
-        if client:
-            opts["client_kwargs"] = client
+            opts["client_kwargs"] = {"region_name": self.region}
         if self.path_style:
             opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
         return opts
@@ -185,16 +188,7 @@ class S3Settings:
 
     def environment(self) -> dict[str, str]:
         """The ``AWS_*`` environment that makes boto/s3fs/delta-rs in a child process agree."""
-        env: dict[str, str] = {}
-        if self.endpoint:
-            env["AWS_ENDPOINT_URL"] = self.endpoint
-        if self.access_key:
-            env["AWS_ACCESS_KEY_ID"] = self.access_key
-            env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
-        if self.session_token:
-            env["AWS_SESSION_TOKEN"] = self.session_token
-        if self.region:
-            env["AWS_REGION"] = self.region
+        env = self._named(_ENV_KEYS)
         if self.path_style:
             env["CATALOG2VEC_S3_PATH_STYLE"] = "true"
         return env
@@ -376,19 +370,27 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(read_bytes(path))
 
 
+@contextlib.contextmanager
+def _atomic_local(target: str) -> Iterator[str]:
+    """A temporary file beside local ``target`` that replaces it when the block ends cleanly
+    (readers never see a partial file; on error it is removed)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
     """Write one object/file atomically (local: temp file + rename; object store: one PUT)."""
     target = normalize(path)
     if is_local(target):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with _atomic_local(target) as tmp, open(tmp, "wb") as fh:
+            fh.write(data)
         return target
     fs, p = filesystem(target)
     fs.pipe_file(p, data)
@@ -428,15 +430,8 @@ def put_file(local_path: str | os.PathLike[str], path: str | os.PathLike[str]) -
     """Copy a local file to ``path`` (atomically)."""
     target = normalize(path)
     if is_local(target):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with _atomic_local(target) as tmp:
             shutil.copyfile(os.fspath(local_path), tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return target
     fs, p = filesystem(target)
     fs.put_file(os.fspath(local_path), p)

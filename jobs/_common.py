@@ -39,6 +39,14 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def model_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """:func:`base_parser` plus ``--model-version`` (default ``latest``) for jobs that read one
+    trained model's embeddings."""
+    parser = base_parser(prog, description)
+    parser.add_argument("--model-version", default="latest", help="model version (default: newest trained model)")
+    return parser
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     try:
         return load_config(args.config, args.overrides, lakehouse=args.lakehouse, run_id=args.run_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import base_parser, config_from_args, run_job
+from _common import config_from_args, model_parser, run_job
 
 from catalog2vec import models
 from catalog2vec.clustering.build import build_clusters
@@ -22,10 +22,7 @@ from catalog2vec.spark import get_spark
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
-    parser = base_parser("cluster", __doc__ or "")
-    parser.add_argument(
-        "--model-version", default="latest", help="model version (default: newest trained model)"
-    )
+    parser = model_parser("cluster", __doc__ or "")
     parser.add_argument("-k", type=int, default=None, help="number of clusters (default cluster.k)")
     return parser
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import base_parser, config_from_args, run_job
+from _common import config_from_args, model_parser, run_job
 
 from catalog2vec import models
 from catalog2vec.evaluation.report import evaluate, reports_dir
@@ -24,10 +24,7 @@ from catalog2vec.spark import get_spark
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
-    parser = base_parser("evaluate", __doc__ or "")
-    parser.add_argument(
-        "--model-version", default="latest", help="model version (default: newest trained model)"
-    )
+    parser = model_parser("evaluate", __doc__ or "")
     parser.add_argument(
         "--reports", default=None, help="output directory (default <lakehouse>/reports/<model_version>)"
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import base_parser, config_from_args, run_job
+from _common import config_from_args, model_parser, run_job
 
 from catalog2vec import models
 from catalog2vec.similarity.training import train_similarity
@@ -23,10 +23,7 @@ from catalog2vec.spark import get_spark
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
-    parser = base_parser("train_similarity", __doc__ or "")
-    parser.add_argument(
-        "--model-version", default="latest", help="model version (default: newest trained model)"
-    )
+    parser = model_parser("train_similarity", __doc__ or "")
     return parser
 
 

@@ -21,6 +21,7 @@ from catalog2vec import models, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_table, write_table
+from catalog2vec.quality import JobCounts
 from catalog2vec.schemas import bronze, ctr, gold
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FeatureCounts:
+class FeatureCounts(JobCounts):
+    JOB = "build_ctr_features"
     feature_version: str
     rows: int
     train: int
@@ -37,12 +39,8 @@ class FeatureCounts:
     with_tags: int
     with_embedding: int
 
-    def __str__(self) -> str:
-        return (
-            f"feature_version={self.feature_version} rows={self.rows} train={self.train} "
-            f"validation={self.validation} test={self.test} with_tags={self.with_tags} "
-            f"with_embedding={self.with_embedding}"
-        )
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.rows, self.train + self.validation + self.test),)
 
 
 def resolve_model_version(lakehouse: str, model_version: str | None) -> str | None:

@@ -49,9 +49,6 @@ class ImpressionCounts(IngestCounts):
 
     clicks: int = 0
 
-    def __str__(self) -> str:
-        return f"{super().__str__()} clicks={self.clicks}"
-
 
 def parse_mapping(text: str | None) -> dict[str, str]:
     """``"is_click=click,id=impression_id"`` → ``{"is_click": "click", ...}`` (validated)."""

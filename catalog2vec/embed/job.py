@@ -28,7 +28,7 @@ from catalog2vec.config import Config
 from catalog2vec.embed.core import crash_after_commits
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import conform, ensure_table, read_table, table_exists, write_table
-from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.quality import JobCounts, Reason, write_quarantine
 from catalog2vec.schemas import gold, silver
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ class EmbedError(InvalidInput):
 
 
 @dataclass(frozen=True)
-class EmbedCounts:
+class EmbedCounts(JobCounts):
+    JOB = "embed"
     images: int  # rows in silver/images (or staged rows for --from-staging)
     skipped: int  # already embedded for this model_version with the same sha256
     pending: int
@@ -55,15 +56,8 @@ class EmbedCounts:
     quarantined: int
     commits: int  # Delta commits made
 
-    def check(self) -> None:
-        if self.images != self.skipped + self.pending or self.pending != self.embedded + self.quarantined:
-            raise AssertionError(f"embed accounting does not add up: {self}")
-
-    def __str__(self) -> str:
-        return (
-            f"images={self.images} skipped={self.skipped} pending={self.pending} embedded={self.embedded} "
-            f"quarantined={self.quarantined} commits={self.commits}"
-        )
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.images, self.skipped + self.pending), (self.pending, self.embedded + self.quarantined))
 
 
 # --------------------------------------------------------------------------- model resolution

@@ -23,7 +23,7 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.ingest import records
 from catalog2vec.lakehouse import write_table
-from catalog2vec.quality import MAX_RECORD_CHARS, Reason, write_quarantine
+from catalog2vec.quality import MAX_RECORD_CHARS, JobCounts, Reason, write_quarantine
 from catalog2vec.schemas import bronze
 
 if TYPE_CHECKING:
@@ -60,20 +60,15 @@ class NoInputError(IngestError, MissingInput):
 
 
 @dataclass(frozen=True)
-class IngestCounts:
+class IngestCounts(JobCounts):
+    JOB = "ingest"
     read: int
     written: int
     quarantined: int
     duplicates: int
 
-    def check(self) -> None:
-        if self.read != self.written + self.quarantined + self.duplicates:
-            raise AssertionError(f"ingest accounting does not add up: {self}")
-
-    def __str__(self) -> str:
-        return (
-            f"read={self.read} written={self.written} quarantined={self.quarantined} duplicates={self.duplicates}"
-        )
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.read, self.written + self.quarantined + self.duplicates),)
 
 
 def parse_mapping(text: str | None, canonical: tuple[str, ...] = CANONICAL) -> dict[str, str]:

@@ -38,7 +38,7 @@ from catalog2vec import storage
 from catalog2vec.config import Config, ImagesSection
 from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
 from catalog2vec.lakehouse.io import with_conflict_retry
-from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.quality import JobCounts, Reason, write_quarantine
 from catalog2vec.schemas import bronze, silver
 
 if TYPE_CHECKING:
@@ -70,20 +70,15 @@ class NormalisedImage:
 
 
 @dataclass(frozen=True)
-class ImageCounts:
+class ImageCounts(JobCounts):
+    JOB = "ingest_images"
     items: int
     written: int
     unchanged: int
     quarantined: int
 
-    def check(self) -> None:
-        if self.items != self.written + self.unchanged + self.quarantined:
-            raise AssertionError(f"ingest_images accounting does not add up: {self}")
-
-    def __str__(self) -> str:
-        return (
-            f"items={self.items} written={self.written} unchanged={self.unchanged} quarantined={self.quarantined}"
-        )
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.items, self.written + self.unchanged + self.quarantined),)
 
 
 def _to_8bit_rgb(img: Image.Image) -> Image.Image:

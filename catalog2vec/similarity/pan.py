@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from catalog2vec import models, storage
+from catalog2vec.config import SimilaritySection
 from catalog2vec.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,8 @@ class PAN(nn.Module):
         return p, s, w
 
 
-@dataclass
-class PANConfig:
-    conditions: int = 8
-    attribute_fn: str = "xnor"
-    lam: float = 0.5
-    epochs: int = 30
-    lr: float = 1e-3
-    batch_size: int = 256
-    neg_per_pos: int = 3
-    max_pos_pairs: int = 20000
-    cond_dim: int = 32
-    weight_decay: float = 1e-4
-    seed: int = 0
+# the network's hyper-parameters are the config's [similarity] section, declared once
+PANConfig = SimilaritySection
 
 
 @dataclass

@@ -42,19 +42,8 @@ def similarity_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str
 
 
 def pan_config(cfg: Config) -> PANConfig:
-    s = cfg.similarity
-    return PANConfig(
-        conditions=s.conditions,
-        attribute_fn=s.attribute_fn,
-        lam=s.lam,
-        epochs=s.epochs,
-        lr=s.lr,
-        batch_size=s.batch_size,
-        neg_per_pos=s.neg_per_pos,
-        max_pos_pairs=s.max_pos_pairs,
-        cond_dim=s.cond_dim,
-        seed=s.seed,
-    )
+    """The network's hyper-parameters: the config's ``[similarity]`` section itself."""
+    return cfg.similarity
 
 
 def pair_eval(

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -205,15 +206,10 @@ class TextCleaner:
         return self.clean([record.get(name) for name, _ in self._fields])
 
 
-_CLEANERS: dict[CleanerSettings, TextCleaner] = {}
-
-
+@functools.cache
 def get_cleaner(settings: CleanerSettings) -> TextCleaner:
     """A per-process cached cleaner (word lists are loaded once per Python worker)."""
-    cleaner = _CLEANERS.get(settings)
-    if cleaner is None:
-        cleaner = _CLEANERS[settings] = TextCleaner(settings)
-    return cleaner
+    return TextCleaner(settings)
 
 
 def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,

@@ -35,6 +35,7 @@ titles and reviews, on a hostile corpus and on seeded random mixtures.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -407,15 +408,10 @@ class ColumnarCleaner:
                 pa.ListArray.from_arrays(off, pa.array(sums[order])))
 
 
-_COLUMNAR: dict[CleanerSettings, ColumnarCleaner] = {}
-
-
+@functools.cache
 def get_columnar_cleaner(settings: CleanerSettings) -> ColumnarCleaner:
     """A per-process cached columnar cleaner (word lists loaded once per Python worker)."""
-    cleaner = _COLUMNAR.get(settings)
-    if cleaner is None:
-        cleaner = _COLUMNAR[settings] = ColumnarCleaner(settings)
-    return cleaner
+    return ColumnarCleaner(settings)
 
 
 def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,

@@ -17,7 +17,7 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.ingest import records
 from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
-from catalog2vec.quality import Reason, write_quarantine
+from catalog2vec.quality import JobCounts, Reason, write_quarantine
 from catalog2vec.schemas import bronze, silver
 from catalog2vec.text.clean import CLEAN_BATCH_DDL, CleanerSettings, clean_arrow_batch, parse_text_columns
 from catalog2vec.text.parquet_splits import FILE_COLUMN, needs_split_read, split_read_frame
@@ -43,16 +43,16 @@ TOKENS_SOURCE = "silver.catalog_tokens"
 
 
 @dataclass(frozen=True)
-class VocabCounts:
+class VocabCounts(JobCounts):
+    JOB = "build_vocab"
     read: int  # input rows
     tokenised: int  # items written to catalog_tokens (at least one token)
     quarantined: int  # rows rejected with a reason (no_tokens, missing_item_id, malformed_record)
     duplicates: int  # ad-hoc input rows whose item_id repeats (one row per id is kept)
     truncated: int = 0  # items whose text was cut at text.max_chars (still tokenised)
 
-    def check(self) -> None:
-        if self.read != self.tokenised + self.quarantined + self.duplicates:
-            raise AssertionError(f"build_vocab accounting does not add up: {self}")
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.read, self.tokenised + self.quarantined + self.duplicates),)
 
 
 @dataclass(frozen=True)
@@ -451,15 +451,15 @@ def _write_vocab_table(spark: SparkSession, cfg: Config, vocab: list[VocabEntry]
 
 
 @dataclass(frozen=True)
-class LabelCounts:
+class LabelCounts(JobCounts):
+    JOB = "build_labels"
     read: int
     labelled: int
     quarantined: int
     splits: dict[str, int]
 
-    def check(self) -> None:
-        if self.read != self.labelled + self.quarantined:
-            raise AssertionError(f"build_labels accounting does not add up: {self}")
+    def balances(self) -> tuple[tuple[int, int], ...]:
+        return ((self.read, self.labelled + self.quarantined),)
 
 
 def split_column(item_id: Column, train: float, val: float, test: float, salt: str) -> Column:
