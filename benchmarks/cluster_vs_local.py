@@ -25,34 +25,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SMALL = ("train.image_size=32", "train.epochs=1", "train.batch_size=16", "train.checkpoint_every=0",
-         "similarity.epochs=2", "ctr.num_trees=10", "cluster.k=6")
-
-DRIVER = '''
-import importlib.util, json, sys
-sys.path.insert(0, {jobs!r})
-spec = importlib.util.spec_from_file_location("demo", {demo!r})
-demo = importlib.util.module_from_spec(spec); spec.loader.exec_module(demo)
-timings = demo.run_steps(demo.steps({root!r}, "bench", {small!r}, impressions=3000, feature_version="bench",
-                                    max_train=120, config={config!r}, sample={sample!r}))
-print("TIMINGS=" + json.dumps(timings))
-'''
-
 
 def submit(master: str, config: str, root: str, work: Path) -> dict[str, float]:
     from catalog2vec.cluster import submit_command
-    from tests.sample import core_sample_dir
+    from tests.sample import pipeline_result, write_pipeline_driver
 
-    script = work / f"driver_{abs(hash(master))}.py"
-    script.write_text(DRIVER.format(jobs=str(REPO / "jobs"), demo=str(REPO / "scripts" / "demo.py"), root=root,
-                                    small=SMALL, config=config, sample=str(core_sample_dir() / "styles.csv")))
+    script = write_pipeline_driver(work / f"driver_{abs(hash(master))}.py", root, "bench", "bench", config)
     cmd, env = submit_command(master, [str(script)])
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=3600)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("TIMINGS=")), None)
-    if proc.returncode or not line:
+    info = pipeline_result(proc.stdout)
+    if proc.returncode or not info:
         sys.exit(f"{master} failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return {**dict(json.loads(line.split("=", 1)[1])), "total (incl. JVM start)": time.time() - t0}
+    return {**dict(info["timings"]), "total (incl. JVM start)": time.time() - t0}
 
 
 def main() -> int:

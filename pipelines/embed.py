@@ -38,7 +38,6 @@ log = logging.getLogger("pipelines.embed")
 class EmbedOptions(Catalog2vecOptions):
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
-        parser.add_argument("--lakehouse", required=True, help="lakehouse root (holds models/<version>/)")
         parser.add_argument("--model-version", dest="model_version", default="latest",
                             help="model directory name under <lakehouse>/models/ or 'latest'")
         parser.add_argument("--input", required=True,
@@ -162,22 +161,22 @@ def _input_pattern(path: str) -> str:
 def run(argv: list[str] | None = None, test_pipeline: Any = None) -> Any:
     """Build and run the pipeline; returns the PipelineResult (or None with ``test_pipeline``, which
     the caller runs, e.g. as a ``with TestPipeline() as p`` block)."""
-    from catalog2vec.config import load_config
     from catalog2vec.embed.job import open_model, resolve_model_version
     from catalog2vec.vision import model_dir
 
     options = PipelineOptions(argv)
     opts = options.view_as(EmbedOptions)
-    cfg = load_config(opts.config)
-    version = resolve_model_version(opts.lakehouse, opts.model_version)
-    loaded = open_model(opts.lakehouse, version)  # fails before any work on a bad model
-    path = model_dir(opts.lakehouse, version)
+    cfg = opts.load_config()
+    lakehouse = cfg.lakehouse  # --lakehouse, else the config's (holds models/<version>/)
+    version = resolve_model_version(lakehouse, opts.model_version)
+    loaded = open_model(lakehouse, version)  # fails before any work on a bad model
+    path = model_dir(lakehouse, version)
     batch_size = int(opts.batch_size or cfg.embed.batch_size)
     top_n = int(opts.top_n or cfg.embed.top_n)
     device = opts.device or cfg.embed.device
     full_probs = bool(opts.full_probabilities or cfg.embed.full_probabilities)
     if opts.export_images:
-        n = export_images(opts.lakehouse, opts.input)
+        n = export_images(lakehouse, opts.input)
         log.info("exported %d silver/images rows to %s", n, opts.input)
 
     handler = KeyedModelHandler(

@@ -32,7 +32,6 @@ try:
 except ImportError:  # run as a script: python pipelines/<name>.py
     from options import Catalog2vecOptions  # type: ignore[no-redef]
 
-from catalog2vec.config import load_config
 from catalog2vec.ingest import records
 from catalog2vec.quality import Reason
 from catalog2vec.schemas import bronze
@@ -55,7 +54,6 @@ class TextVocabOptions(Catalog2vecOptions):
         parser.add_argument("--output", required=True, help="output directory")
         parser.add_argument("--vocab-size", "--vocab_size", dest="vocab_size", type=int, default=None)
         parser.add_argument("--min-count", "--min_count", dest="min_count", type=int, default=None)
-        parser.add_argument("--run-id", "--run_id", dest="run_id", default="beam")
 
 
 class ParseRecords(beam.DoFn):
@@ -164,14 +162,14 @@ def _token_pairs(kv: tuple[str, CleanedItem]) -> Iterator[tuple[str, tuple[int, 
 
 
 def build_pipeline(p: beam.Pipeline, opts: TextVocabOptions) -> dict[str, Any]:
-    cfg = load_config(opts.config, [])
+    cfg = opts.load_config()
     fields = parse_text_columns(opts.text_columns) if opts.text_columns else dict(cfg.text.fields)
     settings = CleanerSettings.from_config(cfg.text, fields)
     fingerprint = settings.fingerprint()
     k = int(opts.vocab_size if opts.vocab_size is not None else cfg.text.vocab_size)
     min_count = int(opts.min_count if opts.min_count is not None else cfg.text.min_count)
     out = opts.output.rstrip("/")
-    run_id = opts.run_id
+    run_id = cfg.run_id
     names = settings.field_names
 
     import pyarrow as pa

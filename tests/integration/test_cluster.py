@@ -30,28 +30,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.sample import core_sample_dir
+from tests.sample import SMALL_PIPELINE, pipeline_result, write_pipeline_driver
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.cluster]
 
 BUCKET = "c2v-cluster"
 ROOT = f"s3a://{BUCKET}/lake"
 STANDALONE = str(REPO / "conf" / "standalone.toml")
-SMALL = ("train.image_size=32", "train.epochs=1", "train.batch_size=16", "train.checkpoint_every=0",
-         "similarity.epochs=2", "ctr.num_trees=10", "cluster.k=6")
-
-DRIVER = '''
-import importlib.util, json, sys
-sys.path.insert(0, {jobs!r})
-spec = importlib.util.spec_from_file_location("demo", {demo!r})
-demo = importlib.util.module_from_spec(spec); spec.loader.exec_module(demo)
-timings = demo.run_steps(demo.steps({root!r}, "cluster-run", {small!r}, impressions=3000,
-                                    feature_version="cluster", max_train=120, config={config!r},
-                                    sample={sample!r}))
-from catalog2vec.spark import get_spark
-sc = get_spark().sparkContext
-print("PIPELINE=" + json.dumps({{"timings": timings, "master": sc.master, "app_id": sc.applicationId}}))
-'''
+SMALL = SMALL_PIPELINE
 
 
 def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
@@ -90,15 +76,11 @@ def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.
     storage.apply_to_spark(spark, s3_server.settings)
     s3_server.create_bucket(BUCKET)
     work = tmp_path_factory.mktemp("driver")
-    script = work / "pipeline.py"
-    script.write_text(DRIVER.format(jobs=str(REPO / "jobs"), demo=str(REPO / "scripts" / "demo.py"), root=ROOT,
-                                    small=SMALL, config=STANDALONE,
-                                    sample=str(core_sample_dir() / "styles.csv")))  # the 384-item core
+    script = write_pipeline_driver(work / "pipeline.py", ROOT, "cluster-run", "cluster", STANDALONE)
     t0 = time.time()
     proc = submit(cluster.master_url, [str(script)], work)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PIPELINE=")), None)
-    assert proc.returncode == 0 and line, proc.stdout[-4000:] + proc.stderr[-6000:]
-    info = json.loads(line.split("=", 1)[1])
+    info = pipeline_result(proc.stdout)
+    assert proc.returncode == 0 and info, proc.stdout[-4000:] + proc.stderr[-6000:]
     info["wall_s"] = time.time() - t0
     print("[cluster pipeline] " + json.dumps(info))
     return info

@@ -58,22 +58,9 @@ def _write_catalog_and_gold(spark, lakehouse: Path, examples_dir: Path, mv: str)
         e = rng.normal(0, 1, 32)
         e[colours.index(colour) % 32] += 4.0
         embs.append((mv, r["id"], "sha", e.astype(np.float32).tolist(), float(np.linalg.norm(e)), "t"))
-    write_table(
-        spark,
-        spark.createDataFrame(tags, gold.ITEM_TAGS.spark_schema()),
-        gold.ITEM_TAGS,
-        lakehouse,
-        mode="replace_where",
-        version=mv,
-    )
-    write_table(
-        spark,
-        spark.createDataFrame(embs, gold.ITEM_EMBEDDINGS.spark_schema()),
-        gold.ITEM_EMBEDDINGS,
-        lakehouse,
-        mode="replace_where",
-        version=mv,
-    )
+    for spec, rows in ((gold.ITEM_TAGS, tags), (gold.ITEM_EMBEDDINGS, embs)):
+        write_table(spark, spark.createDataFrame(rows, spec.spark_schema()), spec, lakehouse,
+                    mode="replace_where", version=mv)
     card = lakehouse / "models" / mv / "model_card.json"
     card.parent.mkdir(parents=True)
     card.write_text(json.dumps({"model_version": mv}))

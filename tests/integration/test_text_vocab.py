@@ -236,8 +236,8 @@ def test_beam_vocabulary_equals_spark(spark, examples_dir, tmp_path):
         "id",
         "--text-columns",
         "productDisplayName,articleType:2,baseColour",
-        "--min-count",
-        "1",
+        "--set",  # the common flags mean the same to both engines
+        "text.min_count=1",
     ]
     assert build_vocab.main([*common, "--output", str(tmp_path / "spark"), "--run-id", "x"]) == 0
     text_vocab.run([*common, "--output", str(tmp_path / "beam"), "--runner=DirectRunner", "--run-id", "x"])
