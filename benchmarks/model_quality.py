@@ -25,6 +25,7 @@ import os
 import platform
 import sys
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lh = storage.normalize(args.lakehouse)
     overrides = [*VARIANTS[args.variant], *args.overrides]
-    name = f"mq-{args.variant}" + (f"-{abs(hash(tuple(args.overrides))) % 10**6}" if args.overrides else "")
+    name = f"mq-{args.variant}" + (f"-{zlib.crc32(repr(args.overrides).encode()) % 10**6}" if args.overrides else "")  # stable across runs
     common = ["--lakehouse", lh, "--run-id", name, *[f"--set={o}" for o in overrides]]
     data_steps = [
         ("ingest_catalog", ["--lakehouse", lh, "--run-id", name, "--input", str(args.data / "styles.csv"),
