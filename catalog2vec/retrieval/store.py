@@ -85,7 +85,12 @@ def item_titles(lakehouse: str | os.PathLike[str], item_ids: list[str] | None = 
 
 
 def item_images(lakehouse: str | os.PathLike[str], item_ids: list[str]) -> dict[str, bytes]:
-    """item_id -> JPEG bytes from silver.images (falls back to bronze image_uri files).
+    """item_id -> JPEG bytes from silver.images; an item without a row there is absent.
+
+    Only ``silver.images`` is read: its bytes passed ingest's checks (the image-URI rules, the size
+    and pixel limits) and were re-encoded. The raw ``bronze.catalog_items.image_uri`` is never
+    opened here: it names whatever a crawled row says (``/etc/passwd``, ``http://127.0.0.1:…``),
+    and this function serves the neighbour browser and ``catalog2vec similar --grid``.
 
     The item_id filter is pushed into the Delta read: only files whose item_id statistics can
     hold a requested item are opened (``maintain_tables`` Z-orders silver/images by item_id, so a
@@ -100,10 +105,4 @@ def item_images(lakehouse: str | os.PathLike[str], item_ids: list[str]) -> dict[
         out = {
             str(i): bytes(b) for i, b in zip(t["item_id"].to_pylist(), t["image"].to_pylist(), strict=True)
         }
-    missing = [i for i in item_ids if i not in out]
-    if missing and table_exists(lakehouse, bronze.CATALOG_ITEMS):
-        t = read_arrow(lakehouse, bronze.CATALOG_ITEMS, columns=["item_id", "image_uri"], filters=[("item_id", "in", missing)])
-        for i, uri in zip(t["item_id"].to_pylist(), t["image_uri"].to_pylist(), strict=True):
-            if uri and storage.isfile(str(uri)):
-                out[str(i)] = storage.read_bytes(str(uri))
     return out

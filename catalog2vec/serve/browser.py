@@ -2,7 +2,10 @@
 top tags, k nearest neighbours, cluster and the cluster's prototypes, and queries by an uploaded image.
 
 Everything is read JVM-free (delta-rs) once at start-up, except image bytes, which are read per page
-(only the items shown) and kept in a small cache. The kNN index is the saved faiss index of
+(only the items shown, from ``silver.images`` only: validated, re-encoded JPEG, never a URI a crawled
+row names) and kept in a small cache. An uploaded picture passes the ingest normaliser
+(:func:`catalog2vec.ingest.images.normalise_image`: ``images.max_pixels`` checked from the header
+before decoding, re-encoded like ``silver.images``) before the model sees it. The kNN index is the saved faiss index of
 ``catalog2vec similar`` (``<lakehouse>/indexes/<model_version>/``, built on first use), so the page
 and the CLI return the same neighbours.
 """
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from catalog2vec import models
+from catalog2vec.config import ImagesSection
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_arrow, table_exists
 from catalog2vec.retrieval.index import EmbeddingIndex, IndexParams
@@ -68,6 +72,7 @@ class ImageQuery:
     tags: list[Tag]
     cluster: Cluster | None
     embedding_dim: int
+    image: bytes = b""  # the upload as the model saw it: normalised JPEG, like silver.images
 
 
 @dataclass
@@ -90,6 +95,8 @@ class NeighbourBrowser:
         k: int = 12,
         index_kind: str = "flat",
         image_cache: int = 2048,
+        images: ImagesSection | None = None,
+        decode_slots: int = 2,
     ) -> None:
         from catalog2vec.retrieval.store import build_or_load_index
 
@@ -98,6 +105,7 @@ class NeighbourBrowser:
         self.lakehouse = str(lakehouse)
         self.model_version = models.resolve(self.lakehouse, model_version)
         self.k = int(k)
+        self.images_config = images or ImagesSection()
         self.index: EmbeddingIndex = build_or_load_index(
             self.lakehouse, self.model_version, IndexParams(kind=index_kind)
         )
@@ -109,6 +117,8 @@ class NeighbourBrowser:
         self._images: OrderedDict[str, bytes] = OrderedDict()
         self._image_cache = image_cache
         self._lock = threading.Lock()
+        # at most this many uploads decoded at once (a 40 MP upload holds ~120 MB of pixels)
+        self._decode_slots = threading.BoundedSemaphore(max(1, decode_slots))
         self._model: InferenceModel | None = None
         log.info(
             "browser: model %s, %d items indexed, %d titles, %d tagged, %d clusters",
@@ -158,13 +168,15 @@ class NeighbourBrowser:
 
     # --- an uploaded image ------------------------------------------------------------------------
     def query_image(self, data: bytes, k: int | None = None) -> ImageQuery:
-        """Embed ``data`` with the model directory (the embed job's preprocessing and forward) and
-        return its neighbours, predicted tags and the cluster of its nearest prototype."""
+        """Normalise ``data`` like ingest does for ``silver.images``, embed it with the model
+        directory (the embed job's preprocessing and forward) and return its neighbours, predicted
+        tags and the cluster of its nearest prototype. Blocking: call it off the event loop."""
         if not data:
             raise BrowserError("empty upload: choose an image file")
+        jpeg = self.normalise_upload(data)
         model = self._inference_model()
         with self._lock:  # one forward at a time: torch threads are shared by the server's workers
-            out = model.predict([data])
+            out = model.predict([jpeg])
         if not int(out.ok[0]):
             raise BrowserError("the upload is not an image that PIL can decode (JPEG, PNG, WebP, ...)")
         vec = out.embedding[0]
@@ -178,7 +190,24 @@ class NeighbourBrowser:
             tags,
             self._nearest_prototype(vec),
             int(vec.shape[0]),
+            jpeg,
         )
+
+    def normalise_upload(self, data: bytes) -> bytes:
+        """The ingest normaliser on an upload: the pixel count read from the header and refused
+        over ``images.max_pixels`` before anything is decoded; then decoded, oriented, converted
+        to RGB, resized and re-encoded exactly as ``silver.images`` holds a catalog picture."""
+        from catalog2vec.ingest.images import ImageRejected, normalise_image
+        from catalog2vec.quality import Reason
+
+        cfg = self.images_config
+        try:
+            with self._decode_slots:
+                return normalise_image(data, cfg.short_side, cfg.max_pixels, cfg.jpeg_quality, cfg.upscale).data
+        except ImageRejected as exc:
+            if exc.reason in (Reason.NOT_AN_IMAGE, Reason.IMAGE_EMPTY):
+                raise BrowserError("the upload is not an image that PIL can decode (JPEG, PNG, WebP, ...)") from exc
+            raise BrowserError(f"the upload cannot be used ({exc.reason.value}): {exc.detail}") from exc
 
     def _inference_model(self) -> InferenceModel:
         from catalog2vec.embed.core import InferenceModel
@@ -205,7 +234,7 @@ class NeighbourBrowser:
 
     # --- pictures ---------------------------------------------------------------------------------
     def images(self, item_ids: list[str]) -> dict[str, bytes]:
-        """Image bytes of ``item_ids`` (silver.images, else the bronze image_uri file), cached."""
+        """Image bytes of ``item_ids`` from ``silver.images`` (an item without a row has none), cached."""
         from catalog2vec.retrieval.store import item_images
 
         with self._lock:

@@ -1,6 +1,7 @@
 """A small real lakehouse for the neighbour browser, built JVM-free (delta-rs) in a few seconds.
 
-From the bundled sample (examples/data): bronze.catalog_items, silver.images (the real JPEG bytes), a
+From the bundled sample (examples/data): bronze.catalog_items, silver.images (the sample JPEGs through
+the ingest normaliser with the default ``[images]`` settings, as ingest_images writes them), a
 random-init resnet18 model directory (32 px, 24 title words) and, produced by THAT model through the
 embed job's inference code (``InferenceModel``), gold.item_embeddings and gold.item_tags; then
 gold.clusters / gold.item_clusters from k-means on the embeddings with the library's prototype
@@ -14,9 +15,12 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from catalog2vec.config import ImagesSection
 
 MODEL_VERSION = "browser-test"
 IMAGE_SIZE = 32
@@ -33,18 +37,22 @@ def _write(root: Path, spec: Any, columns: dict[str, list[Any]]) -> None:
     write_deltalake(table_path(root, spec), pa.table(columns, schema=spec.arrow_schema()), mode="overwrite")
 
 
-def build(root: Path, examples: Path, limit: int | None = None) -> dict[str, Any]:
+def build(root: Path, examples: Path, limit: int | None = None,
+          images: ImagesSection | None = None) -> dict[str, Any]:
     import pandas as pd
     import torch
     from sklearn.cluster import KMeans
 
     from catalog2vec.clustering.kmeans import select_prototypes
+    from catalog2vec.config import ImagesSection
     from catalog2vec.embed.core import InferenceModel
+    from catalog2vec.ingest.images import normalise_image
     from catalog2vec.schemas import analysis, bronze, gold, silver
     from catalog2vec.vectors import l2_normalize
     from catalog2vec.vision import model_dir
     from catalog2vec.vision.model import build_model, save_model_dir
 
+    images = images or ImagesSection()
     styles = pd.read_csv(examples / "styles.csv", dtype=str).fillna("")
     styles = styles[[(examples / "images" / f"{i}.jpg").is_file() for i in styles["id"]]]
     if limit:
@@ -61,14 +69,14 @@ def build(root: Path, examples: Path, limit: int | None = None) -> dict[str, Any
         "record_sha256": [hashlib.sha256(i.encode()).hexdigest() for i in ids], "run_id": ["fixture"] * n,
         "ingested_at": [now] * n,
     })  # fmt: skip
-    data = [Path(p).read_bytes() for p in paths]
-    from PIL import Image
-
-    sizes = [Image.open(p).size for p in paths]
+    raw = [Path(p).read_bytes() for p in paths]
+    norm = [normalise_image(d, images.short_side, images.max_pixels, images.jpeg_quality, images.upscale) for d in raw]
+    data = [im.data for im in norm]
     _write(root, silver.IMAGES, {
-        "item_id": ids, "image_uri": paths, "sha256": [hashlib.sha256(d).hexdigest() for d in data],
-        "width": [w for w, _ in sizes], "height": [h for _, h in sizes], "orig_width": [w for w, _ in sizes],
-        "orig_height": [h for _, h in sizes], "orig_mode": ["RGB"] * n, "image": data, "run_id": ["fixture"] * n,
+        "item_id": ids, "image_uri": paths, "sha256": [hashlib.sha256(d).hexdigest() for d in raw],
+        "width": [im.width for im in norm], "height": [im.height for im in norm],
+        "orig_width": [im.orig_width for im in norm], "orig_height": [im.orig_height for im in norm],
+        "orig_mode": [im.orig_mode for im in norm], "image": data, "run_id": ["fixture"] * n,
     })  # fmt: skip
 
     words = Counter(w for t in styles["productDisplayName"] for w in set(re.findall(r"[a-z]+", t.lower())) if len(w) > 2)
