@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from catalog2vec import models, storage
+from catalog2vec.config import load_config
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.retrieval.index import INDEX_KINDS, IndexParams
 
@@ -56,7 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     srv.add_argument("-k", type=int, default=12, help="neighbours per page (default 12)")
     srv.add_argument("--index", choices=INDEX_KINDS, default="flat", help="index kind (default flat = exact)")
+    srv.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                     help="a further Host name the browser answers (besides 127.0.0.1, localhost and --host; "
+                          "repeatable), e.g. the machine's name when --host 0.0.0.0")
+    srv.add_argument("--config", default=None, help="TOML run configuration for [images] (default: conf/local.toml)")
+    srv.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override one config value, e.g. --set images.max_pixels=20000000 (repeatable)")
     return parser
+
+
+# C0 controls (ESC starts a terminal escape sequence, BEL rings), DEL, C1 controls, and the Unicode
+# bidirectional overrides/isolates that reorder what a terminal shows
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1, bidi controls) shown as its escape
+    (``\\x1b``): crawled titles and ids are printed to a terminal, which would obey them."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -64,8 +83,9 @@ def serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise InvalidInput(f"--port must be 1..65535, got {args.port}")
+    cfg = load_config(args.config, args.overrides)
     run_server(args.lakehouse, host=args.host, port=args.port, model_version=args.model_version, k=args.k,
-               index_kind=args.index)
+               index_kind=args.index, images=cfg.images, extra_hosts=args.allowed_host)
     return 0
 
 
@@ -97,13 +117,13 @@ def similar(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"model_version": mv, "query": query_label, "neighbors": out}, indent=2))
     else:
-        print(
+        print(terminal_safe(
             f"model {mv}, {idx.params.kind} index of {idx.size} items; query: {query_label}"
             + (f" ({titles.get(args.item_id, '')})" if args.item_id else "")
-        )
+        ))
         print(f"{'rank':>4}  {'score':>6}  {'item_id':<12} title")
         for r, (i, s) in enumerate(hits, 1):
-            print(f"{r:>4}  {s:6.4f}  {i:<12} {titles.get(i, '')}")
+            print(f"{r:>4}  {s:6.4f}  {terminal_safe(i):<12} {terminal_safe(titles.get(i, ''))}")
     if args.grid:
         images = item_images(args.lakehouse, ids)
         if args.item_id is not None:
