@@ -38,11 +38,29 @@ class SparkSection:
 @dataclass(frozen=True)
 class IngestSection:
     max_field_chars: int = 65536  # a canonical text field longer than this is quarantined
+    # a raw record (JSON line, CSV record, Parquet row) or its extra map longer than this is
+    # quarantined as record_too_large; also the CSV field-size limit
     max_record_chars: int = 1_048_576
+    max_json_depth: int = 64  # a JSON line nested deeper than this is malformed_record
+    max_file_bytes: int = 2 << 30  # an input file over this many bytes fails the job (one line, exit 2)
     default_source: str = "crawl"
     max_id_chars: int = 256  # id policy: longer item_ids are quarantined as invalid_id
     # local directories an image_uri given in the data may point into, besides the input's directory
     image_roots: list[str] = field(default_factory=list)
+    # URI schemes an image_uri may use (s3 also admits s3a/s3n); unset = the lakehouse's own
+    # object-store scheme when the lakehouse is on one (s3, gs, abfs), else none. file/local never.
+    image_schemes: list[str] | None = None
+    # when given, a URI image_uri must also lie under one of these (e.g. "s3://bucket/images")
+    image_prefixes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.image_schemes is not None and (
+            not isinstance(self.image_schemes, list) or not all(isinstance(s, str) for s in self.image_schemes)
+        ):
+            raise ConfigError(f"ingest.image_schemes: expected a list of scheme names, got {self.image_schemes!r}")
+        for name in ("max_record_chars", "max_json_depth", "max_file_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ingest.{name}: must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     INVALID_ID = "invalid_id"  # item_id breaks the id policy (length, control characters)
     INVALID_TIMESTAMP = "invalid_timestamp"  # crawled_at given but not an ISO-8601 time in range
     IMAGE_PATH_INVALID = "image_path_invalid"  # image path outside the allowed directories / not a file
+    RECORD_TOO_LARGE = "record_too_large"  # a raw record or its extra map over ingest.max_record_chars
     # build_labels
     NO_VOCAB_WORDS = "no_vocab_words"  # no token of the item is in the vocabulary
     # build_vocab

@@ -4,8 +4,9 @@ Reader (CSV / JSON lines / Parquet bytes, every value kept as text) → the pure
 and checks of :mod:`catalog2vec.ingest.records` (inside ``mapInPandas``: one bad record becomes a
 quarantine row, never a failed job) → writer (dedupe on item_id, latest crawled_at wins, MERGE).
 Accounting: ``read = written + quarantined + duplicates``. The job fails (one line, exit 2) only
-for whole-input problems: no input file, no record at all, no readable record at all, a mapping
-naming a column no record has, an unwritable lakehouse (checked before any input is read).
+for whole-input problems: no input file, an input file over ``ingest.max_file_bytes``, no record
+at all, no readable record at all, a mapping naming a column no record has, an unwritable
+lakehouse (checked before any input is read).
 """
 
 from __future__ import annotations
@@ -209,7 +210,43 @@ def _finish(rec: records.Record, file: str, mtime_us: Any, rules: records.Canoni
     return row
 
 
-def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records.CanonicalRules) -> DataFrame:
+def _file_sizes(target: str) -> Iterator[tuple[str, int]]:
+    """(file, bytes) of every input file ``target`` stands for: itself, a directory's files, a URI
+    glob's matches — from listings only, nothing is read."""
+    if storage.is_local(target):
+        if os.path.isdir(target):
+            for d, _, names in os.walk(target):
+                for name in names:
+                    yield os.path.join(d, name), os.path.getsize(os.path.join(d, name))
+        else:
+            yield target, os.path.getsize(target)
+        return
+    fs, p = storage.filesystem(target)
+    try:
+        if globlib.has_magic(p):
+            found = {m: fs.info(m) for m in fs.glob(p)}
+        elif fs.isdir(p):
+            found = fs.find(p, detail=True)
+        else:
+            found = {p: fs.info(p)}
+    except FileNotFoundError as exc:
+        raise NoInputError(f"no input files match {target!r}") from exc
+    for name, info in found.items():
+        yield f"{storage.scheme(target)}://{str(name).split('://', 1)[-1].lstrip('/')}", int(info.get("size") or 0)
+
+
+def check_file_sizes(files: list[str], max_bytes: int) -> None:
+    """Raise :class:`IngestError` naming the first input file over ``max_bytes`` bytes
+    (``ingest.max_file_bytes``): CSV and Parquet files are parsed whole per task."""
+    for target in files:
+        for name, size in _file_sizes(target):
+            if size > max_bytes:
+                raise IngestError(f"input file {name} has {size} bytes, over ingest.max_file_bytes={max_bytes}; "
+                                  "split it into smaller files")
+
+
+def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records.CanonicalRules,
+                 bounds: records.Bounds = records.DEFAULT_BOUNDS) -> DataFrame:
     """Every record of the input as one row of :data:`PARSED_SCHEMA` (canonical columns, or
     ``_reason``/``_detail`` and the raw record): JSON lines split by Spark's text reader (raw
     bytes, any file size, split across tasks); CSV and Parquet files parsed whole per task."""
@@ -229,7 +266,7 @@ def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records
             for pdf in batches:
                 out = []
                 for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
-                    rec = records.parse_json_line(bytes(data))
+                    rec = records.parse_json_line(bytes(data), bounds=bounds)
                     if rec is not None:
                         out.append(_finish(rec, file, mtime, rules))
                 yield _rows_to_pandas(out)
@@ -242,7 +279,7 @@ def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records
         def parse(batches: Iterator[Any]) -> Iterator[Any]:
             for pdf in batches:
                 for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
-                    out = [_finish(rec, file, mtime, rules) for rec in records.iter_records(bytes(data), fmt)]
+                    out = [_finish(rec, file, mtime, rules) for rec in records.iter_records(bytes(data), fmt, bounds)]
                     yield _rows_to_pandas(out)
 
     return src.mapInPandas(parse, PARSED_SCHEMA)
@@ -268,10 +305,16 @@ def _rules(cfg: Config, input_path: str, mapping: dict[str, str] | None,
         mapping=dict(mapping or {}),
         image_template=image_template,
         base_dir=input_base_dir(input_path),
-        image_roots=tuple(storage.normalize(r) for r in cfg.ingest.image_roots),
+        images=records.ImagePolicy.from_config(cfg.ingest, cfg.lakehouse),
         max_field_chars=cfg.ingest.max_field_chars,
+        max_record_chars=cfg.ingest.max_record_chars,
         ids=records.IdPolicy(cfg.ingest.max_id_chars),
     )
+
+
+def bounds(cfg: Config) -> records.Bounds:
+    """The per-record size bounds of ``[ingest]``."""
+    return records.Bounds(max_record_chars=cfg.ingest.max_record_chars, max_json_depth=cfg.ingest.max_json_depth)
 
 
 def _quarantine_rejects(spark: SparkSession, cfg: Config, checked: DataFrame) -> int:
@@ -335,7 +378,8 @@ def ingest_catalog(
     if not source:
         source = files[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
     rules = _rules(cfg, input_path, mapping, image_template)
-    checked = read_records(spark, files, fmt, rules).withColumn("source", F.lit(source)).cache()
+    check_file_sizes(files, cfg.ingest.max_file_bytes)
+    checked = read_records(spark, files, fmt, rules, bounds(cfg)).withColumn("source", F.lit(source)).cache()
     try:
         n_read = checked.count()
         if n_read == 0:

@@ -1,15 +1,18 @@
 """``bronze/catalog_items.image_uri`` → ``silver/images`` (+ ``bronze/quarantine``).
 
-For each item the image bytes are read (a local path or ``file://`` URI, taken literally — no glob,
-no ``~`` — and only if it is a regular file; any other scheme, ``s3://`` included, through
-:mod:`catalog2vec.storage`), validated and normalised with Pillow
+For each item the image_uri is first checked against the one allow-list of image URIs
+(:class:`catalog2vec.ingest.records.ImagePolicy` from ``[ingest]``: nothing is opened for a refused
+URI, whatever an older ingest let into bronze); then the bytes are read (a local path taken
+literally — no glob, no ``~`` — and only if it is a regular file; an allow-listed URI, ``s3://``
+for a lakehouse on S3, through :mod:`catalog2vec.storage`), validated and normalised with Pillow
 (:func:`normalise_image`): EXIF orientation applied; CMYK, grayscale (8/16-bit), palette and
 alpha images converted to RGB (alpha composited on white); shorter side reduced to
 ``images.short_side``; re-encoded as JPEG. Rejections, with their reason code:
 
 * ``image_missing``      no image_uri, nothing at that path, or a directory
-* ``image_path_invalid`` a path that cannot be a file name (too long, NUL byte) or is not a
-  regular file (FIFO, device)
+* ``image_path_invalid`` a URI the allow-list refuses (``file://``, ``local://``, ``memory://``,
+  ``a::b`` chains, ``http://`` and every scheme not in ``ingest.image_schemes``), a path that
+  cannot be a file name (too long, NUL byte) or is not a regular file (FIFO, device)
 * ``image_fetch_failed`` a remote image_uri that cannot be read (no network, credentials, driver)
 * ``image_too_large``    the source file is over ``images.max_bytes``
 * ``image_empty``        zero bytes
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.config import Config, ImagesSection
+from catalog2vec.ingest.records import LOCAL_ONLY, ImagePolicy
 from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
 from catalog2vec.lakehouse.io import with_conflict_retry
 from catalog2vec.quality import JobCounts, Reason, write_quarantine
@@ -209,11 +213,18 @@ def _read_remote(uri: str, max_bytes: int) -> bytes:
                             f"{str(exc)[:300]}") from exc
 
 
-def read_image_bytes(uri: str | None, image_root: str = "", max_bytes: int = 64 << 20) -> bytes:
-    """Read the bytes of one image; raises :class:`ImageRejected` with the reason otherwise."""
+def read_image_bytes(uri: str | None, image_root: str = "", max_bytes: int = 64 << 20,
+                     policy: ImagePolicy = LOCAL_ONLY) -> bytes:
+    """Read the bytes of one image; raises :class:`ImageRejected` with the reason otherwise. A URI
+    (``scheme://``, or any ``::`` chain) is read only if ``policy`` allows it — by default none is."""
     if uri is None or not uri.strip():
         raise ImageRejected(Reason.IMAGE_MISSING, "no image_uri")
-    target = resolve_uri(uri.strip(), image_root)
+    uri = uri.strip()
+    if "://" in uri or "::" in uri:
+        why = policy.refuse_uri(uri) if "://" in uri else f"image_uri {uri[:300]!r} chains filesystems (::)"
+        if why:
+            raise ImageRejected(Reason.IMAGE_PATH_INVALID, why)
+    target = resolve_uri(uri, image_root)
     data = _read_remote(target, max_bytes) if "://" in target else _read_local(target, max_bytes)
     if len(data) > max_bytes:
         raise ImageRejected(Reason.IMAGE_TOO_LARGE, f"over images.max_bytes={max_bytes}")
@@ -226,9 +237,10 @@ OUT_SCHEMA = (
 )
 
 
-def process_rows(rows: pd.DataFrame, cfg_images: ImagesSection) -> pd.DataFrame:
+def process_rows(rows: pd.DataFrame, cfg_images: ImagesSection, policy: ImagePolicy = LOCAL_ONLY) -> pd.DataFrame:
     """Pure pandas transform: (item_id, image_uri, old_sha256) → one output row per input row with
-    ``status`` = written | unchanged | quarantined (see :data:`OUT_SCHEMA`)."""
+    ``status`` = written | unchanged | quarantined (see :data:`OUT_SCHEMA`); ``policy`` = the
+    image-URI allow-list."""
     import pandas as pd
 
     out: list[dict[str, Any]] = []
@@ -237,7 +249,7 @@ def process_rows(rows: pd.DataFrame, cfg_images: ImagesSection) -> pd.DataFrame:
                                "height": None, "orig_width": None, "orig_height": None, "orig_mode": None,
                                "image": None, "status": "quarantined", "reason": None, "detail": None}
         try:
-            data = read_image_bytes(uri, cfg_images.image_root, cfg_images.max_bytes)
+            data = read_image_bytes(uri, cfg_images.image_root, cfg_images.max_bytes, policy)
             sha = hashlib.sha256(data).hexdigest()
             row["sha256"] = sha
             if isinstance(old_sha, str) and old_sha == sha:
@@ -278,11 +290,12 @@ def ingest_images(spark: SparkSession, cfg: Config) -> ImageCounts:
     else:
         items = items.withColumn("old_sha256", F.lit(None).cast("string"))
     images_cfg = cfg.images
+    policy = ImagePolicy.from_config(cfg.ingest, cfg.lakehouse)
     n_parts = max(1, min(64, items.rdd.getNumPartitions() * 2))
 
     def work(batches: Iterator[Any]) -> Iterator[Any]:
         for pdf in batches:
-            yield process_rows(pdf, images_cfg)
+            yield process_rows(pdf, images_cfg, policy)
 
     result = items.repartition(n_parts, "item_id").mapInPandas(work, OUT_SCHEMA).cache()
     counts_by = {r["status"]: int(r["count"]) for r in result.groupBy("status").count().collect()}

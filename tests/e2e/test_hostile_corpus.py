@@ -127,7 +127,8 @@ def test_hostile_corpus_end_to_end(spark: Any, tmp_path: Path) -> None:
     assert items.loc["c4", "title"] == "Blue denim jeans"  # the row after a broken quote survived
     assert items.loc["c11", "title"] == "New red shirt" and items.loc["j23", "title"] == "New green dress"
     assert items.loc["12345", "title"] == '["Blue","shirt"]' and dict(items.loc["j26", "extra"])["nested"] == '{"a":[1,2]}'
-    assert items.loc["c5", "title"] == 'Shirt 17" collar white' and "\x00" in items.loc["c9", "title"]
+    # control characters (a NUL) are dropped from text fields at ingest
+    assert items.loc["c5", "title"] == 'Shirt 17" collar white' and items.loc["c9", "title"] == "White cotton shirt"
     # templated image paths never leave images/ and are never globbed
     assert items.loc["../../etc/passwd", "image_uri"] == str(src / "images" / "..%2F..%2Fetc%2Fpasswd.jpg")
     assert all(u is None or "://" in u or u.startswith(str(src)) for u in items.image_uri)

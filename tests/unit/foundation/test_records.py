@@ -138,19 +138,146 @@ def test_template_cannot_escape_or_glob() -> None:
     "uri,expect",
     [
         ("img/a.jpg", ("/in/img/a.jpg", None)),
-        ("file:///in/a.jpg", ("/in/a.jpg", None)),
         ("/data/pics/a.jpg", ("/data/pics/a.jpg", None)),  # inside an image root
-        ("s3://bucket/a.jpg", ("s3://bucket/a.jpg", None)),
         ("../a.jpg", (None, "outside")),
         ("img/../../a.jpg", (None, "outside")),
         ("/etc/passwd", (None, "outside")),
         ("img/a\x00.jpg", (None, "control")),
+        # every URI scheme is refused unless allow-listed: nothing a crawled row names is opened
+        ("file:///in/a.jpg", (None, "'file' is not in ingest.image_schemes")),
+        ("local:///etc/passwd", (None, "'local' is not in ingest.image_schemes")),
+        ("memory://x", (None, "'memory' is not in ingest.image_schemes")),
+        ("http://127.0.0.1:8080/secret", (None, "'http' is not in ingest.image_schemes")),
+        ("HTTPS://example.com/a.jpg", (None, "'HTTPS' is not in ingest.image_schemes")),
+        ("s3://bucket/a.jpg", (None, "'s3' is not in ingest.image_schemes")),
+        ("a::b", (None, "chains filesystems")),
+        ("simplecache::s3://bucket/a.jpg", (None, "chains filesystems")),
+        ("img/a.jpg::local:///etc/passwd", (None, "chains filesystems")),
     ],
 )
 def test_image_path_policy(uri: str, expect: tuple[str | None, str | None]) -> None:
-    path, why = R.resolve_image_path(uri, "/in", ("/data/pics",))
+    path, why = R.resolve_image_path(uri, "/in", R.ImagePolicy(roots=("/data/pics",)))
     assert path == expect[0]
     assert (why is None) == (expect[1] is None) and (expect[1] is None or expect[1] in (why or ""))
+    if why and uri.isprintable():  # the quarantine detail names the URI
+        assert uri[:20] in why
+
+
+@pytest.mark.parametrize(
+    "uri,allowed",
+    [
+        ("s3://shop-images/img/a.jpg", True),
+        ("s3a://shop-images/img/a.jpg", True),  # one scheme family: s3 = s3a = s3n
+        ("s3://shop-images/img", True),
+        ("s3://shop-images/img-private/a.jpg", False),  # a prefix ends at a segment boundary
+        ("s3://other-bucket/img/a.jpg", False),
+        ("s3://shop-images/img/../secret/a.jpg", False),  # no .. segments
+        ("s3://shop-images/img/a.jpg::local:///etc/passwd", False),
+        ("gs://shop-images/img/a.jpg", False),
+        ("memory://shop-images/img/a.jpg", False),
+        ("file:///shop-images/img/a.jpg", False),
+    ],
+)
+def test_image_scheme_allow_list_with_prefixes(uri: str, allowed: bool) -> None:
+    policy = R.ImagePolicy(schemes=("s3",), prefixes=("s3://shop-images/img",))
+    path, why = R.resolve_image_path(uri, "/in", policy)
+    assert (path == uri and why is None) if allowed else (path is None and why and uri[:12] in why)
+
+
+def test_image_policy_from_config() -> None:
+    from catalog2vec.config import IngestSection
+    from catalog2vec.errors import InvalidInput
+
+    assert R.ImagePolicy.from_config(IngestSection(), "/tmp/lake").schemes == ()  # local lakehouse: no URI
+    assert R.ImagePolicy.from_config(IngestSection(), "s3a://b/lake").schemes == ("s3a",)  # its own store
+    assert R.ImagePolicy.from_config(IngestSection(), "memory://lake").schemes == ()  # not an object store
+    on_s3 = R.ImagePolicy.from_config(IngestSection(), "s3a://b/lake")
+    assert on_s3.refuse_uri("s3://b/img/a.jpg") is None and on_s3.refuse_uri("http://b/a.jpg")
+    explicit = R.ImagePolicy.from_config(IngestSection(image_schemes=["https"]), "s3a://b/lake")
+    assert explicit.refuse_uri("https://cdn.example/a.jpg") is None and explicit.refuse_uri("s3://b/a.jpg")
+    for bad in (IngestSection(image_schemes=["file"]), IngestSection(image_schemes=["local"]),
+                IngestSection(image_schemes=["s3"], image_prefixes=["gs://b/x"])):
+        with pytest.raises(InvalidInput, match=r"ingest\.image_"):
+            R.ImagePolicy.from_config(bad, "/tmp/lake")
+
+
+def test_templated_uri_passes_the_allow_list() -> None:
+    rules = {"image_template": "memory://x/{item_id}.jpg", "base_dir": "/in"}
+    row = _row({"item_id": "1", "title": "x"}, **rules)
+    assert row["_reason"] == "image_path_invalid" and "memory://x/1.jpg" in row["_detail"]
+    ok = _row({"item_id": "1", "title": "x"}, images=R.ImagePolicy(schemes=("s3",)),
+              image_template="s3://b/{item_id}.jpg", base_dir="/in")
+    assert ok["_reason"] is None and ok["image_uri"] == "s3://b/1.jpg"
+    outside = _row({"item_id": "1", "title": "x"}, image_template="/etc/{item_id}", base_dir="/in")
+    assert outside["_reason"] == "image_path_invalid"
+
+
+# ------------------------------------------------------------------ bounds
+def test_deep_json_is_malformed_without_recursion() -> None:
+    import sys
+
+    for depth in (65, 400, 1000, 100_000):
+        line = b'{"item_id": "1", "n": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+        rec = R.parse_json_line(line)
+        assert rec is not None and rec.reason == Reason.MALFORMED_RECORD and "max_json_depth=64" in (rec.detail or "")
+    ok = b'{"item_id": "1", "n": ' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels with the object itself
+    assert R.parse_json_line(ok).fields["n"] == "[" * 63 + "]" * 63  # type: ignore[union-attr]
+    # brackets inside strings are text, not nesting
+    assert R.parse_json_line(b'{"item_id": "1", "t": "' + b"[{" * 500 + b'"}').reason is None  # type: ignore[union-attr]
+    # a tighter cap, and a walk that stays iterative even under a low recursion limit
+    assert R.parse_json_line(b'{"a": {"b": {}}}', bounds=R.Bounds(max_json_depth=2)).reason == Reason.MALFORMED_RECORD  # type: ignore[union-attr]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(120)
+    try:
+        assert R.parse_json_line(b'{"a": ' + b"[" * 60 + b"]" * 60 + b"}").reason is None  # type: ignore[union-attr]
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_record_too_large_json_csv_parquet() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bounds = R.Bounds(max_record_chars=100)
+    big = b'{"item_id": "1", "title": "' + b"x" * 100 + b'"}'
+    rec = R.parse_json_line(big, bounds=bounds)
+    assert rec is not None and rec.reason == Reason.RECORD_TOO_LARGE and "max_record_chars=100" in (rec.detail or "")
+    assert R.parse_json_line(b'{"item_id": "1", "title": "' + "é".encode() * 40 + b'"}', bounds=bounds).reason is None  # type: ignore[union-attr]
+    huge = b'{"item_id": "1", "t": "' + b"x" * 500 + b'"}'  # over 4 bytes per allowed character: not even decoded
+    assert R.parse_json_line(huge, bounds=bounds).reason == Reason.RECORD_TOO_LARGE  # type: ignore[union-attr]
+
+    data = b"item_id,title\n1,short\n2," + b"y" * 150 + b'\n3,"' + b"z" * 60 + b'"\n4,' + b"w" * 99 + b"\n5,last\n"  # 4: each field fits, the record does not
+    recs = list(R.iter_csv_records(data, bounds))
+    assert [(r.fields or {}).get("item_id") for r in recs] == ["1", None, "3", None, "5"]
+    assert [r.reason for r in recs] == [None, Reason.RECORD_TOO_LARGE, None, Reason.RECORD_TOO_LARGE, None]
+    import csv
+
+    assert csv.field_size_limit() == 100  # the CSV field-size limit follows max_record_chars
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"item_id": ["a", "b"], "title": ["ok", "v" * 200]}), buf)
+    got = list(R.iter_parquet_records(buf.getvalue(), bounds))
+    assert [r.reason for r in got] == [None, Reason.RECORD_TOO_LARGE]
+    assert [len(list(R.iter_records(x, f))) for x, f in ((big, "json"), (data, "csv"))] == [1, 5]  # default bounds
+
+
+def test_extra_map_is_bounded() -> None:
+    fields = {"item_id": "1", "title": "Red shirt", "blob": "b" * 200}
+    row = _row(fields, max_record_chars=100)
+    assert row["_reason"] == "record_too_large" and "extra map" in row["_detail"] and row["item_id"] == "1"
+    assert _row(fields, max_record_chars=1000)["_reason"] is None
+
+
+# ------------------------------------------------------------------ control characters
+def test_control_characters_are_dropped_from_text() -> None:
+    assert R.clean_text("Red\x1b[31m shirt\x07\x00\x7f\x9b") == "Red[31m shirt"
+    assert R.clean_text("a\tb\nc\r\nd\re") == "a\tb\nc\nd\ne"  # tab and newline stay, CR becomes LF
+    assert R.clean_text("Grüße 👗 \u00a0") == "Grüße 👗 \u00a0" and R.clean_text(None) is None
+    row = _row({"item_id": "1", "title": "\x1b]0;pwned\x07Red shirt", "description": "ok\x9d"})
+    assert row["_reason"] is None and row["title"] == "]0;pwnedRed shirt" and row["description"] == "ok"
+    empty = _row({"item_id": "1", "title": "\x1b\x07", "description": "\x00\x1b"})
+    assert empty["_reason"] == "no_text"  # nothing but control characters: the empty-record reason
+    assert _row({"item_id": "1\x1b", "title": "x"})["_reason"] == "invalid_id"  # ids refuse them instead
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catalog2vec import storage
 from catalog2vec.ingest.images import ImageRejected, normalise_image, read_image_bytes
+from catalog2vec.ingest.records import ImagePolicy
 from catalog2vec.quality import Reason
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "data" / "images"
@@ -128,7 +130,9 @@ def test_read_image_bytes_missing_and_never_globbed(tmp_path: Path) -> None:
             read_image_bytes(str(tmp_path / pattern))
         assert exc.value.reason == Reason.IMAGE_MISSING
     assert read_image_bytes("a_1.jpg", image_root=str(tmp_path)) == b"x"
-    assert read_image_bytes(f"file://{tmp_path}/a_1.jpg") == b"x"
+    with pytest.raises(ImageRejected) as exc:  # file:// is never allow-listed: a local image is a path
+        read_image_bytes(f"file://{tmp_path}/a_1.jpg")
+    assert exc.value.reason == Reason.IMAGE_PATH_INVALID
 
 
 def test_read_image_bytes_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
@@ -148,4 +152,17 @@ def test_read_image_bytes_refuses_what_is_not_a_regular_file(tmp_path: Path) -> 
     assert reason(str(tmp_path / ("é" * 200 + ".jpg"))) == "image_path_invalid"  # ENAMETOOLONG
     assert reason(str(tmp_path / "a\x00b.jpg")) == "image_path_invalid"
     assert reason(str(tmp_path / "big.jpg"), max_bytes=100) == "image_too_large"
-    assert reason("http://127.0.0.1:9/x.jpg") == "image_fetch_failed"  # nothing listens: no network
+    http = ImagePolicy(schemes=("http",))
+    assert reason("http://127.0.0.1:9/x.jpg", policy=http) == "image_fetch_failed"  # nothing listens: no network
+
+
+@pytest.mark.parametrize("uri", ["local:///etc/passwd", "file:///etc/passwd", "memory://x/a.jpg", "a::b",
+                                 "simplecache::file:///etc/passwd", "http://127.0.0.1:9/x.jpg", "s3://b/x.jpg"])
+def test_read_image_bytes_refuses_uris_off_the_allow_list(uri: str) -> None:
+    """Image ingest re-checks the allow-list before opening anything (bronze rows from an older
+    ingest included): refused URIs are image_path_invalid with the URI in the detail."""
+    storage.write_bytes("memory://x/a.jpg", b"readable")  # refused although it exists
+    for policy in (ImagePolicy(), ImagePolicy(schemes=("s3",), prefixes=("s3://shop",))):
+        with pytest.raises(ImageRejected) as exc:
+            read_image_bytes(uri, policy=policy)
+        assert exc.value.reason == Reason.IMAGE_PATH_INVALID and uri[:10] in exc.value.detail
