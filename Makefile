@@ -11,9 +11,11 @@ export PYTHONUNBUFFERED := 1
 PATH := $(abspath $(VENV))/bin:$(PATH)
 export PATH
 
-.PHONY: setup demo test test-fast test-cluster test-long lint bench clean package cluster-up cluster-down lock
+.PHONY: setup demo test test-fast test-cluster test-long lint bench clean package cluster-up cluster-down lock docs
 
+# the prerequisites it cannot install (Java 17+, Python 3.11/3.12) are checked first: scripts/check_prereqs.sh
 setup: $(STAMP)
+	@bash scripts/check_prereqs.sh >/dev/null
 
 # regenerate requirements/{runtime,airflow,dev}.lock from pyproject.toml (pins kept; see scripts/lock.sh)
 lock:
@@ -37,6 +39,12 @@ test-cluster: setup
 # the tests over 10 minutes, outside make test: the two-day scheduled DAG on the standalone cluster over S3
 test-long: setup
 	$(PY) -m pytest -q -m long --durations=25
+
+# the documentation site: the generated pages (job reference, home page from README.md), then
+# mkdocs in strict mode into site/ (offline; make test runs the same build in tests/unit/test_docs.py)
+docs: setup
+	$(PY) scripts/gen_job_reference.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not cluster and not long"

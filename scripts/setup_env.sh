@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON_BIN="${PYTHON_BIN:-$(command -v python3.11 || command -v python3)}"
+# prerequisites first (Java 17+, Python 3.11/3.12): one line with a hint when one is missing
+PYTHON_BIN="$(bash scripts/check_prereqs.sh)"
 VENV=.venv
 UV_VERSION=0.13.9
 
