@@ -162,12 +162,17 @@ class EmbedSection:
 
 @dataclass(frozen=True)
 class RetrievalSection:
-    index: str = "flat"  # flat (exact inner product) | ivf | hnsw
+    # auto: exact (flat) up to exact_max_items, IVF above | flat | ivf | hnsw (hnsw: CLI/browser only)
+    index: str = "auto"
     k: int = 10
-    nlist: int = 0  # ivf lists (0 = min(4*sqrt(n), n/39))
-    nprobe: int = 8  # ivf lists visited per query
+    nlist: int = 0  # ivf lists (0 = min(4*sqrt(n), train_sample/39))
+    nprobe: int = 0  # ivf lists visited per query (0 = the fewest reaching target_recall on the sample)
     hnsw_m: int = 32
     ef_search: int = 64
+    exact_max_items: int = 200_000  # index = auto: flat up to this many items, IVF above
+    train_sample: int = 100_000  # ivf: vectors sampled to the driver to train the coarse quantizer
+    target_recall: float = 0.95  # ivf, nprobe = 0: recall@k vs exact search the nprobe must reach
+    recall_queries: int = 1000  # ivf: items whose top-k is checked against exact search (recall@k)
 
 
 @dataclass(frozen=True)

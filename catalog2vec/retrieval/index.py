@@ -164,7 +164,8 @@ class EmbeddingIndex:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> EmbeddingIndex:
-        """Load a published index (one whose manifest exists)."""
+        """Load a published index (one whose manifest exists): a single-file one (``index.faiss``)
+        or one written in parts by the executors (:func:`assemble_parts`)."""
         import faiss
 
         d = storage.normalize(directory)
@@ -172,6 +173,11 @@ class EmbeddingIndex:
             raise FileNotFoundError(f"no published faiss index at {d} (no {META_FILE})")
         meta = storage.read_json(storage.join(d, META_FILE))
         params = IndexParams(**meta.get("params", {}))
+        if meta.get("layout") == PARTS_LAYOUT:
+            merged, part_ids = assemble_parts(d, meta)
+            if params.kind == "ivf":
+                merged.make_direct_map()  # reconstruct() for lookups by item_id
+            return cls(merged, part_ids, params, meta.get("model_version", ""), None)
         raw = np.frombuffer(storage.read_bytes(storage.join(d, INDEX_FILE)), dtype=np.uint8)
         index: Any = faiss.deserialize_index(raw)
         if params.kind == "ivf":
@@ -184,6 +190,168 @@ class EmbeddingIndex:
         vec_path = storage.join(d, "vectors.npy")
         vectors = np.load(io.BytesIO(storage.read_bytes(vec_path))) if "vectors.npy" in meta.get("files", []) else None
         return cls(index, ids, params, meta.get("model_version", ""), vectors)
+
+
+PARTS_LAYOUT = "parts"  # index.json "layout": trained.faiss + parts/<build_id>/part-*.faiss (+ .ids.json)
+TRAINED_FILE = "trained.faiss"
+PARTS_DIR = "parts"
+
+
+def ivf_nlist(n_total: int, n_train: int, nlist: int = 0) -> int:
+    """Inverted lists of an IVF index over ``n_total`` vectors trained on ``n_train``.
+
+    autofaiss's rule of thumb, 4·sqrt(N) lists, capped so that each list gets the 39 training
+    vectors faiss's k-means wants (``n_train / 39``); ``nlist`` > 0 is taken as given (capped at
+    ``n_train``).
+    """
+    want = nlist or int(4 * np.sqrt(max(1, n_total)))
+    cap = n_train if nlist else max(1, n_train // 39)
+    return max(1, min(want, cap, n_train))
+
+
+def empty_index(kind: str, dim: int, sample: np.ndarray | None = None, nlist: int = 0) -> faiss.Index:
+    """An index with no vectors yet: ``flat`` (nothing to train) or ``ivf`` (inverted lists over
+    inner product, the coarse quantizer trained on the L2-normalised ``sample``)."""
+    import faiss
+
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim)
+    if kind != "ivf":
+        raise ValueError(f"an index built in parts is flat or ivf, not {kind!r}")
+    if sample is None or len(sample) == 0:
+        raise ValueError("an ivf index needs a training sample")
+    x = l2_normalize(sample)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, max(1, min(nlist, len(x))), faiss.METRIC_INNER_PRODUCT)
+    index.train(x)
+    return index
+
+
+def choose_nprobe(
+    trained: faiss.Index, sample: np.ndarray, k: int, target: float, queries: int = 1000
+) -> tuple[int, float]:
+    """The fewest lists to visit (a power of two, at most nlist) for which the IVF index, filled
+    with the ``sample``, finds ``target`` of the exact top-k of ``queries`` sample items
+    (recall@k vs exact search on the sample). Returns (nprobe, recall on the sample)."""
+    import faiss
+
+    x = l2_normalize(sample)
+    index: Any = faiss.deserialize_index(faiss.serialize_index(trained))
+    index.add(x)
+    q = x[: max(1, min(queries, len(x)))]
+    kk = max(1, min(k + 1, len(x)))
+    exact = faiss.IndexFlatIP(x.shape[1])
+    exact.add(x)
+    _, epos = exact.search(q, kk)
+    nprobe, recall = 1, 0.0
+    while True:
+        index.nprobe = nprobe
+        _, apos = index.search(q, kk)
+        recall = recall_vs_exact(apos, epos)
+        if recall >= target or nprobe >= index.nlist:
+            return nprobe, recall
+        nprobe = min(2 * nprobe, int(index.nlist))
+
+
+def part_paths(directory: str | os.PathLike[str], build_id: str, part: int) -> tuple[str, str]:
+    """(faiss file, item-id file) of one part, relative to the index directory and absolute."""
+    rel = f"{PARTS_DIR}/{build_id}/part-{part:05d}"
+    return rel, storage.join(directory, *rel.split("/"))
+
+
+def write_part(
+    directory: str | os.PathLike[str], build_id: str, part: int, trained: faiss.Index, item_ids: list[str],
+    vectors: np.ndarray,
+) -> dict[str, Any]:
+    """Add the (L2-normalised) ``vectors`` to a copy of ``trained`` and save it as one part with
+    its item ids (row i of the part is ``item_ids[i]``); returns the part's manifest entry."""
+    import faiss
+
+    index: Any = faiss.deserialize_index(faiss.serialize_index(trained))
+    index.add(l2_normalize(vectors))
+    rel, path = part_paths(directory, build_id, part)
+    storage.write_bytes(path + ".faiss", faiss.serialize_index(index).tobytes())
+    storage.write_bytes(path + ".ids.json", json.dumps(item_ids).encode("utf-8"))
+    return {"part": part, "path": rel, "size": len(item_ids)}
+
+
+def publish_parts(
+    directory: str | os.PathLike[str],
+    trained: faiss.Index,
+    parts: list[dict[str, Any]],
+    params: IndexParams,
+    model_version: str,
+    build_id: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Publish an index whose vectors the executors wrote as ``parts`` (in item order): the
+    trained empty index first, the manifest (the marker) last. Parts of earlier builds are removed."""
+    import faiss
+
+    d = storage.normalize(directory)
+    parts = sorted(parts, key=lambda p: int(p["part"]))
+    meta = {
+        "model_version": model_version,
+        "layout": PARTS_LAYOUT,
+        "build_id": build_id,
+        "kind": params.kind,
+        "params": params.__dict__,
+        "size": sum(int(p["size"]) for p in parts),
+        "dim": int(trained.d),
+        "metric": "cosine (inner product on L2-normalised vectors)",
+        "trained": TRAINED_FILE,
+        "parts": parts,
+        **(extra or {}),
+    }
+    storage.publish(
+        storage.join(d, META_FILE), meta, {storage.join(d, TRAINED_FILE): faiss.serialize_index(trained).tobytes()}
+    )
+    builds = storage.join(d, PARTS_DIR)
+    if storage.isdir(builds):
+        for old in storage.listdir(builds):
+            if storage.basename(old) != build_id:
+                storage.remove(old, recursive=True)
+    return d
+
+
+def assemble_parts(directory: str | os.PathLike[str], meta: dict[str, Any]) -> tuple[faiss.Index, list[str]]:
+    """The whole index of a parts layout: the trained index with every part merged in, in order
+    (IVF ids shifted by the rows before the part), and the item id of every row."""
+    import faiss
+
+    d = storage.normalize(directory)
+    raw = np.frombuffer(storage.read_bytes(storage.join(d, meta.get("trained", TRAINED_FILE))), dtype=np.uint8)
+    index: Any = faiss.deserialize_index(raw)
+    ids: list[str] = []
+    shift = meta.get("kind") == "ivf"
+    for part in sorted(meta["parts"], key=lambda p: int(p["part"])):
+        base = storage.join(d, *str(part["path"]).split("/"))
+        piece = faiss.deserialize_index(np.frombuffer(storage.read_bytes(base + ".faiss"), dtype=np.uint8))
+        index.merge_from(piece, int(index.ntotal) if shift else 0)
+        ids.extend(json.loads(storage.read_bytes(base + ".ids.json")))
+    if len(ids) != index.ntotal:
+        raise ValueError(f"{d}: {len(ids)} item ids for {index.ntotal} index rows")
+    if meta.get("kind") == "ivf":
+        index.nprobe = int(meta.get("params", {}).get("nprobe") or 1)
+    return index, ids
+
+
+_LOADED: dict[tuple[str, str], tuple[Any, np.ndarray]] = {}
+
+
+def cached_parts_index(directory: str, build_id: str) -> tuple[faiss.Index, np.ndarray]:
+    """(index, item ids as a numpy object array) of a published parts index, loaded once per
+    Python process (an executor's reused worker) and kept until another build is asked for."""
+    key = (storage.normalize(directory), build_id)
+    if key not in _LOADED:
+        _LOADED.clear()  # one index at a time: a new build replaces the old one in memory
+        meta = storage.read_json(storage.join(key[0], META_FILE))
+        if meta.get("build_id") != build_id:
+            raise ValueError(f"{key[0]} holds build {meta.get('build_id')!r}, not {build_id!r}")
+        index, ids = assemble_parts(key[0], meta)
+        _LOADED[key] = (index, np.asarray(ids, dtype=object))
+        log.info("loaded index %s build %s: %d vectors (pid %d)", key[0], build_id, index.ntotal, os.getpid())
+    return _LOADED[key]
 
 
 def build_index(

@@ -14,19 +14,21 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catalog2vec import models
+from catalog2vec.errors import MissingInput
 from catalog2vec.lakehouse import read_table
 from catalog2vec.quality import Reason, write_quarantine
 from catalog2vec.schemas import bronze, gold, silver
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from catalog2vec.config import Config
 
@@ -70,10 +72,15 @@ def validate_embeddings(item_ids: list[str], rows: list[Any]) -> Embeddings:
     return Embeddings([good_ids[i] for i in order], matrix, invalid)
 
 
-def read_embeddings(spark: SparkSession, root: str | os.PathLike[str], model_version: str) -> Embeddings:
+def read_embeddings(
+    spark: SparkSession, root: str | os.PathLike[str], model_version: str, items: DataFrame | None = None
+) -> Embeddings:
+    """``items``: only these item_ids (a bounded sample, :func:`sample_items`), else all."""
     from pyspark.sql import functions as F
 
     df = read_table(spark, root, gold.ITEM_EMBEDDINGS).where(F.col("model_version") == model_version)
+    if items is not None:
+        df = df.join(items, "item_id", "left_semi")
     pdf: pd.DataFrame = df.select("item_id", "embedding").toPandas()
     if pdf.empty:
         raise ValueError(
@@ -84,6 +91,84 @@ def read_embeddings(spark: SparkSession, root: str | os.PathLike[str], model_ver
         "read %d embeddings (dim %d), %d invalid", len(emb.item_ids), emb.matrix.shape[1], len(emb.invalid)
     )
     return emb
+
+
+@dataclass
+class EmbeddingFrames:
+    """One model version's embeddings as Spark frames (nothing collected): ``valid`` (item_id,
+    embedding) rows of the majority dimension, ``invalid`` (item_id, detail) rows, and counts."""
+
+    valid: DataFrame
+    invalid: DataFrame
+    dim: int
+    n_valid: int
+    n_invalid: int
+
+    @property
+    def rows_in(self) -> int:
+        return self.n_valid + self.n_invalid
+
+
+def embedding_frames(spark: SparkSession, root: str | os.PathLike[str], model_version: str) -> EmbeddingFrames:
+    """``gold.item_embeddings`` of ``model_version`` split by the rules of
+    :func:`validate_embeddings` (empty, wrong dimension, non-finite, zero vector), in Spark: the
+    driver receives the dimension histogram's top row and two counts, never a row."""
+    from pyspark.sql import functions as F
+
+    df = read_table(spark, root, gold.ITEM_EMBEDDINGS).where(F.col("model_version") == model_version)
+    df = df.select("item_id", "embedding")
+    size = F.when(F.col("embedding").isNull(), F.lit(0)).otherwise(F.size("embedding"))
+    top = (
+        df.select(size.alias("n")).where(F.col("n") > 0).groupBy("n").count().orderBy(F.desc("count"), "n").limit(1)
+    ).collect()
+    dim = int(top[0]["n"]) if top else 0
+    detail = (
+        F.when(size == 0, F.lit("empty embedding"))
+        .when(size != dim, F.concat(F.lit("dimension "), size.cast("string"), F.lit(f" != {dim}")))
+        .when(
+            F.expr("exists(embedding, x -> x IS NULL OR isnan(x) OR abs(x) = CAST('Infinity' AS FLOAT))"),
+            F.lit("non-finite value (NaN/inf/null)"),
+        )
+        .when(F.expr("forall(embedding, x -> x = 0)"), F.lit("zero vector"))
+    )
+    checked = df.withColumn("detail", detail)
+    counts = checked.agg(
+        F.count(F.when(F.col("detail").isNull(), 1)).alias("valid"),
+        F.count(F.when(F.col("detail").isNotNull(), 1)).alias("invalid"),
+    ).first()
+    n_valid, n_invalid = (int(counts["valid"]), int(counts["invalid"])) if counts else (0, 0)
+    if n_valid + n_invalid == 0:
+        raise MissingInput(
+            f"gold.item_embeddings has no rows for model_version {model_version!r}; run the embed job"
+        )
+    log.info("embeddings of %s: %d valid (dim %d), %d invalid", model_version, n_valid, dim, n_invalid)
+    return EmbeddingFrames(
+        valid=checked.where(F.col("detail").isNull()).select("item_id", "embedding"),
+        invalid=checked.where(F.col("detail").isNotNull()).select("item_id", "detail"),
+        dim=dim,
+        n_valid=n_valid,
+        n_invalid=n_invalid,
+    )
+
+
+def quarantine_invalid_frame(
+    spark: SparkSession, root: str | os.PathLike[str], frames: EmbeddingFrames, model_version: str, job: str,
+    run_id: str,
+) -> int:
+    """Write the invalid embedding rows to bronze/quarantine (reason invalid_embedding), from the
+    executors; returns how many."""
+    from pyspark.sql import functions as F
+
+    if frames.n_invalid == 0:
+        return 0
+    df = frames.invalid.select(
+        F.lit(f"gold.item_embeddings/{model_version}").alias("source"),
+        F.to_json(F.struct(F.lit(model_version).alias("model_version"), F.col("item_id"))).alias("record"),
+        F.lit(Reason.INVALID_EMBEDDING.value).alias("reason"),
+        F.col("item_id"),
+        F.col("detail"),
+    )
+    return write_quarantine(spark, df, root, job, run_id)
 
 
 def quarantine_invalid(
@@ -109,13 +194,12 @@ def quarantine_invalid(
     return write_quarantine(spark, df, root, job, run_id)
 
 
-def read_items(spark: SparkSession, root: str | os.PathLike[str]) -> pd.DataFrame:
-    """pandas: item_id, title, category, color, gender (bronze.catalog_items)."""
-    return (
-        read_table(spark, root, bronze.CATALOG_ITEMS)
-        .select("item_id", "title", "category", "color", "gender")
-        .toPandas()
-    )
+def read_items(spark: SparkSession, root: str | os.PathLike[str], items: DataFrame | None = None) -> pd.DataFrame:
+    """pandas: item_id, title, category, color, gender (bronze.catalog_items; ``items``: only those)."""
+    df = read_table(spark, root, bronze.CATALOG_ITEMS)
+    if items is not None:
+        df = df.join(items, "item_id", "left_semi")
+    return df.select("item_id", "title", "category", "color", "gender").toPandas()
 
 
 def model_card(root: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
@@ -127,7 +211,7 @@ def model_card(root: str | os.PathLike[str], model_version: str) -> dict[str, An
 
 
 def read_labels(
-    spark: SparkSession, root: str | os.PathLike[str], vocab_version: str | None
+    spark: SparkSession, root: str | os.PathLike[str], vocab_version: str | None, items: DataFrame | None = None
 ) -> tuple[str, pd.DataFrame, list[str]]:
     """(vocab_version, pandas item_id/labels/split, tokens by index) of one vocabulary version.
 
@@ -142,9 +226,10 @@ def read_labels(
                 f"silver.item_labels holds vocab versions {versions}; the model card must name one"
             )
         vocab_version = str(versions[0])
-    pdf: pd.DataFrame = (
-        labels.where(F.col("vocab_version") == vocab_version).select("item_id", "labels", "split").toPandas()
-    )
+    chosen = labels.where(F.col("vocab_version") == vocab_version)
+    if items is not None:
+        chosen = chosen.join(items, "item_id", "left_semi")
+    pdf: pd.DataFrame = chosen.select("item_id", "labels", "split").toPandas()
     vocab: pd.DataFrame = (
         read_table(spark, root, silver.VOCAB)
         .where(F.col("vocab_version") == vocab_version)
@@ -184,15 +269,53 @@ def group_key(category: Any, color: Any) -> str | None:
     return f"{cat}|{col}"
 
 
+def sample_items(
+    spark: SparkSession,
+    root: str | os.PathLike[str],
+    model_version: str,
+    vocab_version: str | None,
+    caps: Mapping[str, int],
+    seed: int = 0,
+) -> DataFrame:
+    """item_id of at most ``caps[split]`` labelled items with an embedding per split named in
+    ``caps`` (other splits: none), chosen by a seeded hash of item_id
+    (:func:`catalog2vec.lakehouse.sampling.cap_by_hash`): the same items every run, whatever the
+    catalog size; a lazy Spark DataFrame (counts are the only thing the driver receives)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse.sampling import cap_by_hash
+
+    labels = read_table(spark, root, silver.ITEM_LABELS)
+    if vocab_version:
+        labels = labels.where(F.col("vocab_version") == vocab_version)
+    embedded = read_table(spark, root, gold.ITEM_EMBEDDINGS).where(F.col("model_version") == model_version)
+    candidates = labels.select("item_id", "split").join(embedded.select("item_id"), "item_id", "left_semi")
+    parts = [
+        cap_by_hash(candidates.where(F.col("split") == split), cap, "item_id", seed).select("item_id")
+        for split, cap in caps.items()
+    ]
+    if not parts:
+        raise ValueError("sample_items needs a cap for at least one split")
+    return reduce(lambda a, b: a.unionByName(b), parts).distinct()
+
+
 def split_frame(
-    spark: SparkSession, cfg: Config, model_version: str
+    spark: SparkSession, cfg: Config, model_version: str, caps: Mapping[str, int] | None = None, seed: int = 0
 ) -> tuple[pd.DataFrame, Embeddings, list[str], str]:
     """(pandas frame: item_id, labels, split, category, color, gender, title, group, row;
-    embeddings; tokens; vocab_version) joined on item_id for items with a valid embedding."""
-    emb = read_embeddings(spark, cfg.lakehouse, model_version)
+    embeddings; tokens; vocab_version) joined on item_id for items with a valid embedding.
+
+    ``caps`` (split -> most items, e.g. ``{"test": 5000, "train": 2000}``): only a bounded sample
+    of those splits is read (:func:`sample_items`), so the cost does not grow with the catalog."""
     card = model_card(cfg.lakehouse, model_version)
-    vocab_version, labels, tokens = read_labels(spark, cfg.lakehouse, card.get("vocab_version"))
-    items = read_items(spark, cfg.lakehouse)
+    chosen = sample_items(spark, cfg.lakehouse, model_version, card.get("vocab_version"), caps, seed).cache() if caps else None
+    emb = read_embeddings(spark, cfg.lakehouse, model_version, chosen)
+    vocab_version, labels, tokens = read_labels(spark, cfg.lakehouse, card.get("vocab_version"), chosen)
+    items = read_items(spark, cfg.lakehouse, chosen)
+    if chosen is not None:
+        chosen.unpersist()
     items["item_id"] = items["item_id"].astype(str)
     frame = labels.merge(items, on="item_id", how="inner")
     pos = {iid: i for i, iid in enumerate(emb.item_ids)}
