@@ -7,6 +7,10 @@ the connection's own ``http(s)://host:port/path``). Without that connection the 
 logged. An alert that cannot be delivered is logged as a warning and never raises: a broken
 webhook must not hide the failure it reports.
 
+The webhook URL holds a token: it is never logged (only its host is), it must be ``https://``
+(plain ``http://`` only on a loopback address), and a redirect is not followed. The payload goes
+through :func:`catalog2vec.redact.redact` (no credential in an error message reaches a chat room).
+
 Example (a connection from the environment, as a platform team would set it)::
 
     export AIRFLOW_CONN_CATALOG2VEC_ALERTS='{"conn_type": "http", "extra": {"webhook_url": "https://hooks.example/T0/B0"}}'
@@ -14,12 +18,17 @@ Example (a connection from the environment, as a platform team would set it)::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
+
+from catalog2vec.redact import redact
 
 log = logging.getLogger("catalog2vec.alerts")
 
@@ -36,26 +45,80 @@ def build_message(kind: str, dag_id: str, run_id: str = "", task_id: str = "", *
             "sent_at": datetime.now(UTC).isoformat(), **{k: v for k, v in fields.items() if v is not None}}
 
 
+class WebhookRefusedError(ValueError):
+    """A webhook URL that alerts are never sent to (scheme, host or shape)."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` if alerts may be POSTed to it: ``https://host/...``, or ``http://`` to a loopback host;
+    else :class:`WebhookRefusedError` (naming the scheme and host only, never the token in the path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise WebhookRefusedError("webhook URL is malformed") from None
+    if not host or parts.username or parts.password:
+        raise WebhookRefusedError(f"webhook URL must name a host and no user-info (scheme {parts.scheme!r})")
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
+        return url
+    raise WebhookRefusedError(f"webhook {parts.scheme}://{host}/… refused: alerts go to https:// "
+                              "(plain http:// only on a loopback address)")
+
+
+def webhook_host(url: str) -> str:
+    """What may be logged about a webhook: its host (the path holds the token)."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is answered as an HTTPError: the alert is not re-sent elsewhere
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def post_webhook(url: str, payload: Mapping[str, Any], timeout: float = 10.0) -> int:
-    """POST ``payload`` as JSON to ``url``; returns the HTTP status (raises on a transport error)."""
-    req = urllib.request.Request(url, data=json.dumps(payload, default=str).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return int(resp.status)
+    """POST ``payload`` as JSON to ``url`` (checked by :func:`check_webhook_url`; redirects are not
+    followed); returns the HTTP status (raises on a transport error)."""
+    req = urllib.request.Request(check_webhook_url(url), data=json.dumps(payload, default=str).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx: a status, not a transport error
+        return int(exc.code)
 
 
 def send(payload: Mapping[str, Any], webhook_url: str | None) -> bool:
     """Log the alert and deliver it to ``webhook_url`` if given; True when delivered. Never raises."""
+    payload = redact(dict(payload))
     log.error("%s", payload.get("text", payload))
     if not webhook_url:
         return False
+    host = webhook_host(webhook_url)
     try:
         status = post_webhook(webhook_url, payload)
+    except WebhookRefusedError as exc:
+        log.warning("alert not delivered: %s", exc)
+        return False
     except Exception as exc:  # a broken webhook must not mask the failure being reported
-        log.warning("alert not delivered to the webhook: %s", exc)
+        log.warning("alert not delivered to the webhook at %s: %s", host, type(exc).__name__)
         return False
     if not 200 <= status < 300:
-        log.warning("alert webhook answered HTTP %s", status)
+        log.warning("alert webhook at %s answered HTTP %s", host, status)
         return False
     return True
 

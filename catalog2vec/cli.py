@@ -15,7 +15,7 @@ import json
 import re
 import sys
 
-from catalog2vec import models, storage
+from catalog2vec import models, names, storage
 from catalog2vec.config import load_config
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.retrieval.index import INDEX_KINDS, IndexParams
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (default ./lakehouse)")
     sim.add_argument(
-        "--model-version", default="latest", help="model version (default: newest trained model)"
+        "--model-version", default="latest", type=names.arg_type("model_version", model_ref=True),
+        help="model version (default: newest trained model)"
     )
     query = sim.add_mutually_exclusive_group(required=True)
     query.add_argument("--item-id", help="query by a catalog item already embedded")
@@ -52,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (default ./lakehouse)")
     srv.add_argument(
-        "--model-version", default="latest", help="model version (default: newest trained model)"
+        "--model-version", default="latest", type=names.arg_type("model_version", model_ref=True),
+        help="model version (default: newest trained model)"
     )
     srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; no authentication)")
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")

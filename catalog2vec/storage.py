@@ -30,7 +30,7 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from catalog2vec.errors import UserError
@@ -70,8 +70,18 @@ def normalize(path: str | os.PathLike[str]) -> str:
 
 
 def join(base: str | os.PathLike[str], *parts: str) -> str:
-    """``base/part/...`` — absolute for local paths, ``/``-joined for URIs (never ``pathlib`` on a URI)."""
+    """``base/part/...`` — absolute for local paths, ``/``-joined for URIs (never ``pathlib`` on a URI).
+
+    A part is relative and stays below ``base``: an absolute part (``/etc``, ``C:\\x``, ``s3://…``),
+    a ``.``/``..`` segment or a NUL raises :class:`StorageError` — names from a command line or a
+    DAG trigger can never lead a write out of the lakehouse."""
     b = normalize(base)
+    for p in parts:
+        if not p:
+            continue
+        segments = p.replace("\\", "/").split("/")
+        if p.startswith("/") or "://" in p or "\0" in p or os.path.isabs(p) or any(s in (".", "..") for s in segments):
+            raise StorageError(f"path part {p[:200]!r} would leave {b}: parts must be relative names without '.' or '..'")
     clean = [p.strip("/") for p in parts if p and p.strip("/")]
     if is_local(b):
         return os.path.join(b, *clean)
@@ -129,8 +139,8 @@ class S3Settings:
 
     endpoint: str = ""  # e.g. http://127.0.0.1:9000 for a local S3 server
     access_key: str = ""
-    secret_key: str = ""
-    session_token: str = ""
+    secret_key: str = field(default="", repr=False)  # never in a repr, a log line or a traceback
+    session_token: str = field(default="", repr=False)
     region: str = ""
     path_style: bool = False
 

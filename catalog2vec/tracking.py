@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from catalog2vec.errors import InvalidInput
+from catalog2vec.redact import redact
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -205,7 +206,7 @@ def start_run(cfg: Config, kind: str, run_name: str, params: Mapping[str, Any]) 
     """Start a run in ``[mlflow] experiment`` and log ``params`` (flattened)."""
     run = Run(registry(cfg, kind), cfg.mlflow.experiment, run_name,
               {KIND_TAG: kind, "catalog2vec.run_id": cfg.run_id, VERSION_TAG: run_name}, cfg.mlflow.artifact_location)
-    run.log_params(params)
+    run.log_params(redact(dict(params)))  # a URI with user-info or a token never reaches the tracking server
     return run
 
 

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog2vec import names
 from catalog2vec.config import Config, ConfigError, load_config
+from catalog2vec.redact import redact, redact_text
 
 
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     g = parser.add_argument_group("common options")
     g.add_argument("--config", default=None, help="TOML run configuration (default: conf/local.toml)")
     g.add_argument("--lakehouse", default=None, help="lakehouse root directory or URI (default from config: ./lakehouse)")
-    g.add_argument("--run-id", default=None, help="run identifier recorded as lineage (default: timestamp + random)")
+    g.add_argument("--run-id", default=None, type=names.arg_type("run_id"), help="run identifier recorded as lineage (default: timestamp + random)")
     g.add_argument(
         "--set",
         dest="overrides",
@@ -43,7 +45,7 @@ def model_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """:func:`base_parser` plus ``--model-version`` (default ``latest``) for jobs that read one
     trained model's embeddings."""
     parser = base_parser(prog, description)
-    parser.add_argument("--model-version", default="latest", help="model version (default: newest trained model)")
+    parser.add_argument("--model-version", default="latest", type=names.arg_type("model_version", model_ref=True), help="model version (default: newest trained model)")
     return parser
 
 
@@ -109,7 +111,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
             storage.check_writable(root)
         result = fn()
     except UserError as exc:
-        print(f"[{name}] error: {exc}", file=sys.stderr)
+        print(f"[{name}] error: {redact_text(str(exc))}", file=sys.stderr)
         record.update(status="failed", error={"type": type(exc).__name__, "message": str(exc)})
         rc = 2
     except BaseException as exc:
@@ -128,7 +130,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
                 counts=_jsonable(result),
                 reasons=quality.reason_counts(),
             )
-            write_run_record(root, run_id, name, record)
+            write_run_record(root, run_id, name, redact(record))  # no secret in a file
     return rc
 
 

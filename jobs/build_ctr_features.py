@@ -16,15 +16,16 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import names
 from catalog2vec.ctr.features import build_ctr_features
 from catalog2vec.spark import get_spark
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("build_ctr_features", __doc__ or "")
-    parser.add_argument("--model-version", default=None, help="item feature model version, or 'latest'")
+    parser.add_argument("--model-version", default=None, type=names.arg_type("model_version", model_ref=True), help="item feature model version, or 'latest'")
     parser.add_argument("--source", default=None, help="only impressions of this source (e.g. synthetic, ipinyou)")
-    parser.add_argument("--feature-version", default=None, help="name of this feature set")
+    parser.add_argument("--feature-version", default=None, type=names.arg_type("feature_version"), help="name of this feature set")
     return parser
 
 

@@ -26,6 +26,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import names
 from catalog2vec.embed.job import merge_staged, run_embed
 from catalog2vec.spark import get_spark
 
@@ -35,6 +36,7 @@ def get_args_parser():  # type: ignore[no-untyped-def]
     parser.add_argument(
         "--model-version",
         default="latest",
+        type=names.arg_type("model_version", model_ref=True),
         help="model directory name under <lakehouse>/models/, 'latest' (default), or an MLflow registry alias "
         "of [mlflow] model_name (e.g. 'champion', or models:/catalog2vec@champion)",
     )

@@ -21,13 +21,14 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import names
 from catalog2vec.lakehouse import metastore
 from catalog2vec.spark import get_spark
 
 
 def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("register_tables", __doc__ or "")
-    parser.add_argument("--model-version", default="",
+    parser.add_argument("--model-version", default="", type=names.arg_type("model_version"),
                         help="model version of the _latest views (default: the one models/LATEST names)")
     return parser
 

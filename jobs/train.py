@@ -29,6 +29,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import names
 from catalog2vec.config import load_config
 from catalog2vec.vision.train import run_distributed, run_local
 
@@ -36,8 +37,8 @@ from catalog2vec.vision.train import run_distributed, run_local
 def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("train", __doc__ or "")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (0 = no cap)")
-    parser.add_argument("--vocab-version", default=None, help="train on this vocab_version (default: the latest)")
-    parser.add_argument("--model-version", default=None, help="output models/<id>/ (default: derived from config)")
+    parser.add_argument("--vocab-version", default=None, type=names.arg_type("vocab_version"), help="train on this vocab_version (default: the latest)")
+    parser.add_argument("--model-version", default=None, type=names.arg_type("model_version"), help="output models/<id>/ (default: derived from config)")
     parser.add_argument("--init-weights", default=None, help="torchvision-format ResNet state dict to start from")
     parser.add_argument("--no-spark", action="store_true",
                         help="train in this process (or as one torchrun rank), without Spark / TorchDistributor")

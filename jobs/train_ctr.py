@@ -16,6 +16,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
+from catalog2vec import names
 from catalog2vec.ctr.report import table1_markdown, visual_sentence
 from catalog2vec.ctr.train import train_ctr
 from catalog2vec.spark import get_spark
@@ -23,8 +24,8 @@ from catalog2vec.spark import get_spark
 
 def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("train_ctr", __doc__ or "")
-    parser.add_argument("--feature-version", required=True, help="gold.ctr_features version to train on")
-    parser.add_argument("--version", default=None, help="CTR model version (default: the feature version)")
+    parser.add_argument("--feature-version", required=True, type=names.arg_type("feature_version"), help="gold.ctr_features version to train on")
+    parser.add_argument("--version", default=None, type=names.arg_type("version"), help="CTR model version (default: the feature version)")
     return parser
 
 

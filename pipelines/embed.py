@@ -27,6 +27,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from catalog2vec import names
+
 try:
     from pipelines.options import Catalog2vecOptions
 except ImportError:  # run as a script: python pipelines/<name>.py
@@ -39,6 +41,7 @@ class EmbedOptions(Catalog2vecOptions):
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
         parser.add_argument("--model-version", dest="model_version", default="latest",
+                            type=names.arg_type("model_version", model_ref=True),
                             help="model directory name under <lakehouse>/models/ or 'latest'")
         parser.add_argument("--input", required=True,
                             help="Parquet export of silver/images (a directory, file or glob)")

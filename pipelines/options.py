@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from catalog2vec import names
+
 if TYPE_CHECKING:
     from catalog2vec.config import Config
 
@@ -23,7 +25,7 @@ class Catalog2vecOptions(PipelineOptions):
         parser.add_argument("--config", default=None, help="TOML run configuration (default conf/local.toml)")
         parser.add_argument("--lakehouse", default=None,
                             help="lakehouse root directory or URI (default from config: ./lakehouse)")
-        parser.add_argument("--run-id", "--run_id", dest="run_id", default=None,
+        parser.add_argument("--run-id", "--run_id", dest="run_id", default=None, type=names.arg_type("run_id"),
                             help="run identifier recorded as lineage (default: timestamp + random)")
         parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                             help="override one config value, e.g. --set text.min_count=3 (repeatable)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import storage
+from catalog2vec import names, storage
 from catalog2vec.lakehouse.io import delta_storage_options, open_delta, table_exists, table_path
 from catalog2vec.lakehouse.metastore import latest_model_version
 from catalog2vec.lakehouse.table import TableSpec
@@ -123,10 +123,6 @@ class ExtensionUnavailableError(RuntimeError):
     """A DuckDB extension cannot be loaded (not installed, and installing needs the internet)."""
 
 
-def _sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def duckdb_connect(
     root: str | os.PathLike[str],
     database: str = ":memory:",
@@ -166,7 +162,7 @@ def duckdb_connect(
         if latest and spec.version_column == "model_version":
             con.execute(
                 f"CREATE OR REPLACE VIEW {db}.{spec.name}_latest AS "
-                f"SELECT * FROM {alias} WHERE model_version = {_sql_str(latest)}"
+                f"SELECT * FROM {alias} WHERE model_version = {names.duckdb_literal(latest)}"
             )
     if latest and table_exists(root, "gold.item_embeddings"):
         vector_view(con, latest, f"{prefix}_gold.item_vectors_latest", source=f"{prefix}_gold.item_embeddings")
@@ -191,7 +187,7 @@ def vector_view(con: duckdb.DuckDBPyConnection, model_version: str, name: str, s
     dim = int(row[0])
     con.execute(
         f"CREATE OR REPLACE VIEW {name} AS SELECT model_version, item_id, CAST(embedding AS FLOAT[{dim}]) AS vector "
-        f"FROM {source} WHERE model_version = {_sql_str(model_version)}"
+        f"FROM {source} WHERE model_version = {names.duckdb_literal(model_version)}"
     )
     return dim
 
@@ -222,7 +218,7 @@ def hnsw_index(con: duckdb.DuckDBPyConnection, vectors: str, table: str, metric:
     q) LIMIT k`` then use the index. Needs the vss extension (:func:`load_vss`)."""
     load_vss(con)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT item_id, vector FROM {vectors}")
-    con.execute(f"CREATE INDEX {table.replace('.', '_')}_hnsw ON {table} USING HNSW (vector) WITH (metric = {_sql_str(metric)})")
+    con.execute(f"CREATE INDEX {table.replace('.', '_')}_hnsw ON {table} USING HNSW (vector) WITH (metric = {names.duckdb_literal(metric)})")
 
 
 def register_spark_tables(spark: SparkSession, root: str | os.PathLike[str]) -> list[str]:
@@ -234,7 +230,6 @@ def register_spark_tables(spark: SparkSession, root: str | os.PathLike[str]) -> 
         if not table_exists(root, spec):
             continue
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {spec.layer}")
-        path = table_path(root, spec).replace("'", "\\'")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{path}'")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION {names.spark_literal(table_path(root, spec))}")
         registered.append(name)
     return registered

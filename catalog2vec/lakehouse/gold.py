@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from catalog2vec import models
+from catalog2vec import models, names
 from catalog2vec.lakehouse.analyst import read_arrow
 from catalog2vec.lakehouse.io import table_exists
 
@@ -77,18 +77,14 @@ EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
 }
 
 
-def _sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def query(name: str, engine: str, model_version: str, item_id: str = "", tag: str = "", k: int = 10) -> str:
     """An example query with its parameters filled in (``engine``: ``duckdb`` | ``spark``)."""
     try:
         template = EXAMPLE_QUERIES[name][engine]
     except KeyError:
         raise KeyError(f"no example query {name!r} for {engine!r}; have {sorted(EXAMPLE_QUERIES)}") from None
-    return template.format(model_version=_sql_str(model_version), item_id=_sql_str(item_id), tag=_sql_str(tag),
-                           k=int(k))
+    lit = names.spark_literal if engine == "spark" else names.duckdb_literal  # each engine's own rule
+    return template.format(model_version=lit(model_version), item_id=lit(item_id), tag=lit(tag), k=int(k))
 
 
 def model_versions(root: str | os.PathLike[str]) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from catalog2vec import storage
+from catalog2vec import names, storage
 from catalog2vec.errors import MissingInput
 from catalog2vec.lakehouse.table import SchemaMismatchError, TableSpec, check_spark_schema, same_type
 
@@ -158,10 +158,6 @@ class Migration:
         return bool(self.added_columns or self.set_properties)
 
 
-def _sql_quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def migrate_table(spark: SparkSession, root: str | os.PathLike[str], spec: TableSpec) -> Migration:
     """Bring an existing table up to its declaration in ``schemas/`` — additive changes only.
 
@@ -197,11 +193,11 @@ def migrate_table(spark: SparkSession, root: str | os.PathLike[str], spec: Table
             f"{spec.qualified_name} at {path}: not an additive migration: " + "; ".join(sorted(problems))
         )
     target = f"delta.`{path}`"
-    names = spec.column_names
+    columns = spec.column_names
     for col in missing:
-        i = names.index(col.name)
-        where = "FIRST" if i == 0 else f"AFTER `{names[i - 1]}`"
-        comment = f" COMMENT {_sql_quote(col.doc)}" if col.doc else ""
+        i = columns.index(col.name)
+        where = "FIRST" if i == 0 else f"AFTER `{columns[i - 1]}`"
+        comment = f" COMMENT {names.spark_literal(col.doc)}" if col.doc else ""
         spark.sql(
             f"ALTER TABLE {target} ADD COLUMNS (`{col.name}` {declared[col.name].dataType.simpleString()}{comment} {where})"
         )
@@ -209,7 +205,7 @@ def migrate_table(spark: SparkSession, root: str | os.PathLike[str], spec: Table
     have = dict(detail.properties or {})
     changed = tuple((k, v) for k, v in spec.properties.items() if have.get(k) != v)
     if changed:
-        assignments = ", ".join(f"{_sql_quote(k)} = {_sql_quote(v)}" for k, v in changed)
+        assignments = ", ".join(f"{names.spark_literal(k)} = {names.spark_literal(v)}" for k, v in changed)
         spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({assignments})")
         log.info("%s: set properties %s", spec.qualified_name, dict(changed))
     partitioning = tuple(detail.partitionColumns or ())
@@ -287,18 +283,18 @@ def write_table(
     elif mode == "replace_where":
         if not spec.version_column or version is None:
             raise ValueError(f"{spec.qualified_name}: replace_where needs a version column and a version")
+        names.validate_name(version, spec.version_column)  # before any Spark work
         bad = df.where(F.col(spec.version_column) != F.lit(version)).limit(1).count()
         if bad:
             raise ValueError(f"{spec.qualified_name}: rows with {spec.version_column} != {version!r}")
-        escaped = version.replace("'", "''")
-        if _same_rows(spark, df, path, spec, f"{spec.version_column} = '{escaped}'"):
+        # the predicate is a string option: the version is a validated name (no quote, no
+        # backslash can reach it), and the literal still goes through Spark's own escaping rule
+        predicate = f"`{spec.version_column}` = {names.spark_literal(version)}"
+        if _same_rows(spark, df, path, spec, predicate):
             return path  # the version already holds exactly these rows: commit nothing
         with_conflict_retry(
             f"replace {spec.qualified_name} {version}",
-            lambda: df.write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"{spec.version_column} = '{escaped}'")
-            .save(path),
+            lambda: df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path),
         )
     elif mode == "overwrite":
         with_conflict_retry(f"overwrite {spec.qualified_name}", lambda: df.write.format("delta").mode(mode).save(path))

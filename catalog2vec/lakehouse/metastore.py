@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from catalog2vec import models, storage
+from catalog2vec import models, names, storage
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse.io import table_exists, table_path
 from catalog2vec.lakehouse.table import TableSpec
@@ -128,17 +128,13 @@ def latest_model_version(lakehouse: str | os.PathLike[str]) -> str | None:
     return models.read_latest(lakehouse) or None
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _sync_comments(spark: SparkSession, name: str, spec: TableSpec) -> int:
     """Set the table and column comments of ``name`` to the declaration's where they differ."""
     updated = 0
     current = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
     table_comment = next((r.data_type for r in current if r.col_name == "Comment"), None) or ""
     if spec.doc and table_comment != spec.doc:
-        spark.sql(f"COMMENT ON TABLE {name} IS {_sql_string(spec.doc)}")
+        spark.sql(f"COMMENT ON TABLE {name} IS {names.spark_literal(spec.doc)}")
         updated += 1
     column_comments: dict[str, str] = {}
     for r in current:
@@ -147,7 +143,7 @@ def _sync_comments(spark: SparkSession, name: str, spec: TableSpec) -> int:
         column_comments[r.col_name] = r.comment or ""
     for col in spec.columns:
         if col.doc and column_comments.get(col.name, "") != col.doc:
-            spark.sql(f"ALTER TABLE {name} ALTER COLUMN `{col.name}` COMMENT {_sql_string(col.doc)}")
+            spark.sql(f"ALTER TABLE {name} ALTER COLUMN `{col.name}` COMMENT {names.spark_literal(col.doc)}")
             updated += 1
     return updated
 
@@ -190,7 +186,7 @@ def register_tables(
         db = database_name(spec.layer, prefix, catalog)
         if db not in made_dbs:
             doc = LAYER_DOCS.get(spec.layer, f"catalog2vec {spec.layer}")
-            spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} COMMENT {_sql_string(doc)}")
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} COMMENT {names.spark_literal(doc)}")
             made_dbs.add(db)
         name = f"{db}.`{spec.name}`"
         path = table_path(lakehouse, spec)
@@ -199,15 +195,15 @@ def register_tables(
             if not _same_location(where, path):
                 log.warning("%s pointed at %s; re-registering it at %s", name, where, path)
                 spark.sql(f"DROP TABLE {name}")  # external: metadata only, the data stays
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION {_sql_string(path)}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION {names.spark_literal(path)}")
         comments += _sync_comments(spark, name, spec)
         tables[spec.qualified_name] = name.replace("`", "")
         if latest and spec.version_column == "model_version":
             view = f"{db}.`{spec.name}_latest`"
             comment = f"{spec.doc} Rows of model_version {latest} (models/LATEST when registered)."
             spark.sql(
-                f"CREATE OR REPLACE VIEW {view} COMMENT {_sql_string(comment)} AS "
-                f"SELECT * FROM {name} WHERE model_version = {_sql_string(latest)}"
+                f"CREATE OR REPLACE VIEW {view} COMMENT {names.spark_literal(comment)} AS "
+                f"SELECT * FROM {name} WHERE model_version = {names.spark_literal(latest)}"
             )
             views[f"{spec.qualified_name}_latest"] = view.replace("`", "")
     if not latest:

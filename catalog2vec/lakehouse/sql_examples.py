@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from catalog2vec import names
+
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
@@ -82,7 +84,7 @@ def run_duckdb(con: duckdb.DuckDBPyConnection, example: SqlExample, **params: An
 
 def _spark_literal(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return names.spark_literal(str(value))
     return repr(value)
 
 

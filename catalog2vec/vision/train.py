@@ -42,10 +42,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from catalog2vec import models, storage, tracking
+from catalog2vec import models, names, storage, tracking
 from catalog2vec.config import Config, TrainSection, config_from_dict
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
+from catalog2vec.redact import redact
 from catalog2vec.vectors import collapse_diagnostics
 from catalog2vec.vision.data import (
     DataIndex,
@@ -106,9 +107,7 @@ def config_hash(t: TrainSection) -> str:
 
 def resolve_model_version(t: TrainSection, vocab_version: str) -> str:
     if t.model_version:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", t.model_version):
-            raise InvalidInput(f"model_version {t.model_version!r} may only hold letters, digits, '.', '_', '-'")
-        return t.model_version
+        return names.validate_name(t.model_version, "model_version")
     return f"{t.arch}-{t.loss}-{vocab_version[:8]}-{config_hash(t)[:8]}"
 
 
@@ -143,14 +142,20 @@ def save_checkpoint(ckpt_dir: str, state: dict[str, Any]) -> str:
 def load_latest_checkpoint(ckpt_dir: str) -> dict[str, Any] | None:
     for _, path in reversed(list_checkpoints(ckpt_dir)):
         try:
-            return dict(torch_load(path, weights_only=False))
+            return dict(torch_load(path, weights_only=True))  # tensors and plain containers only
         except Exception as exc:
             log.warning("checkpoint %s unreadable (%s); trying the previous one", path, exc)
     return None
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG's state as tensors, ints and tuples only, so a checkpoint loads with
+    ``torch.load(weights_only=True)`` (no pickled numpy object can run code on resume)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    state = {"torch": torch.get_rng_state(),
+             "numpy": (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss),
+                       float(gauss)),
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -158,8 +163,10 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -447,7 +454,7 @@ def save_progress(run: RunSetup, p: Progress) -> None:
     save_checkpoint(run.ckpt_dir, {
         "step": p.step, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "rng": rng_state(), "history": p.history,
-        "config": run.cfg.to_dict(), "vocab_version": run.vocab_version, "model_version": run.model_version,
+        "config": redact(run.cfg.to_dict()), "vocab_version": run.vocab_version, "model_version": run.model_version,
         "train_time_s": p.train_time, "images_trained": p.images_trained,
     })
 
@@ -592,7 +599,7 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
         return None
     card_extra, final_metrics = build_card(run, p, test_metrics, test_z, seen_all)
     complete = bool(card_extra["complete"])
-    config = {**cfg.to_dict()["train"], "image_size": t.image_size, "lakehouse": str(cfg.lakehouse)}
+    config = redact({**cfg.to_dict()["train"], "image_size": t.image_size, "lakehouse": str(cfg.lakehouse)})
     storage.write_json(storage.join(run.out_dir, "shards.json"), {str(r): ids for r, ids in enumerate(seen_all)},
                        indent=None)
     save_model_dir(run.out_dir, run.model, run.index.vocab.tokens, run.vocab_version, config,
@@ -609,7 +616,7 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
 def _start_tracking(cfg: Config, model_version: str, vocab_version: str) -> tracking.Run:
     """MLflow run named after the model version; params = the train section (+ vocab_version)."""
     return tracking.start_run(cfg, "image", model_version,
-                              {**cfg.to_dict()["train"], "vocab_version": vocab_version, "run_id": cfg.run_id})
+                              redact({**cfg.to_dict()["train"], "vocab_version": vocab_version, "run_id": cfg.run_id}))
 
 
 def _finish_tracking(tracker: tracking.Run, model: WeakLabelNet, out_dir: str, model_version: str,

@@ -25,9 +25,14 @@ table and model built from it is labelled ``synthetic``.
 
 Deployment settings are environment variables of the Airflow workers, read when the DAG is parsed
 (``CATALOG2VEC_SPARK_CONN_ID``, ``CATALOG2VEC_ENV_ARCHIVE``, ``CATALOG2VEC_GPU_POOL``,
-``CATALOG2VEC_LAKEHOUSE`` …) and handed to ``SparkSubmitOperator`` through its public arguments
-(``conn_id``, ``archives``, templated ``conf``, ``files``, ``application_args``); per-run choices are
-DAG params (overridable with ``--conf`` / the trigger form; defaults from the same variables).
+``CATALOG2VEC_LAKEHOUSE``, ``CATALOG2VEC_CONFIG``, ``CATALOG2VEC_JOBS_DIR``, ``CATALOG2VEC_SPARK_CONF``,
+``CATALOG2VEC_GPU_CONF``, ``CATALOG2VEC_INPUT_ROOTS`` …) and handed to ``SparkSubmitOperator`` through its
+public arguments (``conn_id``, ``archives``, ``conf``, ``files``, ``application_args``). Per-run choices
+are DAG params (overridable with ``--conf`` / the trigger form), each constrained by an ``enum`` or a
+``pattern`` that Airflow checks when the run is created: whoever may trigger with conf can choose
+*what* to process (an input under ``CATALOG2VEC_INPUT_ROOTS``, a model version, tuning values of an
+allow-listed set), never *which code* runs, where the lakehouse is, or a Spark setting outside
+:data:`SPARK_CONF_ALLOWED` (``spark.driver.extraJavaOptions`` and friends run code).
 
 Operations: every task retries with exponential back-off and alerts on failure (log + the webhook of
 the ``catalog2vec_alerts`` connection, :mod:`catalog2vec.alerts`); a deadline alert fires when a run
@@ -41,7 +46,9 @@ Airflow retries and re-runs are safe.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,12 +90,26 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"CATALOG2VEC_{name.upper()}", default)
 
 
+def _env_json(name: str, default: dict[str, str]) -> dict[str, str]:
+    raw = _env(name, "")
+    return {str(k): str(v) for k, v in json.loads(raw).items()} if raw else dict(default)
+
+
 # Deployment settings (the Airflow workers' environment, read at parse time)
 SPARK_CONN_ID = _env("spark_conn_id", "spark_default")
 ENV_ARCHIVE = _env("env_archive", "")  # venv-pack archive from scripts/package.sh ('' = the workers' Python)
 DRIVER_PYTHON = _env("driver_python", "")  # with an archive in cluster deploy mode: ./environment/bin/python
 GPU_POOL = _env("gpu_pool", "gpu")
 LAKEHOUSE = _env("lakehouse", "lakehouse")
+CONFIG = _env("config", str(REPO_ROOT / "conf" / "local.toml"))  # the TOML passed as --config
+JOBS_DIR = _env("jobs_dir", str(REPO_ROOT / "jobs"))  # directory/URI holding jobs/*.py and jobs/_common.py
+SPARK_CONF = _env_json("spark_conf", {})  # the deployment's Spark conf for every job
+GPU_CONF = _env_json("gpu_conf", GPU_CONF)  # Spark conf of the GPU stages when params.use_gpu
+CTR_DAILY_ARGS = _env("ctr_daily_args", "")  # train_ctr flags on non-retrain days (a trees-reuse hook)
+# where a triggered run may read its catalog / impression log from (comma-separated path or URI prefixes)
+INPUT_ROOTS = tuple(r.strip() for r in _env(
+    "input_roots", ",".join((storage.join(LAKEHOUSE, "landing"), str(REPO_ROOT / "examples" / "data")))
+).split(",") if r.strip())
 ALERTS_CONN_ID = _env("alerts_conn_id", alerts.DEFAULT_CONN_ID)
 DEADLINE_HOURS = float(_env("deadline_hours", "30"))
 RETRIES = int(_env("retries", "3"))
@@ -102,8 +123,9 @@ def gold_asset(table: str, lakehouse: str = LAKEHOUSE) -> Asset:
 
 
 def submit_conf() -> dict[str, str]:
-    """The Spark conf every job is submitted with: Delta, and the packaged environment's Python."""
-    conf = dict(DELTA_CONF)
+    """The Spark conf every job is submitted with: Delta, the deployment's ``CATALOG2VEC_SPARK_CONF``
+    and the packaged environment's Python."""
+    conf = {**DELTA_CONF, **SPARK_CONF}
     if ENV_ARCHIVE:
         conf["spark.pyspark.python"] = "./environment/bin/python"
         if DRIVER_PYTHON:
@@ -192,7 +214,7 @@ JOBS: tuple[JobSpec, ...] = (
         "`<lakehouse>/landing/impressions/<ds>/`) -> `bronze/impressions` (MERGE on impression_id; "
         "rejects -> `bronze/quarantine`). The default CTR source.",
         args=(
-            ("--input", "{{ params.impressions_input or (params.lakehouse ~ '/landing/impressions/' ~ ds ~ '/') }}"),
+            ("--input", "{{ params.impressions_input or ('" + LAKEHOUSE + "/landing/impressions/' ~ ds ~ '/') }}"),
             ("--format", "{{ params.impressions_format }}"),
             ("--mapping", "{{ params.impressions_mapping }}"),
             ("--source", "{{ params.impressions_source }}"),
@@ -220,10 +242,10 @@ JOBS: tuple[JobSpec, ...] = (
         "train_ctr",
         ("build_ctr_features",),
         "Boosted trees -> leaf one-hot -> logistic regression (+ baselines) -> `models/ctr/`, "
-        "`gold/ctr_predictions`, `gold/ctr_metrics`. On non-retrain days it gets `params.ctr_daily_args`.",
+        "`gold/ctr_predictions`, `gold/ctr_metrics`. On non-retrain days it gets `CATALOG2VEC_CTR_DAILY_ARGS`.",
         args=(
             ("--feature-version", "{{ params.ctr_feature_version or (" + CTR_SOURCE + " ~ '-daily') }}"),
-            "{{ '' if ti.xcom_pull(task_ids='retrain_due', key='retrain') else params.ctr_daily_args }}",
+            "{{ '' if ti.xcom_pull(task_ids='retrain_due', key='retrain') else '" + CTR_DAILY_ARGS + "' }}",
         ),
         outlets=("gold/ctr_predictions", "gold/ctr_metrics"),
     ),
@@ -319,7 +341,7 @@ def clean_args(args: Sequence[Any]) -> list[str]:
 class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
     """``SparkSubmitOperator`` configured only through its public arguments (``conn_id``, ``archives``,
     templated ``conf``, ``files``, ``application_args``); at execute time it merges the run's
-    ``params.spark_conf`` (and ``params.gpu_conf`` for GPU stages when ``params.use_gpu``) into the
+    ``params.spark_conf`` (allow-listed; and ``GPU_CONF`` for GPU stages when ``params.use_gpu``) into the
     templated ``conf``, drops empty optional flags (:func:`clean_args`) and, once the job succeeded,
     names the model version on its outlet Asset events."""
 
@@ -329,9 +351,9 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        conf = {k: str(v) for k, v in (params.get("spark_conf") or {}).items()}
+        conf = checked_spark_conf(params.get("spark_conf") or {})  # the Param schema checked it too
         if self.gpu and params.get("use_gpu"):
-            conf.update({k: str(v) for k, v in (params.get("gpu_conf") or GPU_CONF).items()})
+            conf.update(GPU_CONF)
         self.conf = {**(self.conf or {}), **conf}
         self.application_args = clean_args(self.application_args or [])
         super().execute(context)
@@ -341,7 +363,7 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
             for outlet in self.outlets:
                 table = outlet.name.removeprefix("catalog2vec.").replace(".", "/")
                 context["outlet_events"][outlet].extra = {
-                    "table": storage.join(str(params["lakehouse"]), table), "model_version": version,
+                    "table": storage.join(LAKEHOUSE, table), "model_version": version,
                     "run_id": str(context.get("run_id", "")),
                 }
 
@@ -369,56 +391,101 @@ class FailureNotifier(BaseNotifier):
 # the DAG
 # ---------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------
+# run params: what a triggerer may choose, each value constrained (checked when the run is created)
+# ---------------------------------------------------------------------------------------------
+
+NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"  # catalog2vec.names.NAME_PATTERN (no import: parse-time only)
+NAME_OR_EMPTY = rf"^(|{NAME})$"
+MODEL_REF = rf"^({NAME}|models:/{NAME}(@{NAME}|/[0-9]{{1,12}}))$"
+# Spark settings a triggerer may change: sizes and parallelism only. Anything that names a class, a
+# file, a JVM option or a Python runs code and stays in the deployment's CATALOG2VEC_SPARK_CONF.
+SPARK_CONF_ALLOWED = (
+    "spark.executor.memory", "spark.executor.cores", "spark.executor.instances", "spark.executor.memoryOverhead",
+    "spark.driver.memory", "spark.driver.cores", "spark.driver.maxResultSize", "spark.sql.shuffle.partitions",
+    "spark.default.parallelism", "spark.dynamicAllocation.enabled", "spark.dynamicAllocation.minExecutors",
+    "spark.dynamicAllocation.maxExecutors", "spark.sql.adaptive.enabled", "spark.task.cpus",
+)
+SPARK_CONF_VALUE = r"^[A-Za-z0-9.]{1,32}$"
+# --set overrides a triggerer may add: tuning values (numbers, words) of these sections, no paths
+EXTRA_SET = r"^(text|labels|images|train|embed|retrieval|cluster|evaluation|similarity|ctr)\.[a-z_]{1,64}=[A-Za-z0-9._+-]{0,64}$"
+
+
+def _input_pattern(roots: Sequence[str]) -> str:
+    """A path/URI under one of ``roots``, with no ``..`` segment and only path-like characters."""
+    prefixes = "|".join(re.escape(r.rstrip("/") + "/") for r in roots)
+    return rf"^(?!.*(^|/)\.\.(/|$))({prefixes})[A-Za-z0-9._/*?{{}}=,-]{{0,512}}$"
+
+
+INPUT_PATTERN = _input_pattern(INPUT_ROOTS)
+
+
+class ParamRejectedError(ValueError):
+    """A run param outside what a triggerer may choose (also enforced by the Param schema)."""
+
+
+def checked_spark_conf(conf: dict[str, Any]) -> dict[str, str]:
+    """``params.spark_conf`` with every key on :data:`SPARK_CONF_ALLOWED` and a plain value, else
+    :class:`ParamRejectedError` (the run fails before anything is submitted)."""
+    out = {}
+    for key, value in conf.items():
+        if key not in SPARK_CONF_ALLOWED or not re.fullmatch(SPARK_CONF_VALUE, str(value)):
+            raise ParamRejectedError(f"params.spark_conf: {key!r} is not a setting a run may change "
+                                     f"(allowed: {', '.join(SPARK_CONF_ALLOWED)}; plain values only)")
+        out[str(key)] = str(value)
+    return out
+
+
 PARAMS: dict[str, Param] = {
-    "lakehouse": Param(LAKEHOUSE, type="string", description="lakehouse root (path or s3:// URI)"),
-    "config": Param(_env("config", str(REPO_ROOT / "conf" / "local.toml")), type="string",
-                    description="TOML run configuration passed as --config (conf/cluster.toml on a cluster)"),
-    "jobs_dir": Param(_env("jobs_dir", str(REPO_ROOT / "jobs")), type="string",
-                      description="directory/URI holding jobs/*.py and jobs/_common.py"),
     "input_path": Param(_env("input_path", str(REPO_ROOT / "examples" / "data" / "styles.csv")), type="string",
-                        description="crawled catalog to ingest (file, glob or URI)"),
+                        pattern=INPUT_PATTERN,
+                        description="crawled catalog to ingest (file, glob or URI) under CATALOG2VEC_INPUT_ROOTS"),
     "input_format": Param(_env("input_format", "csv"), enum=["csv", "json", "parquet"], description="catalog format"),
     "mapping": Param(_env("mapping", "id=item_id,productDisplayName=title,articleType=category,baseColour=color,gender=gender"),
-                     type="string", description="source=canonical column mapping ('' = none)"),
-    "source": Param(_env("source", ""), type="string", description="crawl/feed name ('' = input file name)"),
+                     type="string", pattern=r"^([A-Za-z0-9_. -]{1,64}=[a-z_]{1,32}(,[A-Za-z0-9_. -]{1,64}=[a-z_]{1,32})*)?$",
+                     description="source=canonical column mapping ('' = none)"),
+    "source": Param(_env("source", ""), type="string", pattern=NAME_OR_EMPTY,
+                    description="crawl/feed name ('' = input file name)"),
     "image_template": Param(_env("image_template", "images/{item_id}.jpg"), type="string",
-                            description="image_uri template ('' = the catalog has image_uri)"),
-    "model_version": Param("latest", type="string",
+                            pattern=r"^(?!.*(^|/)\.\.(/|$))([A-Za-z0-9_{}-][A-Za-z0-9._/{}-]{0,255})?$",
+                            description="relative image_uri template ('' = the catalog has image_uri)"),
+    "model_version": Param("latest", type="string", pattern=MODEL_REF,
                            description="model version for embed and later, resolved once per run "
                            "('latest' = models/LATEST)"),
     "retrain_every_days": Param(int(_env("retrain_every_days", "7")), type="integer", minimum=1,
                                 description="retrain the image model and the CTR trees when the newest model is this old"),
     "force_retrain": Param(False, type="boolean", description="retrain in this run regardless of the model's age"),
-    "ctr_daily_args": Param(_env("ctr_daily_args", ""), type="string",
-                            description="extra train_ctr flags on non-retrain days, for a trees-reuse flag "
-                            "('' = train_ctr retrains trees and LR every day)"),
     "impressions": Param(_env("impressions", "log"), enum=["log", "synthetic"],
                          description="CTR impressions: the deployment's real log (ingest_impressions) or "
                          "SYNTHETIC ones (simulate_impressions; demo and tests)"),
-    "impressions_input": Param(_env("impressions_input", ""), type="string",
-                               description="impression log to ingest (file, glob or URI; '' = "
+    "impressions_input": Param(_env("impressions_input", ""), type="string", pattern=f"(^$)|({INPUT_PATTERN})",
+                               description="impression log to ingest under CATALOG2VEC_INPUT_ROOTS ('' = "
                                "<lakehouse>/landing/impressions/<ds>/)"),
     "impressions_format": Param(_env("impressions_format", "json"), enum=["csv", "json", "parquet"],
                                 description="impression log format"),
     "impressions_mapping": Param(_env("impressions_mapping", ""), type="string",
+                                 pattern=r"^([A-Za-z0-9_. -]{1,64}=[a-z_]{1,32}(,[A-Za-z0-9_. -]{1,64}=[a-z_]{1,32})*)?$",
                                  description="source=canonical columns of the log (impression_id, ts, item_id, click)"),
-    "impressions_source": Param(_env("impressions_source", "impressions"), type="string",
+    "impressions_source": Param(_env("impressions_source", "impressions"), type="string", pattern=NAME_OR_EMPTY,
                                 description="source name recorded for the ingested log"),
-    "ctr_source": Param(_env("ctr_source", ""), type="string",
+    "ctr_source": Param(_env("ctr_source", ""), type="string", pattern=NAME_OR_EMPTY,
                         description="impressions source for CTR features ('' = what this run ingested: "
                         "impressions_source, or synthetic)"),
-    "ctr_feature_version": Param(_env("ctr_feature_version", ""), type="string",
+    "ctr_feature_version": Param(_env("ctr_feature_version", ""), type="string", pattern=NAME_OR_EMPTY,
                                  description="gold/ctr_features version built and trained on ('' = <source>-daily; "
                                  "replaced each run)"),
     "simulated_impressions": Param(int(_env("simulated_impressions", "20000")), type="integer", minimum=1,
+                                   maximum=100_000_000,
                                    description="number of SYNTHETIC impressions simulate_impressions writes"),
     "maintain_every_days": Param(float(_env("maintain_every_days", "7")), type="number", minimum=0,
                                  description="maintain_tables touches a table at most this often (OPTIMIZE + VACUUM)"),
     "use_gpu": Param(_env("use_gpu", "false").lower() == "true", type="boolean",
-                     description="request one GPU per executor/task for train and embed"),
-    "gpu_conf": Param(GPU_CONF, type="object", description="Spark conf applied to GPU stages when use_gpu"),
-    "spark_conf": Param({}, type="object", description="extra Spark conf for every job"),
-    "extra_set": Param([], type="array", description="extra --set section.key=value overrides for every job"),
+                     description="request one GPU per executor/task for train and embed (CATALOG2VEC_GPU_CONF)"),
+    "spark_conf": Param({}, type="object", propertyNames={"enum": list(SPARK_CONF_ALLOWED)},
+                        additionalProperties={"type": "string", "pattern": SPARK_CONF_VALUE},
+                        description="Spark sizes for every job of this run (allow-listed keys, plain values)"),
+    "extra_set": Param([], type="array", items={"type": "string", "pattern": EXTRA_SET}, maxItems=64,
+                       description="extra --set section.key=value tuning overrides for every job (no paths)"),
 }
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -432,8 +499,8 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 COMMON_ARGS: tuple[tuple[str, str], ...] = (
-    ("--config", "{{ params.config }}"),
-    ("--lakehouse", "{{ params.lakehouse }}"),
+    ("--config", CONFIG),
+    ("--lakehouse", LAKEHOUSE),
     ("--run-id", "{{ (dag.dag_id ~ '-' ~ run_id) | replace(':', '') | replace('+', '') }}"),
 )
 
@@ -466,7 +533,7 @@ with DAG(
         logical_date = context.get("logical_date") or datetime.now(UTC)
         known = True
         try:
-            last = latest_model_trained_at(str(params["lakehouse"]))
+            last = latest_model_trained_at(LAKEHOUSE)
         except ModelAgeUnknownError as exc:
             print(f"[retrain_due] {exc}")
             last, known = None, False
@@ -486,7 +553,7 @@ with DAG(
         from catalog2vec import models
 
         params = context["params"]
-        version = models.resolve(str(params["lakehouse"]), str(params["model_version"]))
+        version = models.resolve(LAKEHOUSE, str(params["model_version"]))
         print(f"[resolve_model] {params['model_version']} -> {version}")
         return version
 
@@ -503,9 +570,9 @@ with DAG(
         tasks[spec.task_id] = Catalog2VecSparkSubmitOperator(
             task_id=spec.task_id,
             name=f"catalog2vec-{spec.task_id}",
-            application="{{ params.jobs_dir }}/" + spec.job_file,
-            py_files="{{ params.jobs_dir }}/_common.py",
-            files="{{ params.config }}",  # the TOML travels with the job (also to executors)
+            application=f"{JOBS_DIR}/{spec.job_file}",
+            py_files=f"{JOBS_DIR}/_common.py",
+            files=CONFIG,  # the TOML travels with the job (also to executors)
             conn_id=SPARK_CONN_ID,
             archives=f"{ENV_ARCHIVE}#environment" if ENV_ARCHIVE else None,
             conf=submit_conf(),

@@ -81,9 +81,21 @@ def run_dag(
     extra_env: dict[str, str] | None = None,
     logical_date: str | None = None,
 ) -> tuple[dict[str, str], str]:
-    """Run the DAG (or only ``tasks``) with dag.test() in a subprocess; returns ({task: state}, log)."""
+    """Run the DAG (or only ``tasks``) with dag.test() in a subprocess; returns ({task: state}, log).
+
+    ``conf`` holds the run params; its ``lakehouse`` and ``config`` entries are *deployment* settings,
+    which a trigger cannot set, so they become the workers' ``CATALOG2VEC_LAKEHOUSE`` /
+    ``CATALOG2VEC_CONFIG``; inputs may come from the temporary directory and the repository's examples
+    (``CATALOG2VEC_INPUT_ROOTS``)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "dag_test.log"
+    conf = dict(conf)
+    deployment = {"CATALOG2VEC_INPUT_ROOTS": ",".join((tempfile.gettempdir(), str(REPO / "examples")))}
+    if "lakehouse" in conf:
+        deployment["CATALOG2VEC_LAKEHOUSE"] = str(conf.pop("lakehouse"))
+    if "config" in conf:
+        deployment["CATALOG2VEC_CONFIG"] = str(conf.pop("config"))
+    extra_env = {**deployment, **(extra_env or {})}
     cmd = [sys.executable, str(Path(__file__).with_name("dag_runner.py")), "--conf", json.dumps(conf)]
     if logical_date:
         cmd += ["--logical-date", logical_date]
@@ -92,7 +104,7 @@ def run_dag(
     if mark_success:
         cmd += ["--mark-success", mark_success]
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, env={**airflow_env(), **(extra_env or {})}, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO)
+        proc = subprocess.run(cmd, env={**airflow_env(), **extra_env}, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO)
     text = log.read_text(errors="replace")
     result_lines = [ln for ln in text.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
     assert proc.returncode == 0 and result_lines, f"dag.test failed (rc={proc.returncode}):\n{text[-6000:]}"

@@ -7,13 +7,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import REPO, run_dag
+from tests.deploy.conftest import REPO, airflow_env, run_dag
 
 EXAMPLES = REPO / "examples" / "data"
 
@@ -102,7 +104,7 @@ def test_spark_tasks_are_spark_submit_per_job(dag: Any) -> None:
     for task_id in SPARK_TASKS:
         t = dag.get_task(task_id)
         assert isinstance(t, SparkSubmitOperator), task_id
-        assert t.application == "{{ params.jobs_dir }}/" + f"{task_id}.py"
+        assert t.application == f"{dag_module().JOBS_DIR}/{task_id}.py"
         assert t.execution_timeout is not None
         assert t.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
         assert t.pool == ("gpu" if task_id in ("train", "embed") else "default_pool"), task_id
@@ -146,8 +148,9 @@ class _FakeTI:
         self.pushed[key] = value
 
 
-def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool | None = None) -> list[str]:
-    mod = dag_module()
+def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool | None = None,
+                 mod: Any = None) -> list[str]:
+    mod = mod or dag_module()
     task = dag.get_task(task_id)
     resolved = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
     resolved.update(params)
@@ -156,20 +159,101 @@ def _render_args(dag: Any, task_id: str, params: dict[str, Any], retrain: bool |
     return mod.clean_args(task.render_template(task.application_args, ctx))
 
 
-def test_job_arguments_come_from_params(dag: Any) -> None:
-    args = _render_args(dag, "ingest_catalog", {"lakehouse": "s3://lh/prod", "config": "conf/cluster.toml",
-                                                "input_path": "s3://crawl/2026-11-23/*.json", "input_format": "json",
-                                                "source": "", "extra_set": ["ingest.default_source=x"]})
+def test_job_arguments_come_from_params_and_the_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG2VEC_LAKEHOUSE", "s3://lh/prod")
+    monkeypatch.setenv("CATALOG2VEC_CONFIG", "conf/cluster.toml")
+    monkeypatch.setenv("CATALOG2VEC_INPUT_ROOTS", "s3://crawl")
+    monkeypatch.setenv("CATALOG2VEC_INPUT_PATH", "s3://crawl/latest/*.json")  # a default inside the roots
+    mod = load_dag_module("catalog2vec_dag_prod")
+    args = _render_args(mod.dag, "ingest_catalog", {"input_path": "s3://crawl/2026-11-23/*.json", "input_format": "json",
+                                                    "source": "", "extra_set": ["train.epochs=2"]}, mod=mod)
     assert args[:6] == ["--config", "conf/cluster.toml", "--lakehouse", "s3://lh/prod", "--run-id",
                         "catalog2vec-scheduled__2026-11-23T0000000000"]
     assert args[args.index("--input") + 1] == "s3://crawl/2026-11-23/*.json"
     assert args[args.index("--format") + 1] == "json"
     assert args[args.index("--image-template") + 1] == "images/{item_id}.jpg"
     assert "--source" not in args  # empty optional flag dropped
-    assert args[-1] == "--set=ingest.default_source=x"
-    embed = _render_args(dag, "embed", {"model_version": "latest"})
+    assert args[-1] == "--set=train.epochs=2"
+    assert mod.dag.get_task("ingest_catalog").application == str(REPO / "jobs" / "ingest_catalog.py")
+    embed = _render_args(mod.dag, "embed", {"model_version": "latest"}, mod=mod)
     assert embed[embed.index("--model-version") + 1] == "m-resolved"  # resolved once, by resolve_model
     assert "--input" not in embed
+
+
+# a trigger's conf that would run code or leave the deployment's data, and what Airflow says to it
+HOSTILE_CONF = [
+    {"spark_conf": {"spark.driver.extraJavaOptions": "-javaagent:/tmp/x.jar"}},
+    {"spark_conf": {"spark.executor.memory": "1g --conf spark.jars=/tmp/x.jar"}},
+    {"spark_conf": {"spark.pyspark.python": "/tmp/evil"}},
+    {"jobs_dir": "/tmp/evil"},
+    {"config": "/tmp/evil.toml"},
+    {"lakehouse": "/"},
+    {"gpu_conf": {"spark.executor.resource.gpu.discoveryScript": "/tmp/evil.sh"}},
+    {"ctr_daily_args": "--conf spark.jars=/tmp/x.jar"},
+    {"extra_set": ["ingest.image_roots=/"]},
+    {"extra_set": ["train.init_weights=/etc/passwd"]},
+    {"input_path": "/etc/passwd"},
+    {"input_path": str(REPO / "examples" / "data" / ".." / ".." / "conf" / "local.toml")},
+    {"image_template": "../../../etc/{item_id}"},
+    {"model_version": "../../x"},
+    {"ctr_feature_version": "x' OR true --"},
+    {"source": "a b"},
+]
+
+
+@pytest.mark.parametrize("conf", HOSTILE_CONF, ids=lambda c: next(iter(c)))
+def test_trigger_conf_cannot_run_code_or_leave_the_deployment(dag: Any, conf: dict[str, Any]) -> None:
+    """Every param a trigger may set is declared and constrained: Airflow refuses the run when it is
+    created (ParamValidationError for a bad value; an unknown key is not a param at all)."""
+    import copy
+
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    (key,) = conf
+    params = copy.deepcopy(dag.params)
+    if key not in params:  # deployment settings are not params: nothing a trigger sets reaches a job
+        assert key in ("jobs_dir", "config", "lakehouse", "gpu_conf", "ctr_daily_args")
+        for task_id in SPARK_TASKS:
+            rendered = " ".join(_render_args(dag, task_id, conf))
+            assert "/tmp/evil" not in rendered and "spark.jars" not in rendered and "--lakehouse / " not in rendered
+        return
+    with pytest.raises(ParamValidationError):
+        params.update(conf)  # the same check dag.test / the API apply to a trigger's conf
+        ParamsDict(params).validate()
+
+
+def test_benign_trigger_conf_is_accepted(dag: Any) -> None:
+    import copy
+
+    params = copy.deepcopy(dag.params)
+    params.update({"spark_conf": {"spark.executor.memory": "16g", "spark.sql.shuffle.partitions": "400"},
+                   "extra_set": ["train.epochs=2", "ctr.num_trees=10"], "model_version": "models:/catalog2vec@champion",
+                   "ctr_feature_version": "synthetic-daily", "source": "crawl.2026-11",
+                   "input_path": str(REPO / "examples" / "data" / "styles.csv")})
+    params.validate()
+
+
+def test_operator_refuses_a_spark_conf_outside_the_allow_list() -> None:
+    mod = dag_module()
+    with pytest.raises(mod.ParamRejectedError, match="extraJavaOptions"):
+        mod.checked_spark_conf({"spark.driver.extraJavaOptions": "-Dx=1"})
+    assert mod.checked_spark_conf({"spark.executor.memory": "8g"}) == {"spark.executor.memory": "8g"}
+
+
+@pytest.mark.slow
+def test_a_run_triggered_with_a_forbidden_spark_conf_fails_before_anything_is_submitted(
+        airflow_db: Path, tmp_path: Path) -> None:
+    """A real dag.test() run triggered with ``spark.driver.extraJavaOptions``: the run is refused
+    when it is created (param validation), no task runs and no spark-submit line is built."""
+    cmd = [sys.executable, str(REPO / "tests" / "deploy" / "dag_runner.py"), "--task", "ingest_catalog",
+           "--conf", json.dumps({"spark_conf": {"spark.driver.extraJavaOptions": "-javaagent:/tmp/x.jar"}})]
+    proc = subprocess.run(cmd, env={**airflow_env(), "CATALOG2VEC_LAKEHOUSE": str(tmp_path / "lakehouse")},
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "DAG_TEST_RESULT" not in out, out[-3000:]
+    assert "ParamValidationError" in out or "Invalid input for param" in out, out[-3000:]
+    assert "spark-submit" not in out and not (tmp_path / "lakehouse").exists()
 
 
 def test_maintenance_runs_last_and_touches_each_table_weekly(dag: Any) -> None:
@@ -194,30 +278,35 @@ def test_ctr_tasks_chain_on_one_feature_version(dag: Any, params: dict[str, Any]
     assert "--model-version" not in train  # train_ctr takes the feature version only
 
 
-def test_impressions_come_from_the_real_log_unless_synthetic_is_asked_for(dag: Any) -> None:
+def test_impressions_come_from_the_real_log_unless_synthetic_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG2VEC_LAKEHOUSE", "s3://lh/prod")  # the deployment's lakehouse
+    mod = load_dag_module("catalog2vec_dag_impressions")
+    dag = mod.dag
     branch = dag.get_task("impressions_source")
     params = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
     assert params["impressions"] == "log"
     assert branch.python_callable(params=params) == "ingest_impressions"
     assert branch.python_callable(params={**params, "impressions": "synthetic"}) == "simulate_impressions"
-    log = _render_args(dag, "ingest_impressions", {"lakehouse": "s3://lh/prod"})
+    log = _render_args(dag, "ingest_impressions", {}, mod=mod)
     assert log[log.index("--input") + 1] == "s3://lh/prod/landing/impressions/2026-11-23/"  # the day's folder
     assert log[log.index("--format") + 1] == "json" and log[log.index("--source") + 1] == "impressions"
     assert "--mapping" not in log
     given = _render_args(dag, "ingest_impressions", {"impressions_input": "s3://logs/imp/*.parquet",
                                                      "impressions_format": "parquet",
-                                                     "impressions_mapping": "id=impression_id,clicked=click"})
+                                                     "impressions_mapping": "id=impression_id,clicked=click"},
+                         mod=mod)
     assert given[given.index("--input") + 1] == "s3://logs/imp/*.parquet"
     assert given[given.index("--mapping") + 1] == "id=impression_id,clicked=click"
-    sim = _render_args(dag, "simulate_impressions", {"simulated_impressions": 5000})
+    sim = _render_args(dag, "simulate_impressions", {"simulated_impressions": 5000}, mod=mod)
     assert sim[sim.index("--impressions") + 1] == "5000"
 
 
-def test_train_ctr_daily_args_only_on_non_retrain_days(dag: Any) -> None:
-    daily = {"ctr_daily_args": "--reuse-trees"}
-    assert "--reuse-trees" in _render_args(dag, "train_ctr", daily, retrain=False)
-    assert "--reuse-trees" not in _render_args(dag, "train_ctr", daily, retrain=True)
+def test_train_ctr_daily_args_only_on_non_retrain_days(dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _render_args(dag, "train_ctr", {}, retrain=False) == _render_args(dag, "train_ctr", {}, retrain=True)
+    monkeypatch.setenv("CATALOG2VEC_CTR_DAILY_ARGS", "--reuse-trees")  # a deployment setting, not a param
+    mod = load_dag_module("catalog2vec_dag_daily")
+    assert "--reuse-trees" in _render_args(mod.dag, "train_ctr", {}, retrain=False, mod=mod)
+    assert "--reuse-trees" not in _render_args(mod.dag, "train_ctr", {}, retrain=True, mod=mod)
 
 
 def test_clean_args_keeps_values_with_spaces_and_drops_empty_pairs() -> None:
@@ -274,10 +363,11 @@ def test_latest_model_trained_at_reads_cards_and_ignores_ctr(tmp_path: Path) -> 
     assert mod.latest_model_trained_at(str(tmp_path)) == datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 
-def test_branch_callable_follows_train_only_when_due(dag: Any, tmp_path: Path) -> None:
+def test_branch_callable_follows_train_only_when_due(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG2VEC_LAKEHOUSE", str(tmp_path))  # the deployment's lakehouse
+    dag = load_dag_module("catalog2vec_dag_branch").dag
     branch = dag.get_task("retrain_due")
     params = {k: v.value if hasattr(v, "value") else v for k, v in dag.params.items()}
-    params["lakehouse"] = str(tmp_path)
     ti = _FakeTI()
     assert branch.python_callable(params=params, logical_date=NOW, ti=ti) == ["train", "resolve_model"]
     assert ti.pushed == {"retrain": True}
@@ -384,8 +474,7 @@ def test_operator_builds_the_cluster_command_from_the_deployment(monkeypatch: py
     task.application_args = [("--lakehouse", "s3a://b/prod"), ("--model-version", "latest"), ""]
     task.outlets = []
     gpu_conf = mod.GPU_CONF
-    task.execute({"params": {"use_gpu": True, "gpu_conf": gpu_conf, "spark_conf": {"spark.executor.memory": "16g"},
-                             "lakehouse": "s3a://b/prod"}})
+    task.execute({"params": {"use_gpu": True, "spark_conf": {"spark.executor.memory": "16g"}}})
     cmd = captured["cmd"]
     joined = " ".join(cmd)
     assert cmd[:3] == ["spark-submit", "--master", "yarn"]
