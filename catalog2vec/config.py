@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog2vec import storage
+from catalog2vec import config_rules, storage
 from catalog2vec.errors import InvalidInput
 
 # The embedded default ships inside the package (a link to conf/local.toml in the source tree).
@@ -398,4 +398,12 @@ def load_config(
     cfg = cfg.with_overrides(lakehouse=lakehouse, run_id=run_id, source_path=source)
     if not cfg.run_id:
         cfg = dataclasses.replace(cfg, run_id=new_run_id())
+    _check_values(cfg)
     return cfg
+
+
+def _check_values(cfg: Config) -> None:
+    """Allowed names and ranges (:mod:`catalog2vec.config_rules`): every broken rule in one line."""
+    found = config_rules.problems(cfg)
+    if found:
+        raise ConfigError("invalid config: " + "; ".join(found))

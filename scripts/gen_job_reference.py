@@ -6,7 +6,9 @@
 - ``docs/jobs-reference.md`` from every job's ``get_args_parser()`` (flags, defaults, choices,
   required, help), so it cannot drift from ``spark-submit jobs/<job>.py --help``;
 - ``docs/index.md``, the site's home page, from ``README.md`` (links into ``docs/`` made relative
-  to the site, links to files outside it turned into code spans).
+  to the site, links to files outside it turned into code spans);
+- ``conf/catalog2vec.schema.json``, the JSON Schema of the TOML run configuration for editors, from
+  ``catalog2vec.config`` (types, defaults) and ``catalog2vec.config_rules`` (names, ranges).
 
 ``tests/unit/test_docs.py`` fails when a committed page differs from what this script renders.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 JOBS = ROOT / "jobs"
 PAGE = ROOT / "docs" / "jobs-reference.md"
 INDEX = ROOT / "docs" / "index.md"
+SCHEMA = ROOT / "conf" / "catalog2vec.schema.json"
 README = ROOT / "README.md"
 _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 COMMON_GROUP = "common options"
@@ -137,8 +141,15 @@ def render_index() -> str:
     return note + _LINK.sub(_site_link, readme)
 
 
+def render_schema() -> str:
+    from catalog2vec import config_rules
+    from catalog2vec.config import Config
+
+    return json.dumps(config_rules.json_schema(Config), indent=2, ensure_ascii=False) + "\n"
+
+
 def pages() -> dict[Path, str]:
-    return {PAGE: render(), INDEX: render_index()}
+    return {PAGE: render(), INDEX: render_index(), SCHEMA: render_schema()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,8 @@ ENTRY = ("cli",)
 FEATURES = ("serve", "ctr", "evaluation", "similarity", "clustering", "retrieval", "embed", "vision", "text",
             "ingest")  # highest first
 FOUNDATIONS = ("lakehouse", "schemas", "models", "tracking", "config", "storage", "spark", "quality", "alerts",
-               "vectors", "templates", "plots", "cluster", "errors", "resources")
+               "vectors", "templates", "plots", "cluster", "errors", "resources",
+               "config_rules")
 
 
 def _sources() -> list[tuple[str, Path]]:
