@@ -217,15 +217,20 @@ def _ctr_windows(cfg: Any) -> str | None:
 CROSS_CHECKS = (_labels_sum, _ctr_windows)
 
 
+_MISSING = object()
+
+
 def _value(cfg: Any, key: str) -> Any:
     section, name = key.split(".", 1)
-    return getattr(getattr(cfg, section), name)
+    return getattr(getattr(cfg, section, None), name, _MISSING)
 
 
 def problems(cfg: Any) -> list[str]:
     """Every rule the loaded config breaks, one sentence each naming the key, the value and what
-    is allowed (empty = valid). ``cfg`` is a :class:`catalog2vec.config.Config`."""
-    found = [p for key, rule in RULES.items() if (p := rule.problem(key, _value(cfg, key)))]
+    is allowed (empty = valid). ``cfg`` is a :class:`catalog2vec.config.Config`. (A rule whose key
+    the config does not have is skipped; a test keeps the table and the dataclasses in step.)"""
+    found = [p for key, rule in RULES.items()
+             if (v := _value(cfg, key)) is not _MISSING and (p := rule.problem(key, v))]
     return found + [p for check in CROSS_CHECKS if (p := check(cfg))]
 
 
