@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +65,12 @@ def run_steps(pipeline: list[tuple[str, list[str]]]) -> list[tuple[str, float]]:
         if rc != 0:
             raise SystemExit(f"demo: step {name} failed with exit code {rc}")
     return timings
+
+
+def _paths(found: Iterable[Path]) -> str:
+    """Paths for a person to open: one per line after the first, not a list repr."""
+    names = sorted(str(p) for p in found)
+    return ("\n" + " " * 23).join(names) if names else "(none written)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         tables = sorted(p.name for p in (Path(lh) / layer).iterdir() if (p / "_delta_log").is_dir())
         print(f"  {layer:<7}: {', '.join(tables)}")
     print(f"Models               : {lh}/models/  (model_card.json per version)")
-    print(f"Evaluation report    : {sorted(reports.glob('*/report.html'))}")
-    print(f"CTR report           : {sorted(reports.glob('ctr/*/report.html'))}")
+    print(f"Evaluation report    : {_paths(reports.glob('*/report.html'))}")
+    print(f"CTR report           : {_paths(reports.glob('ctr/*/report.html'))}")
     print(f"Neighbours picture   : {reports / 'similar_10039.png'}")
     print(f"Notebook + pictures  : {reports / 'explore_embeddings.ipynb'}, {reports / 'explore_embeddings'}/*.png")
     print(f"Neighbour browser    : .venv/bin/catalog2vec serve --lakehouse {lh} --port 8000"
