@@ -94,18 +94,34 @@ def spark_conf(cfg: Config) -> dict[str, str]:
 
 
 def check_session(spark: SparkSession, cfg: Config) -> None:
-    """Raise ValueError unless ``spark`` runs on the metastore ``cfg`` asks for.
+    """Raise :class:`InvalidInput` (one line, exit 2) unless ``spark`` runs on a *persistent*
+    metastore of the kind ``cfg`` asks for — a registration must never vanish with the process.
 
-    An embedded metastore needs ``spark.sql.catalogImplementation=hive`` from the start of the
-    session (a static setting); a session started without it would register into its in-memory
-    catalog, which dies with the process.
+    * ``embedded``: the session needs ``spark.sql.catalogImplementation=hive`` and the embedded
+      Derby URL from its start (static settings);
+    * ``session``: the session's own catalog must outlive it — a Unity Catalog / Iceberg-style
+      catalog named by ``metastore.catalog`` (``spark.sql.catalog.<name>`` set), or Hive support with
+      a metastore service (``hive.metastore.uris``), AWS Glue (EMR's
+      ``hive.metastore.client.factory.class``) or an explicit JDBC metastore. A plain session's
+      in-memory catalog (or Hive on a Derby in the driver's working directory) is refused.
     """
+    if cfg.metastore.kind == "session":
+        problem = _ephemeral_catalog(spark, cfg.metastore.catalog)
+        if problem:
+            raise InvalidInput(
+                f"metastore.kind = \"session\" but {problem}: the tables would be registered in a catalog that "
+                "dies with this job. Start the job on the cluster's metastore (Glue: "
+                "spark.hadoop.hive.metastore.client.factory.class=com.amazonaws.glue.catalog.metastore."
+                "AWSGlueDataCatalogHiveClientFactory; Hive: spark.hadoop.hive.metastore.uris; Unity Catalog: "
+                "metastore.catalog) or use metastore.kind = \"embedded\""
+            )
+        return
     if cfg.metastore.kind != "embedded":
         return
     want = embedded_conf(metastore_dir(cfg))
     keys = ("spark.sql.catalogImplementation", "spark.hadoop.javax.jdo.option.ConnectionURL")
     if any(spark.conf.get(k, None) != want[k] for k in keys):
-        raise ValueError(
+        raise InvalidInput(
             "this Spark session is not on the embedded metastore (it was started without "
             f"{ {k: want[k] for k in keys} }); run jobs/register_tables.py in its own process"
         )
@@ -114,6 +130,35 @@ def check_session(spark: SparkSession, cfg: Config) -> None:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     jvm.java.lang.System.setProperty("derby.stream.error.file", os.path.join(metastore_dir(cfg), "derby.log"))
+
+
+# settings that make a Hive-enabled session's metastore outlive the session
+_PERSISTENT_HIVE_KEYS = (
+    "spark.hadoop.hive.metastore.uris",
+    "spark.hive.metastore.uris",
+    "spark.hadoop.hive.metastore.client.factory.class",  # AWS Glue on EMR
+    "spark.hive.metastore.client.factory.class",
+    "spark.hadoop.javax.jdo.option.ConnectionURL",  # an explicit (JDBC) metastore database
+)
+
+
+def _ephemeral_catalog(spark: SparkSession, catalog: str) -> str:
+    """Why ``spark``'s catalog would not outlive the session (``""``: it would)."""
+    if catalog and catalog != "spark_catalog":
+        if spark.conf.get(f"spark.sql.catalog.{catalog}", None):
+            return ""
+        return f"metastore.catalog {catalog!r} is not configured in this session (no spark.sql.catalog.{catalog})"
+    impl = spark.conf.get("spark.sql.catalogImplementation", "in-memory")
+    if impl != "hive":
+        return f"this session's catalog is {impl!r} (spark.sql.catalogImplementation)"
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration() if spark.sparkContext._jsc is not None else None
+    for key in _PERSISTENT_HIVE_KEYS:
+        if spark.conf.get(key, None):
+            return ""
+        bare = key.removeprefix("spark.hadoop.").removeprefix("spark.")
+        if hadoop is not None and hadoop.get(bare):
+            return ""
+    return "this session's Hive catalog has no metastore service, Glue client or JDBC URL (a Derby in the working directory)"
 
 
 def database_name(layer: str, prefix: str = "catalog2vec", catalog: str = "") -> str:

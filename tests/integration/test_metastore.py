@@ -138,3 +138,21 @@ def test_embedded_metastore_needs_a_local_directory(tmp_path: Path) -> None:
     session = load_config(None, ["metastore.kind=session"], lakehouse="s3://bucket/lake")
     assert metastore.spark_conf(session) == {}
     assert metastore.database_name("gold", "catalog2vec", "main") == "`main`.`catalog2vec_gold`"
+
+
+def test_register_tables_refuses_a_session_catalog_that_dies_with_the_job(spark: Any, lakehouse: Path,
+                                                                         tmp_path: Path) -> None:
+    """``metastore.kind = "session"`` on a session with no persistent catalog (a plain local session:
+    in-memory catalog, as on EMR without Hive/Glue) is one line and exit 2, not a silent success."""
+    rows = [(V_NEW, "i000", "0" * 64, [1.0, 0.0], 1.0, "r1")]
+    write_table(spark, spark.createDataFrame(rows, gold.ITEM_EMBEDDINGS.spark_schema()), gold.ITEM_EMBEDDINGS,
+                lakehouse, mode="overwrite")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "register_tables.py"), "--lakehouse", str(lakehouse),
+         "--set", "metastore.kind=session", "--model-version", V_NEW],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and "dies with this job" in errors[0] and "'in-memory'" in errors[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "tables=" not in proc.stdout
