@@ -3,6 +3,8 @@
 One implementation shared by the Spark ``predict_batch_udf`` (:mod:`catalog2vec.embed.udf`), the Beam
 ``RunInference`` pipeline (``pipelines/embed.py``) and the benchmark. No Spark or Beam import here.
 
+* images go through the batched input path (:mod:`catalog2vec.vision.batch_input`): decoded in one
+  call per batch, on the GPU (nvJPEG) when the model is on CUDA, and transformed there;
 * images that cannot be decoded do not fail the batch: they get a zero tensor and ``ok = 0`` (the
   job quarantines them with reason ``image_undecodable``);
 * inference runs in eval mode under ``torch.inference_mode``; on CUDA the model and the batch are
@@ -15,12 +17,15 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from catalog2vec.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from catalog2vec.vision.batch_input import InputBatch
 
 log = logging.getLogger(__name__)
 
@@ -77,32 +82,29 @@ def _task_cpus() -> int:
 
 
 class Preprocessor:
-    """Decode + eval transform (resize, center crop, normalise) for one image size."""
+    """Decode + eval transform (resize, center crop, normalise) for one image size, batched on
+    ``device`` (:class:`catalog2vec.vision.batch_input.BatchInput`: nvJPEG + on-GPU transforms on
+    CUDA, libjpeg-turbo + the same tensor transforms on the CPU, PIL for non-JPEG bytes)."""
 
-    def __init__(self, image_size: int) -> None:
-        from catalog2vec.vision.transforms import eval_transform
+    def __init__(self, image_size: int, device: torch.device | str = "cpu") -> None:
+        from catalog2vec.vision.batch_input import BatchInput
 
         self.image_size = int(image_size)
-        self._transform = eval_transform(self.image_size)
+        self.input = BatchInput(self.image_size, torch.device(device))
 
     def one(self, data: bytes | bytearray | memoryview | None) -> tuple[torch.Tensor, bool]:
-        from catalog2vec.vision.transforms import decode_image
+        x, ok = self.batch([data])
+        return x[0], bool(ok[0])
 
-        if data is None or len(data) == 0:
-            return torch.zeros(3, self.image_size, self.image_size), False
-        try:
-            img = decode_image(bytes(data))
-        except ValueError as exc:
-            log.warning("undecodable image: %s", exc)
-            return torch.zeros(3, self.image_size, self.image_size), False
-        return self._transform(img), True
+    def run(self, images: Sequence[Any]) -> InputBatch:
+        """The batch on the device, the ok flags and the reason per undecodable image."""
+        return self.input.eval(list(images))
 
     def batch(self, images: Sequence[Any]) -> tuple[torch.Tensor, np.ndarray]:
-        """(B, 3, S, S) float32 tensor and the ok flags (int32)."""
-        if len(images) == 0:
-            return torch.zeros(0, 3, self.image_size, self.image_size), np.zeros(0, np.int32)
-        pairs = [self.one(x) for x in images]
-        return torch.stack([t for t, _ in pairs]), np.array([int(ok) for _, ok in pairs], np.int32)
+        """(B, 3, S, S) float32 tensor and the ok flags (int32); an undecodable image is a zero
+        tensor with ok = 0 (logged, never raised)."""
+        out = self.run(images)
+        return out.x, out.ok
 
 
 class InferenceModel:
@@ -130,7 +132,7 @@ class InferenceModel:
         self.top_n = min(int(top_n), len(tokens))
         self.full_probabilities = full_probabilities
         self.card = card or {}
-        self.preprocessor = Preprocessor(self.image_size)
+        self.preprocessor = Preprocessor(self.image_size, device)
         # CPU kernels (oneDNN convolutions, the GEMM of the projection) reduce in an order that
         # depends on the batch size: the same image embedded in a batch of 7 and in a batch of 16
         # differs in the last bits. With ``fixed_batch`` every CPU forward runs on exactly that many

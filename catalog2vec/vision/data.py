@@ -189,13 +189,16 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
     (eval), samples one positive word uniformly; all randomness seeded by ``(seed, epoch, i)``."""
 
     def __init__(self, images: list[bytes], labels: list[list[int]], image_size: int, train: bool,
-                 seed: int = 0, scale_min: float = 0.25, augment: str = "crop") -> None:
+                 seed: int = 0, scale_min: float = 0.25, augment: str = "crop", raw: bool = False) -> None:
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         self.images = images
         self.labels = labels
         self.train = train
         self.seed = seed
+        # raw: samples carry the JPEG bytes and their seed ("jpeg", "seed"), decoded and augmented a
+        # batch at a time by catalog2vec.vision.batch_input.BatchInput (on the GPU when training there)
+        self.raw = raw
         self.transform = train_transform(image_size, scale_min, augment) if train else eval_transform(image_size)
 
     def __len__(self) -> int:
@@ -204,6 +207,10 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
         epoch, i = key if isinstance(key, tuple) else (0, key)
         s = sample_seed(self.seed, epoch, i)
+        labs = self.labels[i]
+        if self.raw:
+            return {"jpeg": self.images[i], "seed": s, "index": i, "positive": random.Random(s).choice(labs),
+                    "labels": labs}
         img = decode_image(self.images[i])
         if self.train:
             with torch.random.fork_rng(devices=[]):
@@ -211,13 +218,16 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
                 x = self.transform(img)
         else:
             x = self.transform(img)
-        labs = self.labels[i]
         return {"image": x, "index": i, "positive": random.Random(s).choice(labs), "labels": labs}
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    if "jpeg" in batch[0]:  # raw samples: bytes and seeds for the batched input path
+        head: dict[str, Any] = {"jpeg": [b["jpeg"] for b in batch], "seed": [b["seed"] for b in batch]}
+    else:
+        head = {"image": torch.stack([b["image"] for b in batch])}
     return {
-        "image": torch.stack([b["image"] for b in batch]),
+        **head,
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
         "positive": torch.tensor([b["positive"] for b in batch], dtype=torch.long),
         "labels": [b["labels"] for b in batch],
