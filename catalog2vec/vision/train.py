@@ -48,6 +48,7 @@ from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
 from catalog2vec.redact import redact
 from catalog2vec.vectors import collapse_diagnostics
+from catalog2vec.vision.batch_input import BatchInput
 from catalog2vec.vision.data import (
     DataIndex,
     EpochBatchSampler,
@@ -58,6 +59,7 @@ from catalog2vec.vision.data import (
     load_index,
     sample_seed,
 )
+from catalog2vec.vision.gpu_resources import check_spark_gpu_conf
 from catalog2vec.vision.losses import (
     NegativeSampler,
     bce_loss,
@@ -332,6 +334,9 @@ class RunSetup:
     scheduler: LRScheduler
     negatives: NegativeSampler
     t_start: float
+    # CUDA: the batched input path (JPEG bytes decoded by nvJPEG, augmented on the GPU); None: the
+    # DataLoader workers decode and augment with PIL (the CPU reference)
+    batch_input: BatchInput | None = None
 
 
 @dataclass
@@ -405,8 +410,10 @@ def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: tor
                  total_steps, stop_at)
 
     shard = train_split.shard(rank, world)
+    batch_input = BatchInput(t.image_size, device, channels_last=use_amp) if device.type == "cuda" else None
     train_ds = ImageLabelDataset(load_image_bytes(lakehouse, shard.item_ids), shard.labels, t.image_size,
-                                 train=True, seed=t.seed, scale_min=t.scale_min, augment=t.augment)
+                                 train=True, seed=t.seed, scale_min=t.scale_min, augment=t.augment,
+                                 raw=batch_input is not None)
     sampler = EpochBatchSampler(len(shard.item_ids), t.batch_size, steps_per_epoch, t.seed, rank)
     loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=t.workers,
                         pin_memory=device.type == "cuda", persistent_workers=False)
@@ -422,7 +429,7 @@ def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: tor
     return RunSetup(cfg, t, rank, world, device, use_amp, index, vocab_version, model_version, out_dir,
                     storage.join(out_dir, "checkpoints"), steps_per_epoch, total_steps, stop_at, shard.item_ids,
                     sampler, loader, model, net, optimizer, scheduler,
-                    NegativeSampler(index.vocab.counts, t.negative_sampler), t_start)
+                    NegativeSampler(index.vocab.counts, t.negative_sampler), t_start, batch_input)
 
 
 def resume(run: RunSetup) -> Progress:
@@ -465,22 +472,29 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
     t, index, device = run.t, run.index, run.device
     t_epoch, n_epoch = time.time(), 0
     run.net.train()
+    # the loss EMA stays on the device (float64: the same arithmetic as Python floats) and is read
+    # back only every log_every steps and at the end: no host sync per step
+    ema: torch.Tensor | None = None if p.loss_ema is None else torch.tensor(p.loss_ema, dtype=torch.float64,
+                                                                             device=device)
     for batch in run.loader:
         t_step = time.time()
         # every random draw of a step is a function of (seed, step, rank): exact resume
         torch.manual_seed(sample_seed(t.seed, p.step, 2_000_000 + run.rank))
         gen = torch.Generator().manual_seed(sample_seed(t.seed, p.step, 3_000_000))
-        x = batch["image"].to(device, non_blocking=True)
+        if run.batch_input is not None:  # JPEG bytes → augmented batch on the GPU, same seeds
+            x = run.batch_input.train(batch["jpeg"], batch["seed"], t.scale_min, t.augment).x
+        else:
+            x = batch["image"].to(device, non_blocking=True)
         if run.use_amp:
             x = x.to(memory_format=torch.channels_last)
-        positive = batch["positive"].to(device)
-        targets = multi_hot(batch["labels"], index.vocab.size, device)
+        positive = batch["positive"].to(device, non_blocking=True)
+        targets = to_device(multi_hot(batch["labels"], index.vocab.size), device)
         negatives = torch.empty(0, dtype=torch.long)
         if t.loss == "softmax":
             # the same negatives on every rank (generator seeded by step), none a positive of this batch
             negatives = run.negatives.sample(t.num_negatives, batch["positive"], gen)
         with autocast(device, run.use_amp):
-            loss = run.net(x, positive, targets, negatives.to(device))
+            loss = run.net(x, positive, targets, to_device(negatives, device))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -491,10 +505,12 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
         n_epoch += n
         p.images_trained += n * run.world
         p.seen.update(run.shard_ids[i] for i in batch["index"].tolist())
-        lv = float(loss.detach())
-        p.loss_ema = lv if p.loss_ema is None else 0.9 * p.loss_ema + 0.1 * lv
+        lt = loss.detach().double()
+        ema = lt if ema is None else 0.9 * ema + 0.1 * lt
         p.train_time += time.time() - t_step
         if run.rank == 0 and (p.step % t.log_every == 0 or p.step == run.stop_at):
+            lv = float(lt)  # the one host sync, every log_every steps
+            p.loss_ema = float(ema)
             ips = n_epoch * run.world / max(time.time() - t_epoch, 1e-9)
             log.info("epoch %d step %d/%d loss %.4f (ema %.4f) lr %.4g %.1f img/s", epoch, p.step, run.stop_at, lv,
                      p.loss_ema, run.optimizer.param_groups[0]["lr"], ips)
@@ -502,7 +518,16 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
             save_progress(run, p)
         if p.step >= run.stop_at:
             break
+    if ema is not None:
+        p.loss_ema = float(ema)
     return n_epoch
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor to the device without a host sync: pinned, copied ``non_blocking`` on CUDA."""
+    if device.type != "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
 
 
 def end_epoch(run: RunSetup, p: Progress, epoch: int, n_epoch: int, t_epoch: float,
@@ -666,6 +691,8 @@ def run_distributed(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     from pyspark.ml.torch.distributor import TorchDistributor
 
     t = cfg.train
+    if t.use_gpu and not t.local_mode:  # fail fast: TorchDistributor needs whole GPUs per process
+        check_spark_gpu_conf(spark.sparkContext.getConf().getAll(), "train", t.num_processes)
     settings = storage.configure_from_spark(spark)
     shipped = dataclasses.replace(cfg, lakehouse=storage.normalize(cfg.lakehouse)).to_dict()
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # local_mode workers die with this process

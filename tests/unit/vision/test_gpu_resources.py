@@ -1,0 +1,69 @@
+"""The Spark GPU settings are checked before a GPU job starts (whole GPUs for TorchDistributor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog2vec.config import load_config
+from catalog2vec.errors import InvalidInput
+from catalog2vec.vision.gpu_resources import DISCOVERY, EXECUTOR_GPU, TASK_GPU, check_spark_gpu_conf
+
+REPO = Path(__file__).resolve().parents[3]
+BASE = {EXECUTOR_GPU: "1", DISCOVERY: "/opt/spark/getGpusResources.sh", TASK_GPU: "1"}
+
+
+def test_cluster_toml_runs_training_and_embedding_on_gpus() -> None:
+    cfg = load_config(REPO / "conf" / "cluster.toml")
+    conf = cfg.spark.conf
+    assert conf[TASK_GPU] == "1" and conf[EXECUTOR_GPU] == "1" and conf[DISCOVERY].endswith("getGpusResources.sh")
+    check_spark_gpu_conf(conf, "train", cfg.train.num_processes)
+    check_spark_gpu_conf(conf, "embed")
+    # the same check takes SparkConf.getAll()'s pairs
+    check_spark_gpu_conf(list(conf.items()), "train", cfg.train.num_processes)
+
+
+@pytest.mark.parametrize("amount", ["0.25", "0.5", "1.0", "1.5"])
+def test_fractional_task_gpu_refused_for_training(amount: str) -> None:
+    conf = {**BASE, EXECUTOR_GPU: "2", TASK_GPU: amount}
+    with pytest.raises(InvalidInput, match="whole GPUs per process"):
+        check_spark_gpu_conf(conf, "train", num_processes=8)
+
+
+def test_fractions_that_divide_a_gpu_are_fine_for_embedding() -> None:
+    for amount in ("0.5", "0.25", "1", "2"):
+        check_spark_gpu_conf({**BASE, EXECUTOR_GPU: "2", TASK_GPU: amount}, "embed")
+    with pytest.raises(InvalidInput, match="divide one GPU evenly"):
+        check_spark_gpu_conf({**BASE, TASK_GPU: "0.3"}, "embed")
+    with pytest.raises(InvalidInput, match="whole number"):
+        check_spark_gpu_conf({**BASE, EXECUTOR_GPU: "4", TASK_GPU: "1.5"}, "embed")
+
+
+def test_training_processes_must_fill_whole_tasks() -> None:
+    conf = {**BASE, EXECUTOR_GPU: "4", TASK_GPU: "2"}
+    check_spark_gpu_conf(conf, "train", num_processes=8)
+    with pytest.raises(InvalidInput, match="multiple"):
+        check_spark_gpu_conf(conf, "train", num_processes=3)
+
+
+@pytest.mark.parametrize(("conf", "message"), [
+    ({TASK_GPU: "1"}, EXECUTOR_GPU),
+    ({EXECUTOR_GPU: "1", TASK_GPU: "1"}, "discoveryScript"),
+    ({EXECUTOR_GPU: "1", DISCOVERY: "/x.sh"}, TASK_GPU),
+    ({**BASE, TASK_GPU: "2"}, "exceeds"),
+    ({**BASE, EXECUTOR_GPU: "0.5"}, "whole number"),
+    ({**BASE, TASK_GPU: "one"}, "must be a number"),
+    ({**BASE, TASK_GPU: "0"}, "> 0"),
+])
+def test_incomplete_or_impossible_settings_refused(conf: dict[str, str], message: str) -> None:
+    for purpose in ("train", "embed"):
+        with pytest.raises(InvalidInput, match=message):
+            check_spark_gpu_conf(conf, purpose)
+
+
+def test_vendor_instead_of_discovery_script_and_bad_purpose() -> None:
+    check_spark_gpu_conf({EXECUTOR_GPU: "1", "spark.executor.resource.gpu.vendor": "nvidia.com", TASK_GPU: "1"},
+                         "train")
+    with pytest.raises(ValueError, match="purpose"):
+        check_spark_gpu_conf(BASE, "serve")
