@@ -8,6 +8,7 @@ measure it with :func:`recall_vs_exact`. Scores returned are always cosine simil
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from catalog2vec import storage
+from catalog2vec.errors import InvalidInput
 from catalog2vec.vectors import l2_normalize as l2_normalize
 
 if TYPE_CHECKING:
@@ -158,6 +160,7 @@ class EmbeddingIndex:
             "dim": self.dim,
             "metric": "cosine (inner product on L2-normalised vectors)",
             "files": sorted(storage.basename(p) for p in payload),
+            "sha256": {storage.basename(p): _sha256(b) for p, b in payload.items()},
         }
         storage.publish(storage.join(directory, META_FILE), meta, payload)
         return storage.normalize(directory)
@@ -178,18 +181,41 @@ class EmbeddingIndex:
             if params.kind == "ivf":
                 merged.make_direct_map()  # reconstruct() for lookups by item_id
             return cls(merged, part_ids, params, meta.get("model_version", ""), None)
-        raw = np.frombuffer(storage.read_bytes(storage.join(d, INDEX_FILE)), dtype=np.uint8)
+        digests = meta.get("sha256", {})
+        raw = np.frombuffer(read_verified(storage.join(d, INDEX_FILE), digests, INDEX_FILE), dtype=np.uint8)
         index: Any = faiss.deserialize_index(raw)
         if params.kind == "ivf":
             index.nprobe = params.nprobe
         elif params.kind == "hnsw":
             index.hnsw.efSearch = params.ef_search
-        ids = json.loads(storage.read_bytes(storage.join(d, IDS_FILE)))
+        ids = json.loads(read_verified(storage.join(d, IDS_FILE), digests, IDS_FILE))
         if len(ids) != index.ntotal:
             raise ValueError(f"{d}: {len(ids)} item ids for {index.ntotal} index rows")
         vec_path = storage.join(d, "vectors.npy")
-        vectors = np.load(io.BytesIO(storage.read_bytes(vec_path))) if "vectors.npy" in meta.get("files", []) else None
+        vectors = (np.load(io.BytesIO(read_verified(vec_path, digests, "vectors.npy")), allow_pickle=False)
+                   if "vectors.npy" in meta.get("files", []) else None)
         return cls(index, ids, params, meta.get("model_version", ""), vectors)
+
+
+class IndexIntegrityError(InvalidInput):
+    """A saved index file whose bytes do not match the sha256 its manifest recorded (or a manifest
+    that records none): it is never deserialised; rebuild it with ``jobs/neighbors.py``."""
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def read_verified(path: str, digests: dict[str, str], name: str) -> bytes:
+    """The bytes of ``path`` if their sha256 is the one the manifest recorded for ``name``, else
+    :class:`IndexIntegrityError` — faiss deserialisation is native code: only verified bytes reach it."""
+    want = digests.get(name)
+    if not want:
+        raise IndexIntegrityError(f"{path}: the index manifest records no sha256 for {name}; rebuild the index")
+    data = storage.read_bytes(path)
+    if _sha256(data) != want:
+        raise IndexIntegrityError(f"{path}: sha256 differs from the index manifest; rebuild the index")
+    return data
 
 
 PARTS_LAYOUT = "parts"  # index.json "layout": trained.faiss + parts/<build_id>/part-*.faiss (+ .ids.json)
@@ -270,9 +296,11 @@ def write_part(
     index: Any = faiss.deserialize_index(faiss.serialize_index(trained))
     index.add(l2_normalize(vectors))
     rel, path = part_paths(directory, build_id, part)
-    storage.write_bytes(path + ".faiss", faiss.serialize_index(index).tobytes())
-    storage.write_bytes(path + ".ids.json", json.dumps(item_ids).encode("utf-8"))
-    return {"part": part, "path": rel, "size": len(item_ids)}
+    blob, ids_blob = faiss.serialize_index(index).tobytes(), json.dumps(item_ids).encode("utf-8")
+    storage.write_bytes(path + ".faiss", blob)
+    storage.write_bytes(path + ".ids.json", ids_blob)
+    return {"part": part, "path": rel, "size": len(item_ids),
+            "sha256": {"faiss": _sha256(blob), "ids": _sha256(ids_blob)}}
 
 
 def publish_parts(
@@ -290,6 +318,7 @@ def publish_parts(
 
     d = storage.normalize(directory)
     parts = sorted(parts, key=lambda p: int(p["part"]))
+    trained_blob = faiss.serialize_index(trained).tobytes()
     meta = {
         "model_version": model_version,
         "layout": PARTS_LAYOUT,
@@ -300,11 +329,12 @@ def publish_parts(
         "dim": int(trained.d),
         "metric": "cosine (inner product on L2-normalised vectors)",
         "trained": TRAINED_FILE,
+        "sha256": {TRAINED_FILE: _sha256(trained_blob)},
         "parts": parts,
         **(extra or {}),
     }
     storage.publish(
-        storage.join(d, META_FILE), meta, {storage.join(d, TRAINED_FILE): faiss.serialize_index(trained).tobytes()}
+        storage.join(d, META_FILE), meta, {storage.join(d, TRAINED_FILE): trained_blob}
     )
     builds = storage.join(d, PARTS_DIR)
     if storage.isdir(builds):
@@ -320,15 +350,17 @@ def assemble_parts(directory: str | os.PathLike[str], meta: dict[str, Any]) -> t
     import faiss
 
     d = storage.normalize(directory)
-    raw = np.frombuffer(storage.read_bytes(storage.join(d, meta.get("trained", TRAINED_FILE))), dtype=np.uint8)
+    trained = meta.get("trained", TRAINED_FILE)
+    raw = np.frombuffer(read_verified(storage.join(d, trained), meta.get("sha256", {}), trained), dtype=np.uint8)
     index: Any = faiss.deserialize_index(raw)
     ids: list[str] = []
     shift = meta.get("kind") == "ivf"
     for part in sorted(meta["parts"], key=lambda p: int(p["part"])):
         base = storage.join(d, *str(part["path"]).split("/"))
-        piece = faiss.deserialize_index(np.frombuffer(storage.read_bytes(base + ".faiss"), dtype=np.uint8))
+        digests = part.get("sha256", {})
+        piece = faiss.deserialize_index(np.frombuffer(read_verified(base + ".faiss", digests, "faiss"), dtype=np.uint8))
         index.merge_from(piece, int(index.ntotal) if shift else 0)
-        ids.extend(json.loads(storage.read_bytes(base + ".ids.json")))
+        ids.extend(json.loads(read_verified(base + ".ids.json", digests, "ids")))
     if len(ids) != index.ntotal:
         raise ValueError(f"{d}: {len(ids)} item ids for {index.ntotal} index rows")
     if meta.get("kind") == "ivf":

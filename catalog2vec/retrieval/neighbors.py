@@ -120,6 +120,8 @@ def _add_parts(
             "part": pa.array([entry["part"]], pa.int32()),
             "path": pa.array([entry["path"]], pa.string()),
             "size": pa.array([entry["size"]], pa.int64()),
+            "sha_faiss": pa.array([entry["sha256"]["faiss"]], pa.string()),
+            "sha_ids": pa.array([entry["sha256"]["ids"]], pa.string()),
         }
     )
 
@@ -296,7 +298,9 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     build_id = uuid.uuid4().hex[:12]
     add = functools.partial(_add_parts, directory=directory, build_id=build_id,
                             trained_bytes=faiss.serialize_index(trained).tobytes(), dim=dim)
-    parts = [row.asDict() for row in valid.mapInArrow(add, "part int, path string, size long").collect()]
+    parts = [{"part": r["part"], "path": r["path"], "size": r["size"],
+              "sha256": {"faiss": r["sha_faiss"], "ids": r["sha_ids"]}}  # verified when a part is loaded
+             for r in valid.mapInArrow(add, "part int, path string, size long, sha_faiss string, sha_ids string").collect()]
     if sum(int(p["size"]) for p in parts) != n:
         raise RuntimeError(f"index parts hold {sum(int(p['size']) for p in parts)} vectors, expected {n}")
     saved = publish_parts(directory, trained, parts, params, model_version, build_id,

@@ -112,3 +112,23 @@ def test_resolve_model_version(tmp_path) -> None:  # type: ignore[no-untyped-def
     assert resolve_model_version(tmp_path, "old") == "old"
     with pytest.raises(ModelNotFoundError, match="unknown model_version 'explicit'"):
         resolve_model_version(tmp_path, "explicit")  # every name is validated
+
+
+@pytest.mark.parametrize("victim", ["index.faiss", "item_ids.json", "vectors.npy"])
+def test_a_tampered_index_file_is_never_deserialised(tmp_path, victim: str) -> None:  # type: ignore[no-untyped-def]
+    from catalog2vec.retrieval.index import IDS_FILE, INDEX_FILE, META_FILE, IndexIntegrityError
+
+    ids, x = _data(50)
+    build_index(ids, x, IndexParams(kind="flat"), model_version="m1").save(tmp_path / "ix")
+    meta = json.loads((tmp_path / "ix" / META_FILE).read_text())
+    assert set(meta["sha256"]) == {INDEX_FILE, IDS_FILE, "vectors.npy"} & set(meta["files"]) | {INDEX_FILE, IDS_FILE}
+    path = tmp_path / "ix" / victim
+    if not path.exists():
+        pytest.skip(f"this index kind saves no {victim}")
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(IndexIntegrityError, match="sha256 differs"):
+        EmbeddingIndex.load(tmp_path / "ix")
+    meta.pop("sha256")
+    (tmp_path / "ix" / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IndexIntegrityError, match="records no sha256"):
+        EmbeddingIndex.load(tmp_path / "ix")
