@@ -20,11 +20,24 @@ from catalog2vec.config import Config, ConfigError, load_config
 from catalog2vec.redact import redact, redact_text
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` keeps the module docstring's layout and shows each option's default, when it has
+    one the help text does not already state (a default of None means "from the config")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        d = action.default
+        if (d is None or d is False or d is argparse.SUPPRESS or d == [] or action.required
+                or "default" in text.lower()):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"spark-submit jobs/{prog}.py",
         description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     g = parser.add_argument_group("common options")
     g.add_argument("--config", default=None, help="TOML run configuration (default: conf/local.toml)")

@@ -23,12 +23,14 @@ def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("simulate_impressions", __doc__ or "")
     d = SimulationParams()
     parser.add_argument("--impressions", type=int, default=d.n_impressions, help="number of impressions")
-    parser.add_argument("--users", type=int, default=d.n_users)
-    parser.add_argument("--segments", type=int, default=d.n_segments)
-    parser.add_argument("--days", type=int, default=d.n_days)
-    parser.add_argument("--base-ctr", type=float, default=d.base_ctr)
-    parser.add_argument("--colour-strength", type=float, default=d.colour_strength)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--users", type=int, default=d.n_users, help="simulated users")
+    parser.add_argument("--segments", type=int, default=d.n_segments,
+                        help="observed user segments (shared colour/category affinities)")
+    parser.add_argument("--days", type=int, default=d.n_days, help="days the impressions span")
+    parser.add_argument("--base-ctr", type=float, default=d.base_ctr, help="target average click-through rate")
+    parser.add_argument("--colour-strength", type=float, default=d.colour_strength,
+                        help="spread (std) of the segments' colour affinities in the click logit")
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
     return parser
 
 

@@ -85,3 +85,13 @@ def test_site_builds_strict_and_a_broken_link_fails_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["LICENSE", "CHANGELOG.md", "DATA.md"])
 def test_project_files_exist(name: str) -> None:
     assert (REPO / name).stat().st_size > 500
+
+
+def test_job_help_shows_defaults() -> None:
+    parser = gen.load_parser("build_vocab")
+    text = " ".join(parser.format_help().split())
+    assert "input format (json = JSON lines) (default: csv)" in text
+    assert "column holding the item id (default: item_id)" in text
+    # a default the help already states, or None (= from the config), is not repeated
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "random seed (default: 0)" in " ".join(gen.load_parser("simulate_impressions").format_help().split())
