@@ -61,7 +61,9 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
 # C0 and C1 control characters (and DEL) but tab and newline: dropped from text fields at ingest
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+# linear-time (no backtracking) bracket counting: escape pairs out first, then "..." strings
+_JSON_ESCAPE = re.compile(r"\\.", re.S)
+_JSON_STRING = re.compile(r'"[^"]*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # crawled_at outside this range is not a crawl time (and would overflow pandas' datetime64[ns])
 CRAWLED_AT_MIN = dt.datetime(1970, 1, 1)
@@ -297,7 +299,7 @@ def json_too_deep(text: str, max_depth: int) -> bool:
     if text.count("[") + text.count("{") <= max_depth:
         return False
     depth = 0
-    for ch in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+    for ch in _NOT_BRACKET.sub("", _JSON_STRING.sub("", _JSON_ESCAPE.sub("", text))):
         if ch in "[{":
             depth += 1
             if depth > max_depth:

@@ -224,6 +224,16 @@ def test_deep_json_is_malformed_without_recursion() -> None:
     assert R.parse_json_line(ok).fields["n"] == "[" * 63 + "]" * 63  # type: ignore[union-attr]
     # brackets inside strings are text, not nesting
     assert R.parse_json_line(b'{"item_id": "1", "t": "' + b"[{" * 500 + b'"}').reason is None  # type: ignore[union-attr]
+    # escaped quotes and backslashes: brackets after a closing quote count, inside a string they do not
+    assert R.json_too_deep('{"a": "x\\\\"' + "[" * 70 + "]" * 70 + "}", 64)
+    assert not R.json_too_deep('{"a": "x\\"' + "[" * 70 + '"}', 64)
+    # linear time on adversarial text (a backtracking string regex took 10 s on 20 KB of \")
+    import time
+
+    start = time.perf_counter()
+    for text in ('{"a": "' + '\\"' * 500_000 + "[" * 100, '"' * 1_000_000 + "[" * 100, "[" * 1_000_000):
+        assert R.json_too_deep(text, 64)
+    assert time.perf_counter() - start < 5
     # a tighter cap, and a walk that stays iterative even under a low recursion limit
     assert R.parse_json_line(b'{"a": {"b": {}}}', bounds=R.Bounds(max_json_depth=2)).reason == Reason.MALFORMED_RECORD  # type: ignore[union-attr]
     limit = sys.getrecursionlimit()
