@@ -197,6 +197,20 @@ class SimilaritySection:
     cond_dim: int = 32
     weight_decay: float = 1e-4
     seed: int = 0
+    # items read to the driver (a sample by hash of item_id): train items pairs are drawn from,
+    # held-out (validation + test) items of the pair AUC; the cost stays flat as the catalog grows
+    max_train_items: int = 10_000
+    max_heldout_items: int = 5_000
+
+
+@dataclass(frozen=True)
+class EvaluationSection:
+    """The evaluation report reads a bounded sample of items (by a hash of item_id), whatever the
+    catalog size: its retrieval, probe, kNN and PAN sections are O(items²) in the test split."""
+
+    max_test_items: int = 5_000  # test-split items (queries and gallery)
+    max_train_items: int = 2_000  # train-split items (linear probe, kNN word transfer)
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,8 @@ class CtrSection:
     lr_with_raw: bool = True  # trees+LR: leaf one-hot plus the raw one-hot/numeric features
     lr_negative_rate: float = 1.0  # 1.0 = LR on all training rows (else down-sampled + re-calibrated)
     pca_components: int = 8
+    pca_sample: int = 50_000  # train-window items (hash of item_id) the PCA is fitted on, on the driver
+    tree_sample: int = 500_000  # most rows of the (negative down-sampled) tree sample brought to the driver
     top_tags: int = 5  # top-ranked tags per item joined as tag:<word> = probability
     max_tag_features: int = 200  # most frequent tags (train window) kept as model columns
     max_categories: int = 1000  # per categorical field, most frequent values of the train window
@@ -264,6 +280,7 @@ class Config:
     retrieval: RetrievalSection = field(default_factory=RetrievalSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
     similarity: SimilaritySection = field(default_factory=SimilaritySection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     ctr: CtrSection = field(default_factory=CtrSection)
     mlflow: MlflowSection = field(default_factory=MlflowSection)
     metastore: MetastoreSection = field(default_factory=MetastoreSection)

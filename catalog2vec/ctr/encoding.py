@@ -95,7 +95,10 @@ def learn_spec(
     max_tag_features: int,
 ) -> FeatureSpec:
     """Learn the columns from a Spark DataFrame of the train window (``categorical`` and
-    ``numeric`` map columns). Values are sorted by descending count, then by value."""
+    ``numeric`` map columns). Values are sorted by descending count, then by value.
+
+    Counting and ranking run in Spark; the driver receives at most ``max_categories`` values per
+    categorical field and ``max_tag_features`` tag columns (plus the few other numeric names)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -114,15 +117,22 @@ def learn_spec(
     all_names = sorted(r["name"] for r in train.select(F.explode(F.map_keys("categorical")).alias("name")).distinct().collect())
     categorical = tuple((n, tuple(v for _, v in sorted(by_name.get(n, [])))) for n in all_names)
 
+    # tag:<word> columns: the max_tag_features most frequent, chosen in Spark (the driver never
+    # sees the whole tag vocabulary); other numerics (emb_pca_<i>, the log's own) are few
+    is_tag = F.col("name").startswith("tag:")
+    by_count = Window.partitionBy(is_tag).orderBy(F.col("count").desc(), F.col("name"))
     nums = (
         train.select(F.explode("numeric").alias("name", "value"))
         .where(F.col("value").isNotNull() & ~F.isnan("value") & (F.col("value") != 0))
         .groupBy("name")
         .count()
+        .withColumn("r", F.row_number().over(by_count))
+        .where(~is_tag | (F.col("r") <= max_tag_features))
+        .select("name")
         .collect()
     )
-    tags = sorted((-r["count"], r["name"]) for r in nums if r["name"].startswith("tag:"))[:max_tag_features]
-    numeric = sorted(r["name"] for r in nums if not r["name"].startswith("tag:")) + sorted(n for _, n in tags)
+    names = [str(r["name"]) for r in nums]
+    numeric = sorted(n for n in names if not n.startswith("tag:")) + sorted(n for n in names if n.startswith("tag:"))
     return FeatureSpec(categorical, tuple(numeric))
 
 
@@ -275,3 +285,27 @@ def tree_prob_udf(spark: SparkSession, spec: FeatureSpec, booster: lgb.Booster, 
         return pd.Series(recalibrate(p, w))
 
     return prob
+
+
+def tree_curve_udf(
+    spark: SparkSession, spec: FeatureSpec, booster: lgb.Booster, w: float, trees: list[int]
+) -> Callable[..., Column]:
+    """A pandas UDF ``struct -> array<double>``: the re-calibrated trees-only probability using the
+    first ``trees[i]`` trees, for every ``i`` (the NE-by-number-of-trees curve, in the executors)."""
+    from pyspark.sql.functions import pandas_udf
+
+    from catalog2vec.ctr.metrics import recalibrate
+
+    bc = spark.sparkContext.broadcast(booster.model_to_string())
+    spec_d = spec.to_dict()
+    grid = [int(t) for t in trees]
+
+    @pandas_udf("array<double>")  # type: ignore[call-overload]
+    def probs(f: pd.DataFrame) -> pd.Series:
+        local_spec = FeatureSpec.from_dict(spec_d)
+        b, _ = _load_booster(bc.value)
+        x = to_matrix(f, local_spec)
+        cols = np.stack([recalibrate(b.predict(x, num_iteration=t), w) for t in grid], axis=1)
+        return pd.Series(list(cols))
+
+    return probs

@@ -8,24 +8,33 @@
 * split: ``ts`` below the ``train_fraction`` quantile → train, below the
   ``train_fraction + validation_fraction`` quantile → validation, the rest → test.
 
-Item tables are catalog-sized and PCA runs on the driver (scikit-learn); impressions stay in
-Spark. Logs without item ids (iPinYou) get raw features only.
+Scale: every pass over impressions and items is a Spark join or aggregate. The driver holds
+O(``ctr.pca_sample``): the PCA is fitted with scikit-learn on at most that many train-window items
+(a deterministic sample by a hash of item_id, chosen by a semi-join in Spark) and its components
+are broadcast to a pandas UDF that projects every item in the executors. Logs without item ids
+(iPinYou) get raw features only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from catalog2vec import models, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_table, write_table
+from catalog2vec.lakehouse.sampling import cap_by_hash
 from catalog2vec.quality import JobCounts
 from catalog2vec.schemas import bronze, ctr, gold
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -51,16 +60,28 @@ def resolve_model_version(lakehouse: str, model_version: str | None) -> str | No
     return models.resolve(lakehouse, model_version)
 
 
+# percentile_approx accuracy of the split cutoffs: exact up to 1M impressions (rank error
+# < N / accuracy), a summary of at most ~accuracy entries in ONE executor task above that.
+SPLIT_QUANTILE_ACCURACY = 1_000_000
+
+
 def split_cutoffs(impressions: DataFrame, train_fraction: float, validation_fraction: float) -> tuple[int, int]:
-    """Exact time quantiles (µs since epoch) that end the train and validation windows."""
+    """Time quantiles (µs since epoch) that end the train and validation windows: a Spark SQL
+    ``percentile_approx`` aggregate (the driver receives one row), exact up to
+    :data:`SPLIT_QUANTILE_ACCURACY` impressions."""
     from pyspark.sql import functions as F
 
     if not (0 < train_fraction < 1 and 0 < validation_fraction < 1 and train_fraction + validation_fraction < 1):
         raise InvalidInput("need 0 < train_fraction, validation_fraction and train + validation < 1")
-    q = impressions.select(F.unix_micros("ts").cast("double").alias("t")).approxQuantile(
-        "t", [train_fraction, train_fraction + validation_fraction], 0.0
-    )
-    return int(q[0]), int(q[1])
+    q = impressions.select(
+        F.percentile_approx(
+            F.unix_micros("ts").cast("double"),
+            F.array(F.lit(train_fraction), F.lit(train_fraction + validation_fraction)),
+            SPLIT_QUANTILE_ACCURACY,
+        ).alias("q")
+    ).first()
+    assert q is not None  # a global aggregation has exactly one row
+    return int(q["q"][0]), int(q["q"][1])
 
 
 def assign_split(df: DataFrame, c1: int, c2: int) -> DataFrame:
@@ -85,37 +106,67 @@ def tag_features(spark: SparkSession, lakehouse: str, model_version: str, top_ta
     )
 
 
+def projection_udf(
+    spark: SparkSession, components: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]
+) -> Callable[..., Column]:
+    """A pandas UDF ``array<float> -> array<double>``: ``(x - mean) @ components.T`` (scikit-learn's
+    ``PCA.transform``), the (k, d) components broadcast once."""
+    from pyspark.sql.functions import pandas_udf
+
+    bc = spark.sparkContext.broadcast((np.asarray(components, np.float64), np.asarray(mean, np.float64)))
+
+    @pandas_udf("array<double>")  # type: ignore[call-overload]
+    def project(e: pd.Series) -> pd.Series:
+        comp, mu = bc.value
+        if len(e) == 0:
+            return pd.Series([], dtype=object)
+        z = np.stack(e.to_numpy()).astype(np.float64) @ comp.T - mu.reshape(1, -1) @ comp.T
+        return pd.Series(list(z))
+
+    return project
+
+
 def embedding_pca(
-    spark: SparkSession, lakehouse: str, model_version: str, train_items: list[str], k: int, seed: int
+    spark: SparkSession, lakehouse: str, model_version: str, train_items: DataFrame, k: int, seed: int, max_fit: int
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """item_id → map(emb_pca_i → value); PCA fitted on the train-window items only."""
-    import numpy as np
-    import pandas as pd
+    """item_id → map(emb_pca_i → value) for every item with an embedding, as a Spark DataFrame.
+
+    The PCA is fitted (scikit-learn, on the driver) on the embeddings of the ``train_items``
+    (a semi-join: train-window items only, no look-ahead), at most ``max_fit`` of them chosen by a
+    seeded hash of item_id; the projection runs in a pandas UDF with the components broadcast."""
     from pyspark.sql import functions as F
     from sklearn.decomposition import PCA
 
-    emb: pd.DataFrame = (
+    if max_fit < 2:
+        raise InvalidInput(f"ctr.pca_sample must be at least 2, got {max_fit}")
+    emb = (
         read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
-        .where(F.col("model_version") == model_version)
+        .where((F.col("model_version") == model_version) & F.col("embedding").isNotNull())
         .select("item_id", "embedding")
-        .toPandas()
     )
-    if emb.empty:
+    if emb.limit(1).count() == 0:
         raise InvalidInput(f"gold.item_embeddings has no rows for model_version {model_version!r}")
-    x = np.stack(emb["embedding"].to_numpy()).astype(np.float64)
-    fit_mask = emb["item_id"].isin(set(train_items)).to_numpy()
-    if fit_mask.sum() < 2:
+    fit = emb.join(train_items, "item_id", "left_semi")
+    n_train = fit.count()
+    if n_train < 2:
         raise InvalidInput("fewer than 2 train-window items have embeddings: cannot fit the PCA")
-    n_comp = int(min(k, fit_mask.sum(), x.shape[1]))
-    pca = PCA(n_components=n_comp, random_state=seed).fit(x[fit_mask])
-    z = pca.transform(x)
+    fit = cap_by_hash(fit, max_fit, "item_id", seed, rows=n_train)
+    fit_pdf: pd.DataFrame = fit.toPandas()  # <= max_fit rows
+    fit_pdf = fit_pdf.sort_values("item_id", kind="stable")
+    x = np.stack(fit_pdf["embedding"].to_numpy()).astype(np.float64)
+    n_comp = int(min(k, x.shape[0], x.shape[1]))
+    pca = PCA(n_components=n_comp, random_state=seed).fit(x)
     names = [f"emb_pca_{i}" for i in range(n_comp)]
-    rows = pd.DataFrame({"item_id": emb["item_id"].astype(str)})
-    rows["emb_map"] = [dict(zip(names, map(float, r), strict=True)) for r in z]
-    sdf = spark.createDataFrame(rows, "item_id string, emb_map map<string,double>")
+    project = projection_udf(spark, pca.components_, pca.mean_)
+    sdf = emb.select(
+        F.col("item_id").cast("string").alias("item_id"),
+        F.map_from_arrays(F.array(*[F.lit(n) for n in names]), project("embedding")).alias("emb_map"),
+    )
     info = {
         "components": n_comp,
-        "fitted_on_items": int(fit_mask.sum()),
+        "fitted_on_items": int(x.shape[0]),
+        "train_items_with_embedding": int(n_train),
+        "pca_sample": max_fit,
         "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio_],
     }
     return sdf, info
@@ -146,11 +197,12 @@ def build_ctr_features(
     info: dict[str, Any] = {"feature_version": version, "model_version": model_version, "source": source}
     if model_version:
         tags = tag_features(spark, cfg.lakehouse, model_version, c.top_tags)
-        train_items = [
-            r["item_id"] for r in df.where("split = 'train' AND item_id IS NOT NULL").select("item_id").distinct().collect()
-        ]
-        emb, info["pca"] = embedding_pca(spark, cfg.lakehouse, model_version, train_items, c.pca_components, c.seed)
-        df = df.join(F.broadcast(tags), "item_id", "left").join(F.broadcast(emb), "item_id", "left")
+        train_items = df.where("split = 'train' AND item_id IS NOT NULL").select("item_id").distinct()
+        emb, info["pca"] = embedding_pca(
+            spark, cfg.lakehouse, model_version, train_items, c.pca_components, c.seed, c.pca_sample
+        )
+        # catalog-sized on both sides: shuffle joins (Spark broadcasts them only under its size threshold)
+        df = df.join(tags, "item_id", "left").join(emb, "item_id", "left")
         numeric = F.map_concat(F.coalesce("tag_map", empty_num), F.coalesce("emb_map", empty_num))
         has_tags, has_emb = F.col("tag_map").isNotNull(), F.col("emb_map").isNotNull()
     else:

@@ -11,14 +11,14 @@ from catalog2vec.plots import png_bytes, pyplot
 from catalog2vec.templates import render
 
 
-def calibration_plot(preds: dict[str, pd.DataFrame], bins: int = 10) -> bytes:
+def calibration_plot(bins: dict[str, pd.DataFrame]) -> bytes:
+    """Mean predicted vs observed CTR per equal-count bin of predictions, one line per model
+    (``bins``: model -> frame with columns pred, obs, from :func:`catalog2vec.ctr.metrics.calibration_bins`)."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     lo, hi = 1.0, 0.0
-    for name, df in preds.items():
-        q = pd.qcut(df["p"].rank(method="first"), bins, labels=False)
-        g = df.groupby(q).agg(pred=("p", "mean"), obs=("click", "mean"))
+    for name, g in bins.items():
         ax.plot(g["pred"], g["obs"], marker="o", label=name)
         lo, hi = min(lo, g["pred"].min()), max(hi, g["pred"].max(), g["obs"].max())
     lo = max(lo, 1e-4)

@@ -3,7 +3,8 @@
 1. ``FeatureSpec`` learned on the train window (``catalog2vec.ctr.encoding``).
 2. **trees**: LightGBM on the train window with negatives down-sampled at rate ``w``
    (``ctr.negative_rate``), early stopping on the (equally down-sampled) validation window;
-   the booster is cut at its best iteration.
+   the booster is cut at its best iteration. The sample is the only per-row data on the driver
+   and is capped at ``ctr.tree_sample`` rows (a seeded hash of impression_id past the cap).
 3. **trees+LR**: every training row is encoded by the leaf it reaches in each tree (one-hot
    ``SparseVector`` from a pandas UDF with the booster broadcast once), optionally followed by the
    raw one-hot features (``ctr.lr_with_raw``), and Spark MLlib ``LogisticRegression`` is fitted on
@@ -11,7 +12,9 @@
 4. **baselines**, same run: ``lr_only`` (MLlib LR on the raw one-hot features) and ``trees_only``
    (the booster's probability re-calibrated with ``q = p / (p + (1-p)/w)``); plus
    ``trees_lr_no_visual`` (trees+LR without tag/embedding features) when the features have any.
-5. Metrics on the TEST window: NE, calibration, AUC, log loss, and Table 1 (NE ÷ NE of trees only).
+5. Metrics on the TEST window: NE, calibration, AUC, log loss, and Table 1 (NE ÷ NE of trees only),
+   as Spark aggregates over the predictions (the AUC an exact rank sum), the calibration deciles
+   and the NE-by-trees curve likewise: the driver holds O(models × points), not O(test rows).
 
 Outputs: ``<lakehouse>/models/ctr/<version>/`` (booster.txt, lr_model/, model_card.json, …),
 ``gold.ctr_predictions`` and ``gold.ctr_metrics`` (replaced per version), and a report
@@ -40,10 +43,11 @@ from catalog2vec.ctr.encoding import (
     learn_spec,
     select_columns,
     to_matrix,
+    tree_curve_udf,
     tree_prob_udf,
     vector_udf,
 )
-from catalog2vec.ctr.metrics import evaluate, negative_downsample, recalibrate
+from catalog2vec.ctr.metrics import calibration_bins, evaluate_frame, negative_downsample
 from catalog2vec.ctr.report import (
     calibration_plot,
     ne_curve_plot,
@@ -52,6 +56,7 @@ from catalog2vec.ctr.report import (
 )
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_table, table_exists, write_table
+from catalog2vec.lakehouse.sampling import cap_by_hash
 from catalog2vec.schemas import bronze, ctr
 
 if TYPE_CHECKING:
@@ -171,13 +176,14 @@ class CtrModels:
 
 @dataclass
 class CtrScores:
-    """Test-window metrics (:func:`score_models`)."""
+    """Test-window metrics (:func:`score_models`), all computed by Spark aggregates: the driver holds
+    one row per model, per calibration bin and per point of the NE-by-trees curve."""
 
-    local: dict[str, pd.DataFrame]
+    calibration: dict[str, pd.DataFrame]  # model -> (pred, obs) per decile of predictions
     metrics: dict[str, dict[str, Any]]
     truth: dict[str, Any] | None
     curve: list[dict[str, Any]]
-    x_test: np.ndarray
+    example: np.ndarray  # a few test rows as the booster's input (the MLflow signature)
 
 
 def _features_frame(rows: pd.Series) -> pd.DataFrame:
@@ -219,7 +225,8 @@ def fit_models(spark: SparkSession, cfg: Config, data: CtrData, timings: dict[st
     # ---- tree sample: negatives down-sampled at w, train + validation ----
     w = c.negative_rate
     t0 = time.time()
-    sample = negative_downsample(data.df.where(F.col("split") != "test"), w, c.seed)
+    sample = cap_by_hash(negative_downsample(data.df.where(F.col("split") != "test"), w, c.seed),
+                         c.tree_sample, "impression_id", c.seed)
     sample_pdf: pd.DataFrame = sample.select(select_columns(sample, spec).alias("f"), "click", "split").toPandas()
     x_all = to_matrix(_features_frame(sample_pdf["f"]), spec)
     y_all = sample_pdf["click"].to_numpy()
@@ -271,41 +278,51 @@ def fit_models(spark: SparkSession, cfg: Config, data: CtrData, timings: dict[st
 
 def score_models(spark: SparkSession, cfg: Config, data: CtrData, fitted: CtrModels, timings: dict[str, float]) -> CtrScores:
     """NE, calibration, AUC of every model on the test window (relative to trees only), the synthetic
-    ground truth's when the impressions carry one, and NE by number of trees."""
+    ground truth's when the impressions carry one, and NE by number of trees -- Spark aggregates over
+    the predictions (:func:`catalog2vec.ctr.metrics.evaluate_frame`), nothing per row on the driver."""
     from pyspark.sql import functions as F
 
     t0 = time.time()
-    local: dict[str, pd.DataFrame] = {name: p.toPandas() for name, p in fitted.preds.items()}
-    metrics: dict[str, dict[str, Any]] = {name: evaluate(pdf["click"], pdf["p"]) for name, pdf in local.items()}
+    preds: DataFrame | None = None
+    for name, p in fitted.preds.items():
+        part = p.select(F.lit(name).alias("model"), "click", F.col("p").cast("double").alias("p"))
+        preds = part if preds is None else preds.unionByName(part)
+    assert preds is not None  # fit_models always predicts with every model
+    preds = preds.cache()
+    found = evaluate_frame(preds, "model")
+    metrics: dict[str, dict[str, Any]] = {name: found[name] for name in fitted.preds}
+    bins = calibration_bins(preds, "model")
+    calibration = {name: bins[name] for name in fitted.preds if name in bins}
+    preds.unpersist()
     base_ne = metrics["trees_only"]["ne"]
     for m in metrics.values():
         m["ne_relative_to_trees"] = m["ne"] / base_ne
     truth: dict[str, Any] | None = None
     if table_exists(cfg.lakehouse, bronze.IMPRESSIONS) and "synthetic" in data.sources:
-        tp: pd.DataFrame = (
+        tp = (
             read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
             .where(F.col("true_ctr").isNotNull())
-            .select("impression_id", "true_ctr")
+            .select("impression_id", F.col("true_ctr").cast("double").alias("p"))
             .join(data.test.select("impression_id", "click"), "impression_id")
-            .toPandas()
+            .withColumn("g", F.lit("truth"))
         )
-        if len(tp) == data.split_counts["test"][0]:
-            truth = evaluate(tp["click"], tp["true_ctr"])
+        t = evaluate_frame(tp, "g").get("truth")
+        if t is not None and t["rows"] == data.split_counts["test"][0]:
+            truth = t
             truth["ne_relative_to_trees"] = truth["ne"] / base_ne
     timings["evaluate_s"] = time.time() - t0
 
-    # ---- NE by number of trees (trees only, re-calibrated) ----
+    # ---- NE by number of trees (trees only, re-calibrated): every prefix of trees scored in the executors ----
     test, spec, booster = data.test, fitted.spec, fitted.booster
-    test_pdf: pd.DataFrame = test.select(select_columns(test, spec).alias("f"), "click").toPandas()
-    x_test = to_matrix(_features_frame(test_pdf["f"]), spec)
     n_trees = booster.num_trees()
     grid = sorted({*np.unique(np.linspace(1, n_trees, min(n_trees, 25)).astype(int)).tolist(), n_trees})
-    curve = []
-    for k in grid:
-        p = recalibrate(booster.predict(x_test, num_iteration=int(k)), fitted.negative_rate)
-        m = evaluate(test_pdf["click"], p)
-        curve.append({"trees": int(k), "ne": m["ne"], "auc": m["auc"]})
-    return CtrScores(local, metrics, truth, curve, x_test)
+    probs = tree_curve_udf(spark, spec, booster, fitted.negative_rate, grid)
+    curve_rows = test.select("click", F.posexplode(probs(select_columns(test, spec))).alias("i", "p"))
+    by_i = evaluate_frame(curve_rows, "i")
+    curve = [{"trees": int(k), "ne": by_i[i]["ne"], "auc": by_i[i]["auc"]} for i, k in enumerate(grid)]
+    example_pdf: pd.DataFrame = test.select(select_columns(test, spec).alias("f")).limit(20).toPandas()
+    example = to_matrix(_features_frame(example_pdf["f"]), spec)
+    return CtrScores(calibration, metrics, truth, curve, example)
 
 
 def write_tables(spark: SparkSession, cfg: Config, version: str, fitted: CtrModels, scores: CtrScores) -> None:
@@ -398,7 +415,7 @@ def write_report(model_dir: str, report_dir: str, fitted: CtrModels, scores: Ctr
                         json.dumps(fitted.spec.to_dict(), indent=2).encode())
     storage.write_bytes(storage.join(model_dir, "model_card.json"), json.dumps(card, indent=2, default=str).encode())
     storage.write_bytes(storage.join(report_dir, "report.json"), json.dumps(report, indent=2, default=str).encode())
-    pictures = {"calibration.png": calibration_plot(scores.local),
+    pictures = {"calibration.png": calibration_plot(scores.calibration),
                 "ne_by_trees.png": ne_curve_plot(scores.curve, scores.metrics["trees_lr"]["ne"])}
     for name, png in pictures.items():
         storage.write_bytes(storage.join(report_dir, name), png)
@@ -428,7 +445,7 @@ def train_ctr(spark: SparkSession, cfg: Config, feature_version: str, version: s
     data.df.unpersist()
     report["model_dir"], report["report_dir"] = model_dir, report_dir
     if cfg.ctr.mlflow:
-        report["mlflow"] = log_to_mlflow(cfg, report, card, fitted.booster, scores.x_test[:20], fitted.spec.feature_names,
+        report["mlflow"] = log_to_mlflow(cfg, report, card, fitted.booster, scores.example, fitted.spec.feature_names,
                                          model_dir, [f"{n}_lr" for n in fitted.lr_models])
     return report
 

@@ -69,3 +69,39 @@ def test_auc_and_evaluate() -> None:
     assert e["calibration"] == pytest.approx(1.2)
     with pytest.raises(ValueError, match="length"):
         M.log_loss([1, 0], [0.5])
+
+
+@pytest.mark.spark
+def test_spark_aggregates_equal_the_numpy_metrics(spark) -> None:
+    """evaluate_frame (Spark sums + rank-sum AUC) == evaluate (numpy + scikit-learn), ties included;
+    calibration_bins are equal-count deciles; cap_by_hash bounds a sample deterministically."""
+    import pandas as pd
+
+    from catalog2vec.lakehouse.sampling import cap_by_hash
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for g, n in (("a", 3000), ("b", 1000)):
+        p = np.round(rng.beta(1, 12, n), 3)  # rounded: many tied scores
+        y = (rng.random(n) < p * 1.3).astype(int)
+        frames.append(pd.DataFrame({"g": g, "click": y, "p": p}))
+    pdf = pd.concat(frames, ignore_index=True)
+    df = spark.createDataFrame(pdf)
+    got = M.evaluate_frame(df, "g")
+    for g, part in pdf.groupby("g"):
+        want = M.evaluate(part["click"], part["p"])
+        assert got[g]["rows"] == want["rows"] and got[g]["clicks"] == want["clicks"]
+        for key in ("ctr", "log_loss", "ne", "calibration"):
+            assert got[g][key] == pytest.approx(want[key], abs=1e-9), key
+        assert got[g]["auc"] == pytest.approx(want["auc"], abs=1e-12)
+    bins = M.calibration_bins(df, "g")
+    assert len(bins["a"]) == 10 and bins["a"]["pred"].is_monotonic_increasing
+    assert bins["b"]["pred"].mean() == pytest.approx(pdf[pdf["g"] == "b"]["p"].mean())  # equal-count bins
+    with pytest.raises(ValueError, match="NaN or null"):
+        M.evaluate_frame(spark.createDataFrame(pd.DataFrame({"g": ["x"] * 2, "click": [0, 1], "p": [0.1, np.nan]})), "g")
+
+    ids = spark.range(20_000).selectExpr("CAST(id AS STRING) AS impression_id")
+    first = {r[0] for r in cap_by_hash(ids, 1000, "impression_id", 0).collect()}
+    assert 900 <= len(first) <= 1000
+    assert first == {r[0] for r in cap_by_hash(ids.repartition(7), 1000, "impression_id", 0).collect()}
+    assert cap_by_hash(ids, 50_000, "impression_id", 0) is ids  # under the cap: untouched
