@@ -40,6 +40,7 @@ import json
 import os
 import posixpath
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,9 +84,13 @@ class Record:
 
 @dataclass(frozen=True)
 class Bounds:
-    """How large one crawled record may be (``ingest.max_record_chars`` / ``max_json_depth``)."""
+    """How large one crawled record may be (``ingest.max_record_chars`` / ``max_json_depth``).
 
-    max_record_chars: int = MAX_RECORD_CHARS
+    The default has the depth cap but no size cap: the ad-hoc text pipelines (Beam
+    ``text_vocab``, like Spark's readers in ``build_vocab``) truncate long text instead;
+    ``ingest_catalog`` passes its ``[ingest]`` bounds."""
+
+    max_record_chars: int = sys.maxsize
     max_json_depth: int = 64
 
     def too_large(self, n_chars: int) -> str | None:
