@@ -21,6 +21,8 @@ reads, decoding, the forward, the index search) in the thread pool, off the even
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,6 +32,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message
 
 from catalog2vec.serve.browser import BrowserError, NeighbourBrowser
 from catalog2vec.serve.guard import RequestGuard
@@ -135,6 +138,50 @@ def create_app(browser: NeighbourBrowser, hosts: Sequence[str] | None = None) ->
     return app
 
 
+async def _asgi_request(app: ASGIApp, method: str, path: str, host: str, body: bytes = b"",
+                        content_type: str = "") -> int:
+    """One request straight through the ASGI application (no socket); its status code."""
+    status = 0
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    headers = [(b"host", host.encode("idna")), (b"content-length", str(len(body)).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+               "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+               "headers": headers, "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}, receive, send)
+    return status
+
+
+async def warm_up(app: ASGIApp, host: str = "127.0.0.1") -> None:
+    """The home page and one upload (a small generated picture) through the whole application
+    before the server answers: the model's weights, torch's first forward, the form parser and the
+    templates are loaded now, not by the first real upload while other requests wait on the GIL."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, format="JPEG")
+    boundary = "catalog2vec-warm-up"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="warm.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    statuses = [await _asgi_request(app, "GET", "/", host),
+                await _asgi_request(app, "POST", "/query", host, body, f"multipart/form-data; boundary={boundary}")]
+    if statuses != [200, 200]:
+        raise RuntimeError(f"the browser's warm-up requests answered {statuses}")
+
+
 def serve(lakehouse: str, host: str = "127.0.0.1", port: int = 8000, model_version: str = "latest",
           k: int = 12, index_kind: str = "flat", images: ImagesSection | None = None,
           extra_hosts: Sequence[str] = ()) -> None:
@@ -143,9 +190,11 @@ def serve(lakehouse: str, host: str = "127.0.0.1", port: int = 8000, model_versi
 
     browser = NeighbourBrowser(lakehouse, model_version, k=k, index_kind=index_kind, images=images)
     hosts = allowed_hosts(host, extra_hosts)
+    app = create_app(browser, hosts)
+    asyncio.run(warm_up(app, hosts[0]))
     print(f"catalog2vec serve: model {browser.model_version}, {browser.index.size} items — "
           f"open http://{host}:{port}/ (answers Host {', '.join(hosts)})", flush=True)
-    uvicorn.run(create_app(browser, hosts), host=host, port=port, log_level="warning", server_header=False,
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
                 proxy_headers=False)
 
 

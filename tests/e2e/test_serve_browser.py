@@ -211,5 +211,10 @@ def test_search_item_neighbours_tags_cluster_and_upload(driver: Any, served: dic
     # an unknown item is a clear 404 page, not a traceback
     driver.get(base + "/item/no-such-item")
     assert "unknown item" in driver.find_element(By.ID, "error").text
+
+    # another site's page that posts a form to the browser (CSRF): the real browser's request is refused
+    driver.get("data:text/html,<form id=f method=post enctype=multipart/form-data action='" + base + "/query'>"
+               "<input name=k value=3></form><script>document.getElementById('f').submit()</script>")
+    WebDriverWait(driver, 60).until(lambda d: "cross-site request refused" in d.page_source)
     for name in ("item.png", "query.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
