@@ -209,8 +209,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quick", action="store_true", help="small sizes: a CI-scale smoke run")
     p.add_argument("--arch", default="", help="default: resnet50 on CUDA, resnet18 on the CPU")
-    p.add_argument("--image-size", type=int, default=0, help="default: 224 on CUDA, 112 on the CPU")
-    p.add_argument("--batch", type=int, default=0, help="training batch (default 256 on CUDA, 16 on the CPU)")
+    p.add_argument("--image-size", type=int, default=0, help="default: 224 on CUDA, 96 on the CPU")
+    p.add_argument("--batch", type=int, default=0, help="training batch (default 256 on CUDA, 32 on the CPU)")
     p.add_argument("--embed-batches", default="", help="comma list (default 256,512 on CUDA, 64 on the CPU)")
     p.add_argument("--train-steps", type=int, default=0, help="steps per timed repeat (default 20 CUDA, 3 CPU)")
     p.add_argument("--vocab", type=int, default=5000, help="K, the tag vocabulary")
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.arch = args.arch or ("resnet50" if gpu else "resnet18")
-    args.image_size = args.image_size or (224 if gpu else 112)
-    args.batch = args.batch or (256 if gpu else 16)
+    args.image_size = args.image_size or (224 if gpu else 96)
+    args.batch = args.batch or (256 if gpu else 32)
     args.train_steps = args.train_steps or (20 if gpu else 3)
     args.workers = args.workers if args.workers >= 0 else (8 if gpu else 1)
     embed_batches = [int(v) for v in (args.embed_batches or ("256,512" if gpu else "64")).split(",")]
