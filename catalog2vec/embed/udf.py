@@ -2,7 +2,8 @@
 
 The model is loaded once per Python worker (``make_predict_fn`` runs on the executor and
 ``pyspark.ml.model_cache`` keeps the predict function), then called on batches of ``batch_size``
-JPEG byte strings. The UDF returns a struct: ``embedding array<float>, norm float,
+JPEG byte strings, decoded and transformed a batch at a time (on the task's GPU when it has one:
+:mod:`catalog2vec.vision.batch_input`). The UDF returns a struct: ``embedding array<float>, norm float,
 tag_index array<int>, tag_probability array<float>, ok int`` (+ ``probabilities array<float>``).
 """
 
@@ -80,6 +81,22 @@ def make_predict_fn_factory(
     return make_predict_fn
 
 
+def check_gpu_settings(device: str) -> None:
+    """Fail fast on the driver when the session asks for GPU executors with settings Spark cannot
+    schedule (:func:`catalog2vec.vision.gpu_resources.check_spark_gpu_conf`, purpose ``embed``);
+    a session without GPU resource settings (local, CPU clusters) is not checked."""
+    from pyspark.sql import SparkSession
+
+    from catalog2vec.vision.gpu_resources import EXECUTOR_GPU, TASK_GPU, check_spark_gpu_conf
+
+    spark = SparkSession.getActiveSession()
+    if device == "cpu" or spark is None:
+        return
+    conf = dict(spark.sparkContext.getConf().getAll())
+    if EXECUTOR_GPU in conf or TASK_GPU in conf:
+        check_spark_gpu_conf(conf, "embed")
+
+
 def embedding_udf(
     model_dir: str,
     top_n: int,
@@ -94,6 +111,7 @@ def embedding_udf(
 
     if batch_size < 1:
         raise InvalidInput(f"batch size must be >= 1, got {batch_size}")
+    check_gpu_settings(device)
     udf = predict_batch_udf(
         # every CPU forward on exactly batch_size rows: embeddings independent of the partitioning
         make_predict_fn_factory(model_dir, top_n, device, threads, full_probabilities, fixed_batch=batch_size),
@@ -103,4 +121,4 @@ def embedding_udf(
     return udf.asNondeterministic()
 
 
-__all__ = ["embedding_udf", "make_predict_fn_factory", "result_type"]
+__all__ = ["check_gpu_settings", "embedding_udf", "make_predict_fn_factory", "result_type"]

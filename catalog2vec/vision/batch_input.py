@@ -233,13 +233,14 @@ class BatchInput:
 def train_params(hw: tuple[int, ...], seed: int, image_size: int, scale_min: float, augment: str
                  ) -> tuple[int, int, int, int, bool]:
     """(top, left, height, width, flip) of one sample: the reference transform's own ``get_params``
-    calls, in its order, on the global torch RNG seeded by ``seed`` (restored afterwards). For
+    calls, in its order, on the global CPU torch RNG seeded by ``seed`` (restored afterwards; the
+    reference's ``torch.manual_seed`` also seeds CUDA, which the draws do not use). For
     ``product`` ``hw`` is the size *after* the eval resize."""
     from torchvision import transforms as T
 
     shape = torch.empty((3, int(hw[0]), int(hw[1])), device="meta")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU generator only: CUDA's RNG is left alone
         if augment == "product":
             top, left, h, w = T.RandomCrop.get_params(shape, (image_size, image_size))  # type: ignore[arg-type]
         else:
