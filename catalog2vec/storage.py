@@ -124,6 +124,69 @@ def to_asset_uri(path: str | os.PathLike[str]) -> str:
     return f"file://{p}" if is_local(p) else p
 
 
+# ------------------------------------------------------------------ retries
+@dataclass(frozen=True)
+class RetryPolicy:
+    """One retry budget for every client of the object store: Spark's S3A, s3fs/botocore (artifacts)
+    and delta-rs (analyst reads). A request that fails with a transient cause (connection refused or
+    reset, a timeout, 5xx / 503 SlowDown throttling) is retried with exponential back-off for up to
+    ``attempts`` tries and about ``budget_s`` seconds; past that the job ends with one error line and
+    exit 1 (a transient failure the DAG retries), and a re-run produces the same tables.
+
+    The defaults ride out a ~1-2 minute outage; ``CATALOG2VEC_S3_RETRY_ATTEMPTS``,
+    ``CATALOG2VEC_S3_RETRY_BUDGET_S``, ``CATALOG2VEC_S3_CONNECT_TIMEOUT_S`` and
+    ``CATALOG2VEC_S3_READ_TIMEOUT_S`` change them for every client at once (:meth:`from_env`).
+    """
+
+    attempts: int = 10  # tries per request, the first included
+    base_delay_s: float = 0.5  # first back-off; doubles per retry (botocore: its own standard curve)
+    max_delay_s: float = 20.0  # longest single back-off
+    budget_s: float = 150.0  # delta-rs retry_timeout; ~ the sum of the back-offs of the other clients
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
+        env = os.environ if env is None else env
+        d = cls()
+
+        def num(name: str, default: float) -> float:
+            raw = env.get(f"CATALOG2VEC_S3_{name}", "")
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise StorageError(f"CATALOG2VEC_S3_{name}={raw!r} is not a number") from None
+
+        return cls(attempts=max(1, int(num("RETRY_ATTEMPTS", d.attempts))),
+                   base_delay_s=d.base_delay_s, max_delay_s=d.max_delay_s,
+                   budget_s=num("RETRY_BUDGET_S", d.budget_s),
+                   connect_timeout_s=num("CONNECT_TIMEOUT_S", d.connect_timeout_s),
+                   read_timeout_s=num("READ_TIMEOUT_S", d.read_timeout_s))
+
+    def fsspec_config(self) -> dict[str, Any]:
+        """botocore ``Config`` keywords (s3fs ``config_kwargs``): standard-mode retries, timeouts."""
+        return {"retries": {"max_attempts": self.attempts, "mode": "standard"},
+                "connect_timeout": self.connect_timeout_s, "read_timeout": self.read_timeout_s}
+
+    def delta_rs_options(self) -> dict[str, str]:
+        """delta-rs / object_store client options (``storage_options``)."""
+        return {"max_retries": str(self.attempts - 1), "retry_timeout": f"{int(self.budget_s)}s",
+                "backoff_config.init_backoff": f"{int(self.base_delay_s * 1000)}ms",
+                "backoff_config.max_backoff": f"{int(self.max_delay_s)}s", "backoff_config.base": "2",
+                "connect_timeout": f"{int(self.connect_timeout_s)}s", "timeout": f"{int(self.read_timeout_s)}s"}
+
+    def s3a_conf(self) -> dict[str, str]:
+        """``spark.hadoop.fs.s3a.*`` retry and timeout settings (S3A retries; the AWS SDK's own
+        retries are kept to one so the two do not multiply)."""
+        pre = "spark.hadoop.fs.s3a."
+        return {pre + "retry.limit": str(self.attempts), pre + "retry.interval": f"{int(self.base_delay_s * 1000)}ms",
+                pre + "retry.throttle.limit": str(self.attempts),
+                pre + "retry.throttle.interval": f"{int(self.base_delay_s * 1000)}ms",
+                pre + "attempts.maximum": "1",
+                pre + "connection.establish.timeout": f"{int(self.connect_timeout_s)}s",
+                pre + "connection.timeout": f"{int(self.read_timeout_s)}s"}
+
+
 # ------------------------------------------------------------------ S3 settings
 # S3Settings field → the name each client gives it
 _FSSPEC_KEYS = (("endpoint", "endpoint_url"), ("access_key", "key"), ("secret_key", "secret"),
@@ -156,10 +219,12 @@ class S3Settings:
     def fsspec_options(self) -> dict[str, Any]:
         """Keyword options for ``s3fs.S3FileSystem``."""
         opts: dict[str, Any] = dict(self._named(_FSSPEC_KEYS))
+        retry = RetryPolicy.from_env()
         if self.region:
             opts["client_kwargs"] = {"region_name": self.region}
+        opts["config_kwargs"] = retry.fsspec_config()
         if self.path_style:
-            opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+            opts["config_kwargs"]["s3"] = {"addressing_style": "path"}
         return opts
 
     def delta_rs_options(self) -> dict[str, str]:
@@ -173,6 +238,7 @@ class S3Settings:
             opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
         # a single writer per table in this project's jobs; delta-rs needs this on plain S3
         opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        opts.update(RetryPolicy.from_env().delta_rs_options())
         return opts
 
     def spark_conf(self) -> dict[str, str]:
@@ -194,6 +260,7 @@ class S3Settings:
             conf[pre + "aws.credentials.provider"] = f"org.apache.hadoop.fs.s3a.{provider}"
         if self.region:
             conf[pre + "endpoint.region"] = self.region
+        conf.update(RetryPolicy.from_env().s3a_conf())
         return conf
 
     def environment(self) -> dict[str, str]:

@@ -26,7 +26,9 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def test_join_keeps_uris_and_makes_local_paths_absolute(tmp_path: Path) -> None:
     assert storage.join("s3a://b/prod/", "models", "v1") == "s3a://b/prod/models/v1"
-    assert storage.join("s3://b", "/models/") == "s3://b/models"
+    assert storage.join("s3://b", "models/") == "s3://b/models"
+    with pytest.raises(storage.StorageError, match="would leave"):  # an absolute part is refused, not re-rooted
+        storage.join("s3://b", "/models/")
     assert storage.join("memory://x", "a", "", "b") == "memory://x/a/b"
     rel = storage.join("lake", "models")
     assert os.path.isabs(rel) and rel.endswith(os.path.join("lake", "models"))
@@ -167,6 +169,25 @@ def test_settings_from_env_and_spark_conf_agree() -> None:
     back = storage.s3_settings(conf, env={})
     assert (back.endpoint, back.access_key, back.secret_key, back.region) == (s.endpoint, "k", "s", "eu-west-1")
     assert storage.s3_settings({"spark.hadoop.fs.s3a.endpoint": "http://other:1"}, env=env).endpoint == "http://other:1"
+
+
+def test_one_retry_policy_configures_every_s3_client() -> None:
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "CATALOG2VEC_S3_RETRY_ATTEMPTS": "4",
+           "CATALOG2VEC_S3_RETRY_BUDGET_S": "30", "CATALOG2VEC_S3_READ_TIMEOUT_S": "5"}
+    policy = storage.RetryPolicy.from_env(env)
+    assert (policy.attempts, policy.budget_s, policy.read_timeout_s) == (4, 30.0, 5.0)
+    assert policy.s3a_conf()["spark.hadoop.fs.s3a.retry.limit"] == "4"
+    assert policy.s3a_conf()["spark.hadoop.fs.s3a.attempts.maximum"] == "1"  # S3A retries; the SDK does not multiply
+    assert policy.s3a_conf()["spark.hadoop.fs.s3a.connection.timeout"] == "5s"
+    assert policy.delta_rs_options()["max_retries"] == "3" and policy.delta_rs_options()["retry_timeout"] == "30s"
+    assert policy.fsspec_config()["retries"] == {"max_attempts": 4, "mode": "standard"}
+    defaults = storage.RetryPolicy.from_env({})
+    s = storage.s3_settings(env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    assert s.fsspec_options()["config_kwargs"]["retries"]["max_attempts"] == defaults.attempts
+    assert s.delta_rs_options()["max_retries"] == str(defaults.attempts - 1)
+    assert s.spark_conf()["spark.hadoop.fs.s3a.retry.limit"] == str(defaults.attempts)
+    with pytest.raises(storage.StorageError, match="not a number"):
+        storage.RetryPolicy.from_env({"CATALOG2VEC_S3_RETRY_ATTEMPTS": "many"})
 
 
 def test_s3_roundtrip_on_a_real_s3_api_server(s3_server: Any) -> None:
