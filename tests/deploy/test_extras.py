@@ -5,6 +5,7 @@ feature's imports and its smallest use — with nothing from the pipeline (no py
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,9 +58,15 @@ print("NOTEBOOKS", len(nb.cells) > 3, Image.open("pca.png").size[0] > 100, matpl
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not UV.is_file():
         pytest.skip("no uv in the venv (make setup installs it)")
+    # built from a copy of the sources, so the checkout gets no build/ directory from this test
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, src / name)
+    for package in ("catalog2vec", "schemas"):
+        shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(REPO)], check=True, capture_output=True, text=True, timeout=300)
+                    str(src)], check=True, capture_output=True, text=True, timeout=300)
     return next(out.glob("catalog2vec-*.whl"))
 
 
