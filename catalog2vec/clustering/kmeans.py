@@ -1,14 +1,20 @@
 """k-means in embedding space with prototypes (the RememberAI recipe).
 
-1. L2-normalise the embeddings (so squared Euclidean distance = 2 − 2·cosine: k-means on unit
-   vectors clusters by cosine) and run Spark MLlib ``KMeans``;
-2. each cluster's prototypes are the M member items nearest its centroid;
-3. a new item is assigned to the cluster of its nearest prototype (cosine or Euclidean).
+1. L2-normalise the embeddings in Spark (so squared Euclidean distance = 2 − 2·cosine: k-means on
+   unit vectors clusters by cosine) and run Spark MLlib ``KMeans`` on the table's rows;
+2. each cluster's prototypes are the M member items nearest its centroid (a window rank);
+3. a new item is assigned to the cluster of its nearest prototype (cosine or Euclidean), in the
+   executors with the prototypes broadcast (:func:`assign_frame`).
+
+The numpy functions (:func:`select_prototypes`, :func:`assign_to_prototypes`) are the same rules
+on in-memory matrices (the browser, the unit tests).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +23,9 @@ import numpy as np
 from catalog2vec.vectors import l2_normalize
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    import pyarrow as pa
+    from pyspark.broadcast import Broadcast
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -99,48 +107,180 @@ def assign_to_prototypes(
     return np.asarray(prototype_cluster)[nearest], d[np.arange(len(nearest)), nearest], nearest
 
 
-def spark_kmeans(
-    spark: SparkSession, item_ids: list[str], vectors: np.ndarray, k: int, seed: int = 0, max_iter: int = 50
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spark MLlib KMeans (k-means||) on L2-normalised vectors: (centroids (k, d), assignment (n,)).
+def unit_features(valid: DataFrame) -> DataFrame:
+    """``valid`` (item_id, embedding) plus ``unit`` (array) and ``features`` (an MLlib vector): the
+    L2-normalised embedding, computed in Spark (float32 rounding, like :func:`~catalog2vec.vectors.l2_normalize`)."""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
 
-    ``k`` is capped at the number of distinct vectors. Returned centroids are the MLlib means
-    (not re-normalised); assignment is aligned with ``item_ids``.
+    sq = F.aggregate("embedding", F.lit(0.0).cast("double"), lambda acc, x: acc + x.cast("double") * x.cast("double"))
+    norm = F.greatest(F.sqrt(sq), F.lit(1e-12))
+    unit = F.transform("embedding", lambda x: (x.cast("double") / norm).cast("float"))
+    return valid.withColumn("unit", unit).withColumn("features", array_to_vector(F.col("unit")))
+
+
+def contiguous_slices(valid: DataFrame, slices: int) -> DataFrame:
+    """``valid`` sorted by item_id and cut into ``slices`` partitions of consecutive items, the
+    i-th holding sorted positions [i·n/slices, (i+1)·n/slices) — exactly how Spark slices a local
+    list (``parallelize``). k-means|| draws its initial centres per partition, so this fixes the
+    clustering whatever the table's file layout (and keeps the clusters the driver-side
+    implementation produced from the sorted matrix). The driver holds one count per partition."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    spark = valid.sparkSession
+    ordered = valid.orderBy("item_id").withColumn("_p", F.spark_partition_id()).withColumn(
+        "_m", F.monotonically_increasing_id()
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    counts: dict[int, int] = {int(r[0]): int(r[1]) for r in ordered.groupBy("_p").count().collect()}
+    n = sum(int(c) for c in counts.values())
+    offsets, total = [], 0
+    for p in range(max(counts, default=-1) + 1):
+        offsets.append(total)
+        total += int(counts.get(p, 0))
+    pos = F.element_at(F.array(*[F.lit(o) for o in offsets or [0]]).cast("array<long>"), F.col("_p") + 1) + (
+        F.col("_m") - F.shiftleft(F.col("_p").cast("long"), 33)
+    )
+    slice_ = ((pos + 1) * slices - 1) / F.lit(max(1, n))
+    # a key per slice whose Spark hash lands in partition i (repartition = pmod(hash(key), slices))
+    keys: dict[int, int] = {}
+    for row in spark.range(64 * slices).select("id", F.pmod(F.hash("id"), F.lit(slices)).alias("p")).collect():
+        keys.setdefault(int(row["p"]), int(row["id"]))
+    key = F.element_at(F.array(*[F.lit(keys[i]) for i in range(slices)]).cast("array<long>"),
+                       F.floor(slice_).cast("int") + 1)
+    out = (
+        ordered.withColumn("_pos", pos)
+        .withColumn("_key", key)
+        .repartition(slices, "_key")
+        .sortWithinPartitions("_pos")
+        .drop("_p", "_m", "_key", "_pos")
+    )
+    return out
+
+
+def _distance_batches(
+    batches: Iterator[pa.RecordBatch], remap: np.ndarray, unit_centroids: np.ndarray, dim: int,
+    model_version: str, run_id: str,
+) -> Iterator[pa.RecordBatch]:
+    """Executor side: the stable cluster label and the cosine distance to its centroid."""
+    import pyarrow as pa
+
+    for b in batches:
+        if b.num_rows == 0:
+            continue
+        flat = b.column("embedding").flatten().to_numpy(zero_copy_only=False)
+        x = l2_normalize(np.asarray(flat, dtype=np.float32).reshape(b.num_rows, dim))
+        cluster = remap[np.asarray(b.column("raw").to_numpy(zero_copy_only=False), dtype=np.int64)]
+        cos = np.einsum("ij,ij->i", x, unit_centroids[cluster])
+        dist = np.maximum(np.float32(1.0) - cos.astype(np.float32), np.float32(0.0))
+        n = b.num_rows
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([model_version] * n, pa.string()),
+                b.column("item_id"),
+                pa.array(cluster.astype(np.int32), pa.int32()),
+                pa.array(dist.astype(np.float32), pa.float32()),
+                pa.array([run_id] * n, pa.string()),
+            ],
+            names=["model_version", "item_id", "cluster", "distance", "run_id"],
+        )
+
+
+@dataclass
+class SparkClustering:
+    """k-means of one model version on the executors: the (persisted) per-item frame of
+    gold.item_clusters and the O(k) model (centroids, sizes, prototypes)."""
+
+    items: DataFrame  # model_version, item_id, cluster, distance, run_id
+    centroids: np.ndarray  # (k, d), MLlib means (not re-normalised), in stable label order
+    sizes: list[int]
+    prototypes: list[list[str]]
+
+
+def spark_clusters(
+    valid: DataFrame, dim: int, k: int, prototypes: int, model_version: str, run_id: str, seed: int = 0,
+    max_iter: int = 50,
+) -> SparkClustering:
+    """MLlib KMeans (k-means||) on the L2-normalised embeddings of ``valid`` (item_id, embedding),
+    read from the table by the executors; assignments and distances in the executors; prototypes
+    by a window rank per cluster. The driver holds k centroids, k sizes and k·prototypes ids.
+
+    ``k`` is capped at the number of distinct vectors. Cluster labels are stable: by decreasing
+    size, then by smallest member item_id.
     """
+    from pyspark import StorageLevel
     from pyspark.ml.clustering import KMeans
-    from pyspark.ml.linalg import Vectors
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
-    x = l2_normalize(vectors)
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError("cannot cluster zero items")
-    distinct = np.unique(np.round(x, 6), axis=0).shape[0]
-    k_eff = max(1, min(k, distinct))
-    if k_eff < k:
-        log.warning("k=%d > %d distinct items: using k=%d", k, distinct, k_eff)
-    rows = [(i, Vectors.dense(x[i].astype(np.float64))) for i in range(n)]
-    df = spark.createDataFrame(rows, ["row", "features"])
-    km = KMeans(k=k_eff, seed=seed, maxIter=max_iter, featuresCol="features", predictionCol="cluster")
-    model = km.fit(df)
-    centroids = np.asarray(model.clusterCenters(), dtype=np.float32)
-    pred = model.transform(df).select("row", "cluster").collect()
-    assignment = np.zeros(n, dtype=np.int64)
-    for r in pred:
-        assignment[int(r["row"])] = int(r["cluster"])
-    # relabel clusters by decreasing size then by smallest member id, so outputs are stable
-    sizes = np.bincount(assignment, minlength=k_eff)
-    first = [min((item_ids[i] for i in np.flatnonzero(assignment == c)), default="") for c in range(k_eff)]
-    order = sorted(range(k_eff), key=lambda c: (-int(sizes[c]), first[c]))
-    remap = np.empty(k_eff, dtype=np.int64)
-    remap[np.asarray(order)] = np.arange(k_eff)
-    return centroids[np.asarray(order)], remap[assignment]
+    from catalog2vec.schemas import analysis
+
+    slices = int(valid.sparkSession.sparkContext.defaultParallelism)
+    feats = unit_features(contiguous_slices(valid, slices)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        distinct = feats.select(F.transform("unit", lambda v: F.round(v, 6)).alias("v"))
+        k_eff = max(1, min(k, distinct.distinct().limit(k).count()))
+        if k_eff < k:
+            log.warning("k=%d > %d distinct items: using k=%d", k, k_eff, k_eff)
+        km = KMeans(k=k_eff, seed=seed, maxIter=max_iter, featuresCol="features", predictionCol="raw")
+        model = km.fit(feats)
+        centroids = np.asarray(model.clusterCenters(), dtype=np.float32)
+        pred = model.transform(feats).select("item_id", "embedding", "raw")
+        stats = {int(r["raw"]): (int(r["n"]), str(r["first"]))
+                 for r in pred.groupBy("raw").agg(F.count("*").alias("n"), F.min("item_id").alias("first")).collect()}
+        order = sorted(range(k_eff), key=lambda c: (-stats.get(c, (0, ""))[0], stats.get(c, (0, ""))[1]))
+        remap = np.empty(k_eff, dtype=np.int64)
+        remap[np.asarray(order)] = np.arange(k_eff)
+        centroids = centroids[np.asarray(order)]
+        sizes = [stats.get(c, (0, ""))[0] for c in order]
+        fn = functools.partial(_distance_batches, remap=remap, unit_centroids=l2_normalize(centroids), dim=dim,
+                               model_version=model_version, run_id=run_id)
+        items = pred.mapInArrow(fn, analysis.ITEM_CLUSTERS.spark_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+        ranked = items.withColumn(
+            "r", F.row_number().over(Window.partitionBy("cluster").orderBy("distance", "item_id"))
+        ).where(F.col("r") <= prototypes)
+        protos: list[list[str]] = [[] for _ in range(k_eff)]
+        for row in ranked.select("cluster", "r", "item_id").orderBy("cluster", "r").collect():
+            protos[int(row["cluster"])].append(str(row["item_id"]))
+    finally:
+        feats.unpersist()
+    return SparkClustering(items=items, centroids=centroids, sizes=sizes, prototypes=protos)
 
 
-def cluster_embeddings(
-    spark: SparkSession, item_ids: list[str], vectors: np.ndarray, k: int, prototypes: int, seed: int = 0
-) -> tuple[ClusterModel, np.ndarray, np.ndarray]:
-    """Spark k-means + prototypes: (model, assignment (n,), cosine distance to own centroid (n,))."""
-    centroids, assignment = spark_kmeans(spark, item_ids, vectors, k, seed)
-    model = select_prototypes(item_ids, vectors, assignment, centroids, prototypes)
-    dist = distances(l2_normalize(vectors), centroids, "cosine")[np.arange(len(item_ids)), assignment]
-    return model, assignment, np.maximum(dist, 0.0)
+def _assign_batches(
+    batches: Iterator[pa.RecordBatch], protos: Broadcast[tuple[np.ndarray, np.ndarray, list[str]]], dim: int,
+    metric: str,
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    pvec, pcl, pids = protos.value
+    ids = np.asarray(pids, dtype=object)
+    for b in batches:
+        if b.num_rows == 0:
+            continue
+        flat = b.column("embedding").flatten().to_numpy(zero_copy_only=False)
+        x = np.asarray(flat, dtype=np.float32).reshape(b.num_rows, dim)
+        cluster, dist, row = assign_to_prototypes(x, pvec, pcl, metric)
+        yield pa.RecordBatch.from_arrays(
+            [b.column("item_id"), pa.array(cluster.astype(np.int32), pa.int32()),
+             pa.array(dist.astype(np.float32), pa.float32()), pa.array(ids[row], pa.string())],
+            names=["item_id", "cluster", "distance", "prototype_id"],
+        )
+
+
+def assign_frame(
+    spark: SparkSession, items: DataFrame, model: ClusterModel, dim: int, metric: str = "cosine"
+) -> DataFrame:
+    """Nearest-prototype assignment of ``items`` (item_id, embedding) in the executors, the
+    prototypes broadcast: item_id, cluster, distance, prototype_id."""
+    if model.prototype_vectors.shape[0] == 0:
+        raise ValueError("no prototypes to assign to")
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+    bc = spark.sparkContext.broadcast(
+        (l2_normalize(model.prototype_vectors), np.asarray(model.prototype_cluster), list(model.prototype_ids))
+    )
+    fn = functools.partial(_assign_batches, protos=bc, dim=dim, metric=metric)
+    return items.select("item_id", "embedding").mapInArrow(
+        fn, "item_id string, cluster int, distance float, prototype_id string"
+    )

@@ -177,6 +177,7 @@ class EmbeddingIndex:
         meta = storage.read_json(storage.join(d, META_FILE))
         params = IndexParams(**meta.get("params", {}))
         if meta.get("layout") == PARTS_LAYOUT:
+            merged: Any
             merged, part_ids = assemble_parts(d, meta)
             if params.kind == "ivf":
                 merged.make_direct_map()  # reconstruct() for lookups by item_id
@@ -313,7 +314,8 @@ def publish_parts(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Publish an index whose vectors the executors wrote as ``parts`` (in item order): the
-    trained empty index first, the manifest (the marker) last. Parts of earlier builds are removed."""
+    trained empty index first, the manifest (the marker) last. Part directories the manifest no
+    longer names (earlier builds) are removed; an incremental build names its predecessor's."""
     import faiss
 
     d = storage.normalize(directory)
@@ -337,16 +339,20 @@ def publish_parts(
         storage.join(d, META_FILE), meta, {storage.join(d, TRAINED_FILE): trained_blob}
     )
     builds = storage.join(d, PARTS_DIR)
+    used = {str(p["path"]).split("/")[1] for p in parts}
     if storage.isdir(builds):
         for old in storage.listdir(builds):
-            if storage.basename(old) != build_id:
+            if storage.basename(old) not in used:
                 storage.remove(old, recursive=True)
     return d
 
 
-def assemble_parts(directory: str | os.PathLike[str], meta: dict[str, Any]) -> tuple[faiss.Index, list[str]]:
+def assemble_parts(
+    directory: str | os.PathLike[str], meta: dict[str, Any], only: frozenset[str] | None = None
+) -> tuple[faiss.Index, list[str]]:
     """The whole index of a parts layout: the trained index with every part merged in, in order
-    (IVF ids shifted by the rows before the part), and the item id of every row."""
+    (IVF ids shifted by the rows before the part), and the item id of every row. ``only``: just
+    the parts of these paths (the items an incremental run added)."""
     import faiss
 
     d = storage.normalize(directory)
@@ -356,6 +362,8 @@ def assemble_parts(directory: str | os.PathLike[str], meta: dict[str, Any]) -> t
     ids: list[str] = []
     shift = meta.get("kind") == "ivf"
     for part in sorted(meta["parts"], key=lambda p: int(p["part"])):
+        if only is not None and str(part["path"]) not in only:
+            continue
         base = storage.join(d, *str(part["path"]).split("/"))
         digests = part.get("sha256", {})
         piece = faiss.deserialize_index(np.frombuffer(read_verified(base + ".faiss", digests, "faiss"), dtype=np.uint8))
@@ -368,19 +376,23 @@ def assemble_parts(directory: str | os.PathLike[str], meta: dict[str, Any]) -> t
     return index, ids
 
 
-_LOADED: dict[tuple[str, str], tuple[Any, np.ndarray]] = {}
+_LOADED: dict[tuple[str, str, frozenset[str] | None], tuple[Any, np.ndarray]] = {}
 
 
-def cached_parts_index(directory: str, build_id: str) -> tuple[faiss.Index, np.ndarray]:
-    """(index, item ids as a numpy object array) of a published parts index, loaded once per
-    Python process (an executor's reused worker) and kept until another build is asked for."""
-    key = (storage.normalize(directory), build_id)
+def cached_parts_index(
+    directory: str, build_id: str, only: frozenset[str] | None = None
+) -> tuple[faiss.Index, np.ndarray]:
+    """(index, item ids as a numpy object array) of a published parts index (``only``: of these
+    parts), loaded once per Python process (an executor's reused worker) and kept until another
+    build is asked for."""
+    key = (storage.normalize(directory), build_id, only)
     if key not in _LOADED:
-        _LOADED.clear()  # one index at a time: a new build replaces the old one in memory
+        for stale in [k for k in _LOADED if k[:2] != key[:2]]:
+            del _LOADED[stale]  # one build at a time: a new build replaces the old one in memory
         meta = storage.read_json(storage.join(key[0], META_FILE))
         if meta.get("build_id") != build_id:
             raise ValueError(f"{key[0]} holds build {meta.get('build_id')!r}, not {build_id!r}")
-        index, ids = assemble_parts(key[0], meta)
+        index, ids = assemble_parts(key[0], meta, only)
         _LOADED[key] = (index, np.asarray(ids, dtype=object))
         log.info("loaded index %s build %s: %d vectors (pid %d)", key[0], build_id, index.ntotal, os.getpid())
     return _LOADED[key]

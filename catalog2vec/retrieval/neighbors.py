@@ -97,7 +97,8 @@ def batch_matrix(column: pa.Array | pa.ChunkedArray, dim: int) -> np.ndarray:
 
 
 def _add_parts(
-    batches: Iterator[pa.RecordBatch], directory: str, build_id: str, trained_bytes: bytes, dim: int
+    batches: Iterator[pa.RecordBatch], directory: str, build_id: str, trained_bytes: bytes, dim: int,
+    part_offset: int = 0,
 ) -> Iterator[pa.RecordBatch]:
     import faiss
     import pyarrow as pa
@@ -112,7 +113,7 @@ def _add_parts(
     if not ids:
         return
     ctx = TaskContext.get()
-    part = ctx.partitionId() if ctx is not None else 0
+    part = part_offset + (ctx.partitionId() if ctx is not None else 0)
     trained = faiss.deserialize_index(np.frombuffer(trained_bytes, dtype=np.uint8))
     entry = write_part(directory, build_id, part, trained, ids, np.concatenate(mats))
     yield pa.RecordBatch.from_pydict(
@@ -128,12 +129,12 @@ def _add_parts(
 
 def _search(
     batches: Iterator[pa.RecordBatch], directory: str, build_id: str, k: int, dim: int, model_version: str,
-    run_id: str,
+    run_id: str, only: frozenset[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
     _task_threads()
-    index, ids = cached_parts_index(directory, build_id)
+    index, ids = cached_parts_index(directory, build_id, only)
     for b in batches:
         if b.num_rows == 0:
             continue
@@ -141,7 +142,8 @@ def _search(
         x = l2_normalize(batch_matrix(b.column("embedding"), dim))
         scores, pos = index.search(x, max(1, min(k + 1, int(index.ntotal))))
         found = pos >= 0
-        nid = np.where(found, ids[np.where(found, pos, 0)], None)
+        nid = np.full(pos.shape, None, dtype=object)
+        nid[found] = ids[pos[found]]
         keep = found & (nid != own[:, None])  # the query item itself is not its own neighbour
         rank = np.cumsum(keep, axis=1)
         keep &= rank <= k
@@ -206,10 +208,20 @@ NEIGHBOR_ARROW_SCHEMA = _neighbor_arrow_schema
 # ---- driver side: O(k) state only ----
 
 
+def _write_parts(frame: DataFrame, add: functools.partial[Iterator[pa.RecordBatch]]) -> list[dict[str, Any]]:
+    """Run ``_add_parts`` over ``frame`` in the executors: one manifest entry per part written."""
+    schema = "part int, path string, size long, sha_faiss string, sha_ids string"
+    return [{"part": r["part"], "path": r["path"], "size": r["size"],
+             "sha256": {"faiss": r["sha_faiss"], "ids": r["sha_ids"]}}  # verified when a part is loaded
+            for r in frame.mapInArrow(add, schema).collect()]
+
+
 def _train_sample(valid: DataFrame, n_items: int, size: int, dim: int) -> tuple[list[str], np.ndarray]:
-    """A bounded random sample (≤ ``size`` rows) of the valid embeddings, on the driver."""
-    fraction = min(1.0, 1.2 * size / max(1, n_items))
-    table = valid.sample(withReplacement=False, fraction=fraction, seed=0).limit(size).toArrow()
+    """A bounded sample (≤ ``size`` rows, the smallest seeded hashes of item_id: the same rows on
+    every run and any partitioning) of the valid embeddings, on the driver."""
+    from catalog2vec.lakehouse.sampling import cap_by_hash
+
+    table = cap_by_hash(valid, size, "item_id", seed=0, rows=n_items).select("item_id", "embedding").toArrow()
     ids = [str(i) for i in table.column("item_id").to_pylist()]
     return ids, batch_matrix(table.column("embedding"), dim)
 
@@ -298,13 +310,11 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     build_id = uuid.uuid4().hex[:12]
     add = functools.partial(_add_parts, directory=directory, build_id=build_id,
                             trained_bytes=faiss.serialize_index(trained).tobytes(), dim=dim)
-    parts = [{"part": r["part"], "path": r["path"], "size": r["size"],
-              "sha256": {"faiss": r["sha_faiss"], "ids": r["sha_ids"]}}  # verified when a part is loaded
-             for r in valid.mapInArrow(add, "part int, path string, size long, sha_faiss string, sha_ids string").collect()]
+    parts = _write_parts(valid, add)
     if sum(int(p["size"]) for p in parts) != n:
         raise RuntimeError(f"index parts hold {sum(int(p['size']) for p in parts)} vectors, expected {n}")
     saved = publish_parts(directory, trained, parts, params, model_version, build_id,
-                          extra={"run_id": cfg.run_id})
+                          extra={"run_id": cfg.run_id, "k": k})
     t_add = time.perf_counter()
 
     search = functools.partial(_search, directory=saved, build_id=build_id, k=k, dim=dim,
@@ -334,4 +344,101 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
                  "search": round(t_search - t_add, 2), "write": round(t_write - t_search, 2),
                  "total": round(time.perf_counter() - t0, 2)},
     )
+    return counts
+
+
+def update_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
+    """``neighbors --incremental``: add the items embedded since the saved index was built to it
+    (new parts, the trained quantizer unchanged: no rebuild) and update ``gold.item_neighbors``:
+    the new items' top-k over the whole index, and every existing item's top-k merged with its
+    best matches among the new items (so an existing item whose top-k a new item enters is
+    updated). New = a valid embedding of the version without rows in ``gold.item_neighbors``.
+    Items removed from the embeddings are not removed from the index (rebuild for that).
+    """
+    import faiss
+    from pyspark import StorageLevel
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from catalog2vec import storage
+    from catalog2vec.errors import MissingInput
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.retrieval.index import META_FILE, PARTS_LAYOUT, TRAINED_FILE, read_verified
+
+    t0 = time.perf_counter()
+    directory = index_dir(cfg.lakehouse, model_version)
+    marker = storage.join(directory, META_FILE)
+    if not storage.exists(marker):
+        raise MissingInput(f"no saved index at {directory}: run jobs/neighbors.py without --incremental first")
+    meta = storage.read_json(marker)
+    if meta.get("layout") != PARTS_LAYOUT:
+        raise MissingInput(f"the index at {directory} predates incremental updates: rebuild it without --incremental")
+    k = int(k or meta.get("k") or cfg.retrieval.k)
+    if meta.get("k") and int(meta["k"]) != k:
+        raise InvalidInput(f"the saved neighbours have k={meta['k']}; --incremental keeps it (asked k={k})")
+    frames = embedding_frames(spark, cfg.lakehouse, model_version)
+    quarantined = quarantine_invalid_frame(spark, cfg.lakehouse, frames, model_version, "neighbors", cfg.run_id)
+    dim = int(meta["dim"])
+    if frames.n_valid and frames.dim != dim:
+        raise InvalidInput(f"embeddings of dimension {frames.dim}, the saved index has {dim}: rebuild it")
+    table = read_table(spark, cfg.lakehouse, analysis.ITEM_NEIGHBORS).where(F.col("model_version") == model_version)
+    new = (
+        frames.valid.join(table.select("item_id").distinct(), "item_id", "left_anti")
+        .orderBy("item_id")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    counts: dict[str, Any] = {"model_version": model_version, "incremental": True, "rows_in": frames.rows_in,
+                              "quarantined": quarantined, "k": k, "index": meta.get("kind"),
+                              "index_dir": str(storage.normalize(directory))}
+    try:
+        n_new = new.count()
+        counts["items_added"] = n_new
+        if n_new == 0:
+            counts.update(items_indexed=int(meta["size"]), existing_items_updated=0,
+                          seconds={"total": round(time.perf_counter() - t0, 2)})
+            return counts
+        trained_name = str(meta.get("trained", TRAINED_FILE))
+        trained_bytes = read_verified(storage.join(directory, trained_name), meta.get("sha256", {}), trained_name)
+        build_id = uuid.uuid4().hex[:12]
+        add = functools.partial(_add_parts, directory=directory, build_id=build_id, trained_bytes=trained_bytes,
+                                dim=dim, part_offset=1 + max(int(p["part"]) for p in meta["parts"]))
+        added = _write_parts(new, add)
+        params = IndexParams(**meta["params"])
+        trained = faiss.deserialize_index(np.frombuffer(trained_bytes, dtype=np.uint8))
+        saved = publish_parts(directory, trained, [*meta["parts"], *added], params, model_version, build_id,
+                              extra={"run_id": cfg.run_id, "k": k})
+        schema = analysis.ITEM_NEIGHBORS.spark_schema()
+        common = {"directory": saved, "build_id": build_id, "k": k, "dim": dim,
+                  "model_version": model_version, "run_id": cfg.run_id}
+        new_rows = new.mapInArrow(functools.partial(_search, **common), schema)  # type: ignore[arg-type]
+        only = frozenset(str(p["path"]) for p in added)
+        existing = frames.valid.join(new.select("item_id"), "item_id", "left_anti")
+        candidates = existing.mapInArrow(functools.partial(_search, only=only, **common), schema)  # type: ignore[arg-type]
+        cols = [f.name for f in schema.fields]
+        merged = (
+            table.select(*cols)
+            .unionByName(candidates)
+            .withColumn("rank", F.row_number().over(
+                Window.partitionBy("item_id").orderBy(F.desc("score"), "neighbor_id")).cast("int"))
+            .where(F.col("rank") <= k)
+            .withColumn("run_id", F.lit(cfg.run_id))
+            .select(*cols)
+        )
+        result = merged.unionByName(new_rows).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            rows = result.count()
+            updated = (
+                result.join(new.select(F.col("item_id").alias("neighbor_id")), "neighbor_id", "left_semi")
+                .join(new.select("item_id"), "item_id", "left_anti")
+                .select("item_id").distinct().count()
+            )
+            write_table(spark, result, analysis.ITEM_NEIGHBORS, cfg.lakehouse, mode="replace_where",
+                        version=model_version)
+        finally:
+            result.unpersist()
+    finally:
+        new.unpersist()
+    counts.update(items_indexed=int(meta["size"]) + n_new, neighbor_rows=rows, existing_items_updated=updated,
+                  index_parts=len(meta["parts"]) + len(added),
+                  seconds={"total": round(time.perf_counter() - t0, 2)})
     return counts

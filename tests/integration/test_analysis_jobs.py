@@ -102,6 +102,51 @@ def test_neighbors_quarantines_invalid_embeddings(
     assert not set(nb["neighbor_id"]) & {"bad_dim", "bad_nan", "bad_zero"}
 
 
+def test_neighbors_incremental_adds_new_items_without_a_rebuild(
+    spark: Any, analysis_lakehouse: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import neighbors
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from catalog2vec.lakehouse import read_pandas, read_table, write_table
+    from catalog2vec.retrieval import brute_force, load_embeddings
+    from catalog2vec.schemas import gold
+
+    root = tmp_path / "lh"
+    shutil.copytree(analysis_lakehouse / "gold" / "item_embeddings", root / "gold" / "item_embeddings")
+    shutil.copytree(analysis_lakehouse / "models", root / "models")
+    ids, x = load_embeddings(analysis_lakehouse, "oracle")
+    late = ids[::10]  # 39 items "embedded later"
+    DeltaTable.forPath(spark, str(root / "gold" / "item_embeddings")).delete(F.col("item_id").isin(late))
+    assert neighbors.main([*_common(root), "--model-version", "oracle", "-k", "5"]) == 0
+    before = json.loads((root / "indexes" / "oracle" / "index.json").read_text())
+    assert before["size"] == 384 - len(late)
+    rows = read_table(spark, analysis_lakehouse, gold.ITEM_EMBEDDINGS).where(F.col("item_id").isin(late))
+    write_table(spark, rows, gold.ITEM_EMBEDDINGS, root)  # the embed job adds them
+    assert neighbors.main([*_common(root), "--model-version", "oracle", "--incremental", "--run-id", "inc"]) == 0
+    counts = json.loads((root / "_runs" / "inc" / "neighbors.json").read_text())["counts"]
+    assert counts["items_added"] == len(late) and counts["items_indexed"] == 384 and counts["k"] == 5
+    after = json.loads((root / "indexes" / "oracle" / "index.json").read_text())
+    assert after["size"] == 384 and after["trained"] == before["trained"]
+    assert [p["path"] for p in before["parts"]] == [p["path"] for p in after["parts"][: len(before["parts"])]]
+    # the result equals an exact search over all 384 items: new items' lists, and the existing
+    # items whose top-5 a new item entered (most of them here: the late items are every 10th)
+    nb = read_pandas(root, "gold.item_neighbors")
+    assert len(nb) == 384 * 5 and counts["existing_items_updated"] > 50
+    _, bpos = brute_force(x, x, 6)
+    got = nb.sort_values(["item_id", "rank"]).groupby("item_id")["neighbor_id"].apply(list)
+    expect = {ids[q]: [ids[p] for p in bpos[q] if p != q][:5] for q in range(len(ids))}
+    same = sum(got[i] == expect[i] for i in ids)
+    assert same >= 380, f"{384 - same} items differ from exact search"
+    assert all(set(got[i]) == set(expect[i]) for i in late)
+    # nothing new: a second incremental run adds nothing and leaves the table as it is
+    assert neighbors.main([*_common(root), "--model-version", "oracle", "--incremental", "--run-id", "inc2"]) == 0
+    assert json.loads((root / "_runs" / "inc2" / "neighbors.json").read_text())["counts"]["items_added"] == 0
+
+
 def test_cluster_job_prototypes_and_assignment(spark: Any, analysis_lakehouse: Path) -> None:
     import cluster
 
@@ -144,6 +189,20 @@ def test_cluster_job_prototypes_and_assignment(spark: Any, analysis_lakehouse: P
     )
     assert assigned.tolist() == model.prototype_cluster.tolist()
     assert np.allclose(dist, 0.0, atol=1e-5)
+    # the same rule in the executors (a UDF, the prototypes broadcast) over every item of the table
+    from catalog2vec.clustering.build import assign_new_items
+    from catalog2vec.retrieval.inputs import embedding_frames
+    from tests.conftest import make_config
+
+    cfg = make_config(root)
+    items = embedding_frames(spark, str(root), "oracle").valid
+    got = assign_new_items(spark, cfg, "oracle", items).toPandas().set_index("item_id").loc[ids]
+    want, wdist, wrow = assign_to_prototypes(x, model.prototype_vectors, model.prototype_cluster)
+    assert got["cluster"].tolist() == want.tolist()
+    assert got["prototype_id"].tolist() == [model.prototype_ids[r] for r in wrow]
+    np.testing.assert_allclose(got["distance"].to_numpy(), wdist, atol=1e-5)
+    # an item already clustered is not "new": the default input is the unclustered embeddings only
+    assert assign_new_items(spark, cfg, "oracle").count() == 0
 
 
 def test_cli_similar_by_item_and_image(

@@ -132,3 +132,39 @@ def test_a_tampered_index_file_is_never_deserialised(tmp_path, victim: str) -> N
     (tmp_path / "ix" / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(IndexIntegrityError, match="records no sha256"):
         EmbeddingIndex.load(tmp_path / "ix")
+
+
+def test_ivf_nlist_follows_4_sqrt_n_capped_by_the_sample() -> None:
+    from catalog2vec.retrieval.index import ivf_nlist
+
+    assert ivf_nlist(1_000_000, 100_000) == 2564  # 4·sqrt(1M) = 4000 > 100,000 / 39
+    assert ivf_nlist(10_000, 100_000) == 400
+    assert ivf_nlist(10_000, 100_000, nlist=50) == 50  # given: taken as is
+
+
+def test_index_in_parts_equals_one_index_and_nprobe_reaches_the_target(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from catalog2vec.retrieval.index import choose_nprobe, empty_index, publish_parts, write_part
+
+    rng = np.random.default_rng(2)
+    centers = rng.normal(size=(30, 16))
+    x = (centers[rng.integers(0, 30, 3000)] + 0.3 * rng.normal(size=(3000, 16))).astype(np.float32)
+    ids = [f"i{j:05d}" for j in range(3000)]
+    # flat: three parts written separately, assembled in order = one exact index over all rows
+    flat = empty_index("flat", 16)
+    parts = [write_part(tmp_path / "flat", "b1", p, flat, ids[s:e], x[s:e])
+             for p, (s, e) in enumerate([(0, 1000), (1000, 1700), (1700, 3000)])]
+    publish_parts(tmp_path / "flat", flat, parts, IndexParams(kind="flat"), "m", "b1")
+    loaded = EmbeddingIndex.load(tmp_path / "flat")
+    assert loaded.item_ids == ids and loaded.size == 3000
+    np.testing.assert_array_equal(loaded.search(x[:50], 10)[1], brute_force(x[:50], x, 10)[1])
+    # ivf: trained on a sample, nprobe the fewest reaching the target on that sample
+    trained = empty_index("ivf", 16, x[::3], nlist=25)
+    nprobe, recall = choose_nprobe(trained, x[::3], 10, 0.95, queries=200)
+    assert recall >= 0.95 and 1 <= nprobe <= 25
+    parts = [write_part(tmp_path / "ivf", "b2", p, trained, ids[s:e], x[s:e])
+             for p, (s, e) in enumerate([(0, 1500), (1500, 3000)])]
+    publish_parts(tmp_path / "ivf", trained, parts, IndexParams(kind="ivf", nlist=25, nprobe=nprobe), "m", "b2")
+    ivf = EmbeddingIndex.load(tmp_path / "ivf")
+    assert ivf.item_ids == ids and ivf.params.nprobe == nprobe
+    assert recall_vs_exact(ivf.search(x[:300], 10)[1], brute_force(x[:300], x, 10)[1]) >= 0.9
+    np.testing.assert_allclose(ivf.vector("i01234"), l2_normalize(x[1234:1235])[0], atol=1e-6)
