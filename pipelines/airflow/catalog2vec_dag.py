@@ -67,6 +67,7 @@ from airflow.sdk import (
     TriggerRule,
     task,
 )
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catalog2vec import alerts, storage
 
@@ -356,7 +357,13 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
             conf.update(GPU_CONF)
         self.conf = {**(self.conf or {}), **conf}
         self.application_args = clean_args(self.application_args or [])
-        super().execute(context)
+        try:
+            super().execute(context)
+        except AirflowException as exc:
+            if exit_code(self, exc) == USER_ERROR_EXIT:
+                # the job's own "one line, exit 2": a bad argument or input; a retry cannot fix it
+                raise AirflowFailException(f"user error (exit 2), not retried: {exc}") from exc
+            raise  # exit 1 / a lost executor / the store down: transient, retried with back-off
         if self.outlets:
             args = self.application_args
             version = args[args.index("--model-version") + 1] if "--model-version" in args else None
@@ -366,6 +373,20 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
                     "table": storage.join(LAKEHOUSE, table), "model_version": version,
                     "run_id": str(context.get("run_id", "")),
                 }
+
+
+USER_ERROR_EXIT = 2  # catalog2vec.errors.UserError: one line on stderr, exit 2 (jobs/_common.run_job)
+
+
+def exit_code(operator: SparkSubmitOperator, exc: BaseException) -> int | None:
+    """The exit code of the spark-submit process behind a failed task (client mode: the PySpark
+    driver's own exit code), from the hook's process, else from the provider's message."""
+    proc = getattr(getattr(operator, "_hook", None), "_submit_sp", None)
+    code = getattr(proc, "returncode", None)
+    if isinstance(code, int):
+        return code
+    match = re.search(r"Error code is: (\d+)", str(exc))
+    return int(match.group(1)) if match else None
 
 
 class FailureNotifier(BaseNotifier):

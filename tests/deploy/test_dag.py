@@ -526,3 +526,31 @@ def test_a_failed_task_alerts_the_webhook_connection(airflow_db: Path, tmp_path:
     (alert,) = received
     assert alert["kind"] == "task failed" and alert["dag_id"] == "catalog2vec" and alert["task_id"] == "ingest_catalog"
     assert alert["text"].startswith("[catalog2vec] task failed: catalog2vec.ingest_catalog")
+
+
+@pytest.mark.slow
+def test_user_errors_are_not_retried_and_crashes_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real spark-submit runs through the operator: a job's user error (exit 2: here a catalog that
+    does not exist) fails the task for good (AirflowFailException: no retry); a crash (exit 1) is an
+    ordinary failure that Airflow retries with back-off."""
+    import copy
+
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    for key, value in airflow_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CATALOG2VEC_LAKEHOUSE", str(tmp_path / "lakehouse"))
+    mod = load_dag_module("catalog2vec_dag_exit_codes")
+    user_error = copy.copy(mod.dag.get_task("ingest_catalog"))
+    user_error.outlets = []
+    user_error.application_args = [("--lakehouse", str(tmp_path / "lakehouse")),
+                                   ("--input", str(tmp_path / "no-such-catalog.csv"))]
+    with pytest.raises(AirflowFailException, match=r"user error \(exit 2\), not retried"):
+        user_error.execute({"params": {}})
+    crash = tmp_path / "crash.py"
+    crash.write_text("raise RuntimeError('the executor was lost')\n")
+    crashed = copy.copy(mod.dag.get_task("ingest_catalog"))
+    crashed.outlets, crashed.application, crashed.py_files, crashed.application_args = [], str(crash), None, []
+    with pytest.raises(AirflowException) as exc:
+        crashed.execute({"params": {}})
+    assert not isinstance(exc.value, AirflowFailException) and mod.exit_code(crashed, exc.value) == 1
