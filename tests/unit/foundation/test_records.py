@@ -184,6 +184,13 @@ def test_image_scheme_allow_list_with_prefixes(uri: str, allowed: bool) -> None:
     assert (path == uri and why is None) if allowed else (path is None and why and uri[:12] in why)
 
 
+def test_uri_image_roots_admit_their_folder_only() -> None:
+    policy = R.ImagePolicy(roots=("s3://b/pics",))  # no scheme listed: the root alone admits
+    assert policy.refuse_uri("s3://b/pics/a.jpg") is None
+    assert policy.refuse_uri("s3://b/other/a.jpg") and policy.refuse_uri("s3://b/pics/../x/a.jpg")
+    assert R.resolve_image_path("pics/a.jpg", "s3://b")[0] == "s3://b/pics/a.jpg"  # relative under an s3 input
+
+
 def test_image_policy_from_config() -> None:
     from catalog2vec.config import IngestSection
     from catalog2vec.errors import InvalidInput
