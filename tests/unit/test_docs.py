@@ -95,3 +95,17 @@ def test_job_help_shows_defaults() -> None:
     # a default the help already states, or None (= from the config), is not repeated
     assert "(default: None)" not in text and "(default: False)" not in text
     assert "random seed (default: 0)" in " ".join(gen.load_parser("simulate_impressions").format_help().split())
+
+
+def test_readme_query_is_a_tested_example_query() -> None:
+    """The README's one query is `tag_counts` of sql/examples.sql (which the analyst-read and
+    metastore tests run on DuckDB and Spark), plus a LIMIT: one registry, no second copy to drift."""
+    from catalog2vec.lakehouse import sql_examples
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## One query", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    sql = block.split('"""', 2)[1]
+    examples = {e.name: e for e in sql_examples.load(REPO / "sql" / "examples.sql")}
+    norm = " ".join(sql.split())
+    assert norm == " ".join(examples["tag_counts"].sql.split()) + " LIMIT 10"
+    assert "duckdb" in examples["tag_counts"].engines
