@@ -29,7 +29,8 @@ def get_args_parser():  # type: ignore[no-untyped-def]
         "--reports", default=None, help="output directory (default <lakehouse>/reports/<model_version>)"
     )
     parser.add_argument(
-        "--max-train", type=int, default=2000, help="train-split items used by probe / kNN (sampled)"
+        "--max-train", type=int, default=None,
+        help="train-split items used by probe / kNN, sampled by hash of item_id (default: evaluation.max_train_items)",
     )
     parser.add_argument(
         "--fail-if-worse", action="store_true", help="exit 3 when the model does not beat both baselines"

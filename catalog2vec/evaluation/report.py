@@ -13,6 +13,11 @@ a word-frequency prior), linear probe (category / colour / gender, trained on tr
 features), clustering (k-means NMI / purity against category; plus the Spark job's clusters),
 attribute-aware similarity (PAN vs cosine) and a verdict that is flagged loudly when the model
 does not beat both baselines. Written as ``report.json`` + ``report.html`` (pictures embedded).
+
+Bounded at any catalog size: only ``[evaluation] max_test_items`` test-split items and
+``max_train_items`` train-split items are read (a deterministic sample by a hash of item_id,
+chosen in Spark: :func:`catalog2vec.retrieval.inputs.split_frame` with caps); the Spark job's
+clusters are scored on those sampled items.
 """
 
 from __future__ import annotations
@@ -178,7 +183,8 @@ class _Split:
 def _load_split(spark: SparkSession, cfg: Config, model_version: str, max_train: int) -> _Split:
     from catalog2vec.retrieval.inputs import model_card, read_images, split_frame
 
-    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
+    caps = {"test": cfg.evaluation.max_test_items, "train": max_train}
+    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version, caps, cfg.evaluation.seed)
     test_all = frame[frame["split"] == "test"]
     train_all = frame[frame["split"] == "train"]
     if len(test_all) < 3:
@@ -205,6 +211,8 @@ def _report_header(data: _Split, cfg: Config, model_version: str) -> dict[str, A
             "relevance": {"category": "same category", "category_color": "same category and colour"},
             "probe": "LogisticRegression on standardised frozen features, trained on the train split",
             "features": list(FEATURES),
+            "sample": {"max_test_items": cfg.evaluation.max_test_items, "max_train_items": cfg.evaluation.max_train_items,
+                       "chosen_by": f"hash of item_id (evaluation.seed = {cfg.evaluation.seed})"},
         },
         "counts": {
             "items_with_embedding_and_labels": len(data.frame),
@@ -339,11 +347,13 @@ def evaluate(
     cfg: Config,
     model_version: str,
     out_dir: str | os.PathLike[str] | None = None,
-    max_train: int = 2000,
+    max_train: int | None = None,
     examples: int = 4,
 ) -> dict[str, Any]:
-    """Compute every section, write report.json + report.html (+ PNGs); returns the report dict."""
+    """Compute every section, write report.json + report.html (+ PNGs); returns the report dict.
+    ``max_train``: train-split items read (default ``evaluation.max_train_items``)."""
     t0 = time.time()
+    max_train = cfg.evaluation.max_train_items if max_train is None else max_train
     out = storage.normalize(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
     data = _load_split(spark, cfg, model_version, max_train)
     report = _report_header(data, cfg, model_version)
@@ -402,14 +412,17 @@ def verdict(headline: dict[str, dict[str, float | None]]) -> dict[str, Any]:
 def _spark_clusters(
     spark: SparkSession, cfg: Config, model_version: str, frame: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, Any] | None:
-    """NMI / purity against category of the clusters written by jobs/cluster.py (all items, and test)."""
+    """NMI / purity against category of the clusters written by jobs/cluster.py (the evaluated
+    items -- the bounded test + train sample -- and the test items)."""
     from pyspark.sql import functions as F
 
-    if not table_exists(cfg.lakehouse, analysis.ITEM_CLUSTERS):
+    if not table_exists(cfg.lakehouse, analysis.ITEM_CLUSTERS) or frame.empty:
         return None
+    sampled = spark.createDataFrame([(str(i),) for i in frame["item_id"]], "item_id string")
+    clusters = read_table(spark, cfg.lakehouse, analysis.ITEM_CLUSTERS).where(F.col("model_version") == model_version)
+    k_row = clusters.agg(F.countDistinct("cluster").alias("k")).first()
     pdf: pd.DataFrame = (
-        read_table(spark, cfg.lakehouse, analysis.ITEM_CLUSTERS)
-        .where(F.col("model_version") == model_version)
+        clusters.join(sampled, "item_id", "left_semi")
         .select("item_id", "cluster")
         .toPandas()
     )
@@ -418,7 +431,7 @@ def _spark_clusters(
     merged = frame[["item_id", "category", "split"]].merge(pdf, on="item_id")
     tst = merged[merged["split"] == "test"]
     return {
-        "k": int(pdf["cluster"].nunique()),
+        "k": int(k_row["k"]) if k_row is not None else 0,
         "items": len(merged),
         "nmi_all": M.nmi(list(merged["category"].astype(str)), list(merged["cluster"])),
         "purity_all": M.purity(list(merged["category"].astype(str)), list(merged["cluster"])),

@@ -5,6 +5,11 @@ that have an embedding, a category and a colour. Positives: pairs with the same 
 colour; negatives: sampled pairs that differ. Condition c is supervised by the vocabulary word
 whose presence splits the training items most evenly (see ``choose_attribute_words``).
 The head is saved to ``<lakehouse>/similarity/<model_version>/`` (pan.pt + pan_card.json).
+
+Bounded at any catalog size: at most ``similarity.max_train_items`` train-split items (pairs are
+drawn among them, at most ``similarity.max_pos_pairs`` positives) and ``max_heldout_items``
+val + test items (the held-out pair AUC) are read, a deterministic sample by a hash of
+item_id chosen in Spark (:func:`catalog2vec.retrieval.inputs.split_frame` with caps).
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ def pair_eval(
 
 def train_similarity(spark: SparkSession, cfg: Config, model_version: str) -> dict[str, Any]:
     pcfg = pan_config(cfg)
-    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version)
+    caps = {"train": pcfg.max_train_items, "val": pcfg.max_heldout_items, "test": pcfg.max_heldout_items}
+    frame, emb, tokens, vocab_version = split_frame(spark, cfg, model_version, caps, pcfg.seed)
     train = frame[(frame["split"] == "train") & frame["group"].notna()]
     if train.empty:
         raise InvalidInput("no training items with an embedding, a category and a colour")
@@ -85,6 +91,7 @@ def train_similarity(spark: SparkSession, cfg: Config, model_version: str) -> di
         "model_version": model_version,
         "vocab_version": vocab_version,
         "train_items": len(train),
+        "max_train_items": pcfg.max_train_items,
         "train_groups": int(train["group"].nunique()),
         "skipped_no_category_or_colour": int(frame["group"].isna().sum()),
         "loss_history": trained.history,
