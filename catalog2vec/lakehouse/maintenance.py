@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec.lakehouse.io import migrate_table, table_exists, table_path
+from catalog2vec.lakehouse.io import migrate_table, table_exists, table_path, with_conflict_retry
 from catalog2vec.lakehouse.table import TableSpec
 
 if TYPE_CHECKING:
@@ -143,9 +143,14 @@ def maintain_table(
     compacted = written = 0
     zcols = spec.zorder_by if zorder else ()
     if optimize:
-        builder = DeltaTable.forPath(spark, path).optimize()
-        result = builder.executeZOrderBy(*zcols) if zcols else builder.executeCompaction()
-        metrics = result.collect()[0]["metrics"]
+
+        def run_optimize() -> Any:
+            builder = DeltaTable.forPath(spark, path).optimize()
+            return (builder.executeZOrderBy(*zcols) if zcols else builder.executeCompaction()).collect()
+
+        # a writer committing to the same files meanwhile (embed's MERGE) makes OPTIMIZE conflict:
+        # compaction of the then-current files is idempotent, so it is retried like a MERGE is
+        metrics = with_conflict_retry(f"optimize {name}", run_optimize)[0]["metrics"]
         compacted, written = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
     hours = spec.deleted_file_retention_hours
     vacuumed = 0
