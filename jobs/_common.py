@@ -17,6 +17,7 @@ from typing import Any
 
 from catalog2vec import names
 from catalog2vec.config import Config, ConfigError, load_config
+from catalog2vec.lakehouse.io import retry_counts
 from catalog2vec.redact import redact, redact_text
 
 
@@ -117,6 +118,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
     t0 = time.time()
     started = datetime.now(UTC).isoformat()
     quality.reason_counts(reset=True)
+    retry_counts(reset=True)
     record: dict[str, Any] = {"job": name, "run_id": run_id, "lakehouse": root, "started_at": started}
     rc, result = 0, None
     try:
@@ -142,6 +144,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
                 exit_code=rc,
                 counts=_jsonable(result),
                 reasons=quality.reason_counts(),
+                retries=retry_counts(),
             )
             write_run_record(root, run_id, name, redact(record))  # no secret in a file
     return rc

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -60,6 +61,18 @@ def is_conflict(exc: BaseException, also: tuple[str, ...] = ()) -> bool:
     return any(c in text for c in (*CONFLICTS, *also))
 
 
+_RETRIES: Counter[str] = Counter()
+
+
+def retry_counts(reset: bool = False) -> dict[str, int]:
+    """Retries this process made, per cause (``delta_conflict``): the job runner puts them in the
+    run record (``retries``), so a run that rode out contention says so."""
+    out = dict(sorted(_RETRIES.items()))
+    if reset:
+        _RETRIES.clear()
+    return out
+
+
 def with_conflict_retry(what: str, fn: Callable[[], T], attempts: int = MAX_ATTEMPTS,
                         also: tuple[str, ...] = ()) -> T:
     """Run ``fn`` (an idempotent Delta write); on a concurrency conflict wait with jittered
@@ -71,6 +84,7 @@ def with_conflict_retry(what: str, fn: Callable[[], T], attempts: int = MAX_ATTE
             if attempt == attempts or not is_conflict(exc, also):
                 raise
             delay = min(8.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random())
+            _RETRIES["delta_conflict"] += 1
             log.warning("%s: concurrent Delta commit (%s); retry %d/%d in %.1fs", what,
                         str(exc).splitlines()[0][:200], attempt, attempts - 1, delay)
             time.sleep(delay)

@@ -107,3 +107,20 @@ def test_conflict_retry_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError):
         with_conflict_retry("merge", other)
     assert len(calls) == 1
+
+
+def test_run_record_counts_the_retries_the_job_made(tmp_path: Path) -> None:
+    from catalog2vec.lakehouse.io import CONFLICTS
+
+    cfg = _cfg(tmp_path / "lh")
+    calls: list[int] = []
+
+    def commit() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError(f"{CONFLICTS[0]}: a concurrent writer committed first")
+        return 1
+
+    assert run_job("demo", lambda: Counts(with_conflict_retry("merge into t", commit), 1), cfg) == 0
+    rec = json.loads((tmp_path / "lh" / "_runs" / "r1" / "demo.json").read_text())
+    assert rec["retries"] == {"delta_conflict": 1} and len(calls) == 2
