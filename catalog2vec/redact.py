@@ -43,7 +43,8 @@ def redact_text(text: str) -> str:
 def redact(obj: Any) -> Any:
     """A copy of ``obj`` (mappings, lists, tuples, strings, scalars) safe to log or persist."""
     if isinstance(obj, Mapping):
-        return {k: (MASK if isinstance(k, str) and is_secret_key(k) and obj[k] not in ("", None)
+        # a secret is text: a number under a ``…_key`` name (a count of duplicate_key rejects) is data
+        return {k: (MASK if isinstance(k, str) and is_secret_key(k) and isinstance(v, (str, bytes)) and v
                     else redact(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact(v) for v in obj)
