@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     srv.add_argument("-k", type=int, default=12, help="neighbours per page (default 12)")
     srv.add_argument("--index", choices=INDEX_KINDS, default="flat", help="index kind (default flat = exact)")
+    srv.add_argument("--rebuild", action="store_true", help="rebuild the saved index from gold.item_embeddings")
     srv.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                      help="a further Host name the browser answers (besides 127.0.0.1, localhost and --host; "
                           "repeatable), e.g. the machine's name when --host 0.0.0.0")
@@ -87,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--port must be 1..65535, got {args.port}")
     cfg = load_config(args.config, args.overrides)
     run_server(args.lakehouse, host=args.host, port=args.port, model_version=args.model_version, k=args.k,
-               index_kind=args.index, images=cfg.images, extra_hosts=args.allowed_host)
+               index_kind=args.index, images=cfg.images, extra_hosts=args.allowed_host, rebuild_index=args.rebuild)
     return 0
 
 

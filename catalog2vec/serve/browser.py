@@ -97,6 +97,7 @@ class NeighbourBrowser:
         image_cache: int = 2048,
         images: ImagesSection | None = None,
         decode_slots: int = 2,
+        rebuild_index: bool = False,
     ) -> None:
         from catalog2vec.retrieval.store import build_or_load_index
 
@@ -107,7 +108,7 @@ class NeighbourBrowser:
         self.k = int(k)
         self.images_config = images or ImagesSection()
         self.index: EmbeddingIndex = build_or_load_index(
-            self.lakehouse, self.model_version, IndexParams(kind=index_kind)
+            self.lakehouse, self.model_version, IndexParams(kind=index_kind), rebuild=rebuild_index
         )
         self.items = _catalog(self.lakehouse)
         self.titles = {i: m.get("title", "") for i, m in self.items.items()}
