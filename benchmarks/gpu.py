@@ -28,7 +28,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train batch {args.batch}: bare step {r['bare_step_img_s']:.1f} img/s, loop "
               f"{r['train_loop_img_s']:.1f} img/s, ratio {r['ratio']:.3f}", flush=True)
     record["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
-    text = json.dumps(record, indent=2, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o))
+    text = json.dumps(record, indent=2, default=str)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

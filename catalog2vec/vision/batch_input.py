@@ -13,10 +13,11 @@ float batch ``(N, 3, S, S)`` on the device, shared by training and embedding.
 * **Transfer**: a CPU-built batch bound for a GPU goes through pinned host memory with
   ``non_blocking=True``; on CUDA the batch is returned ``channels_last``.
 
-On the CPU this path gives *bit-identical* tensors to the PIL reference transforms of
+On the CPU this path gives the tensors of the PIL reference transforms of
 :mod:`catalog2vec.vision.transforms` (``eval_transform``; ``train_transform`` with the same per-sample
-seed): libjpeg-turbo decodes the same pixels and torchvision's uint8 antialiased resize reproduces
-PIL's (checked in ``tests/unit/vision/test_batch_input.py``). nvJPEG's IDCT differs from
+seed) up to one grey level in a few pixels: libjpeg-turbo decodes the same pixels and torchvision's
+uint8 antialiased resize reproduces PIL's but for rounding (checked in
+``tests/unit/vision/test_batch_input.py``). nvJPEG's IDCT differs from
 libjpeg-turbo's by a few grey levels at most.
 
 Train augmentation parameters are drawn on the CPU with exactly the reference's RNG calls under
