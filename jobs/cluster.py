@@ -1,10 +1,12 @@
 """k-means clustering of one model version's embeddings with prototypes.
 
 Spark MLlib KMeans (k = cluster.k) on L2-normalised embeddings (Euclidean k-means on unit
-vectors = clustering by cosine). Writes gold.clusters (cluster, centroid, size, the
-cluster.prototypes items nearest the centroid) and gold.item_clusters (item_id, cluster, cosine
-distance to the centroid); the version's rows are replaced as a whole (idempotent). New items are
-assigned to the nearest prototype with catalog2vec.clustering.assign_to_prototypes.
+vectors = clustering by cosine), read from gold.item_embeddings by the executors: the driver holds
+the k centroids and the prototype ids, never the vectors. Writes gold.clusters (cluster, centroid,
+size, the cluster.prototypes items nearest the centroid, by a window rank) and gold.item_clusters
+(item_id, cluster, cosine distance to the centroid); the version's rows are replaced as a whole
+(idempotent). New items are assigned to the nearest prototype in the executors with
+catalog2vec.clustering.build.assign_new_items (the prototypes broadcast). See docs/scale.md.
 
 example:
   spark-submit jobs/cluster.py --lakehouse lakehouse --model-version latest --set cluster.k=12

@@ -218,7 +218,7 @@ def spark_clusters(
     slices = int(valid.sparkSession.sparkContext.defaultParallelism)
     feats = unit_features(contiguous_slices(valid, slices)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        distinct = feats.select(F.transform("unit", lambda v: F.round(v, 6)).alias("v"))
+        distinct = feats.select(F.xxhash64(F.transform("unit", lambda v: F.round(v, 6))).alias("v"))
         k_eff = max(1, min(k, distinct.distinct().limit(k).count()))
         if k_eff < k:
             log.warning("k=%d > %d distinct items: using k=%d", k, k_eff, k_eff)
