@@ -240,6 +240,7 @@ def fit_models(spark: SparkSession, cfg: Config, data: CtrData, timings: dict[st
         return fit_trees(x[is_tr], y_all[is_tr], x[~is_tr], y_all[~is_tr], len(sp.categorical), cfg, sp.feature_names)
 
     booster, tree_info = trees_for(spec)
+    tree_info["sample_rows"], tree_info["sample_cap"] = len(y_all), c.tree_sample
     timings["trees_s"] = tree_info["train_seconds"]
     log.info("trees: best iteration %d of %d", tree_info["best_iteration"], c.num_trees)
 
