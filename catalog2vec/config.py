@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog2vec import config_rules, storage
+from catalog2vec import config_rules, names, storage
 from catalog2vec.errors import InvalidInput
 
 # The embedded default ships inside the package (a link to conf/local.toml in the source tree).
@@ -415,8 +415,19 @@ def load_config(
     cfg = cfg.with_overrides(lakehouse=lakehouse, run_id=run_id, source_path=source)
     if not cfg.run_id:
         cfg = dataclasses.replace(cfg, run_id=new_run_id())
+    _check_names(cfg)
     _check_values(cfg)
     return cfg
+
+
+def _check_names(cfg: Config) -> None:
+    """The name policy (:mod:`catalog2vec.names`) for every name the config can carry."""
+    try:
+        names.validate_name(cfg.run_id, "run_id")
+        names.validate_optional_name(cfg.train.vocab_version, "train.vocab_version")
+        names.validate_optional_name(cfg.train.model_version, "train.model_version")
+    except InvalidInput as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_values(cfg: Config) -> None:
