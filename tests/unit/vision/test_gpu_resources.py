@@ -15,7 +15,9 @@ BASE = {EXECUTOR_GPU: "1", DISCOVERY: "/opt/spark/getGpusResources.sh", TASK_GPU
 
 
 def test_cluster_toml_runs_training_and_embedding_on_gpus() -> None:
-    cfg = load_config(REPO / "conf" / "cluster.toml")
+    assert TASK_GPU not in load_config(REPO / "conf" / "cluster.toml").spark.conf  # CPU jobs ask for no GPU
+    cfg = load_config(REPO / "conf" / "cluster-gpu.toml")
+    assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "400"  # the rest of cluster.toml
     conf = cfg.spark.conf
     assert conf[TASK_GPU] == "1" and conf[EXECUTOR_GPU] == "1" and conf[DISCOVERY].endswith("getGpusResources.sh")
     check_spark_gpu_conf(conf, "train", cfg.train.num_processes)
