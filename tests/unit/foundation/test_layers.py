@@ -21,7 +21,7 @@ FEATURES = ("serve", "ctr", "evaluation", "similarity", "clustering", "retrieval
             "ingest")  # highest first
 FOUNDATIONS = ("lakehouse", "schemas", "models", "tracking", "config", "storage", "spark", "quality", "alerts",
                "vectors", "templates", "plots", "cluster", "errors", "resources",
-               "config_rules")
+               "config_rules", "names", "redact")
 
 
 def _sources() -> list[tuple[str, Path]]:
