@@ -260,6 +260,26 @@ def measure_recall(
     return float(np.mean(hits)) if hits else 0.0
 
 
+def _trained_index(valid: DataFrame, n: int, dim: int, k: int, cfg: Config, params: IndexParams,
+                   counts: dict[str, Any]) -> tuple[Any, list[str], np.ndarray]:
+    """The empty index the executors fill: flat, or IVF trained on a bounded driver sample with
+    nprobe chosen for ``retrieval.target_recall`` (``params`` and ``counts`` updated). Returns
+    (index, sample item ids, sample vectors) — the sample also serves the recall measurement."""
+    r = cfg.retrieval
+    if params.kind != "ivf":
+        return empty_index("flat", dim), [], np.zeros((0, dim), dtype=np.float32)
+    sample_ids, sample = _train_sample(valid, n, r.train_sample, dim)
+    params.nlist = ivf_nlist(n, len(sample), r.nlist)
+    trained = empty_index("ivf", dim, sample, params.nlist)
+    probe, sample_recall = choose_nprobe(trained, sample, k, r.target_recall, r.recall_queries or 1000)
+    params.nprobe = min(r.nprobe, params.nlist) if r.nprobe > 0 else probe
+    counts.update(nlist=params.nlist, nprobe=params.nprobe, train_sample=len(sample),
+                  recall_on_sample=round(sample_recall, 4))
+    log.info("ivf: nlist %d trained on %d vectors, nprobe %d (recall@%d on the sample %.3f)",
+             params.nlist, len(sample), params.nprobe, k, sample_recall)
+    return trained, sample_ids, sample
+
+
 def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
     """Index one model version's embeddings, save the index, write every item's top-k neighbours.
 
@@ -288,20 +308,7 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     valid = frames.valid.orderBy("item_id").persist(StorageLevel.MEMORY_AND_DISK)
     counts: dict[str, Any] = {"model_version": model_version, "rows_in": frames.rows_in, "items_indexed": n,
                               "quarantined": quarantined, "k": k, "index": kind}
-    sample_ids: list[str] = []
-    sample = np.zeros((0, dim), dtype=np.float32)
-    if kind == "ivf":
-        sample_ids, sample = _train_sample(valid, n, r.train_sample, dim)
-        params.nlist = ivf_nlist(n, len(sample), r.nlist)
-        trained = empty_index("ivf", dim, sample, params.nlist)
-        probe, sample_recall = choose_nprobe(trained, sample, k, r.target_recall, r.recall_queries or 1000)
-        params.nprobe = min(r.nprobe, params.nlist) if r.nprobe > 0 else probe
-        counts.update(nlist=params.nlist, nprobe=params.nprobe, train_sample=len(sample),
-                      recall_on_sample=round(sample_recall, 4))
-        log.info("ivf: nlist %d trained on %d vectors, nprobe %d (recall@%d on the sample %.3f)",
-                 params.nlist, len(sample), params.nprobe, k, sample_recall)
-    else:
-        trained = empty_index("flat", dim)
+    trained, sample_ids, sample = _trained_index(valid, n, dim, k, cfg, params, counts)
     t_train = time.perf_counter()
 
     import faiss
@@ -347,25 +354,12 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     return counts
 
 
-def update_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
-    """``neighbors --incremental``: add the items embedded since the saved index was built to it
-    (new parts, the trained quantizer unchanged: no rebuild) and update ``gold.item_neighbors``:
-    the new items' top-k over the whole index, and every existing item's top-k merged with its
-    best matches among the new items (so an existing item whose top-k a new item enters is
-    updated). New = a valid embedding of the version without rows in ``gold.item_neighbors``.
-    Items removed from the embeddings are not removed from the index (rebuild for that).
-    """
-    import faiss
-    from pyspark import StorageLevel
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
+def _saved_parts_index(cfg: Config, model_version: str, k: int | None) -> tuple[str, dict[str, Any], int]:
+    """(index directory, its manifest, k) of the saved index ``--incremental`` extends."""
     from catalog2vec import storage
     from catalog2vec.errors import MissingInput
-    from catalog2vec.lakehouse import read_table
-    from catalog2vec.retrieval.index import META_FILE, PARTS_LAYOUT, TRAINED_FILE, read_verified
+    from catalog2vec.retrieval.index import META_FILE, PARTS_LAYOUT
 
-    t0 = time.perf_counter()
     directory = index_dir(cfg.lakehouse, model_version)
     marker = storage.join(directory, META_FILE)
     if not storage.exists(marker):
@@ -376,6 +370,44 @@ def update_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: in
     k = int(k or meta.get("k") or cfg.retrieval.k)
     if meta.get("k") and int(meta["k"]) != k:
         raise InvalidInput(f"the saved neighbours have k={meta['k']}; --incremental keeps it (asked k={k})")
+    return directory, meta, k
+
+
+def _merge_top_k(table: DataFrame, candidates: DataFrame, k: int, run_id: str, cols: list[str]) -> DataFrame:
+    """Existing items' neighbour rows merged with their candidates among the new items: the best
+    ``k`` per item by score (ties by neighbour id), re-ranked, stamped with this run."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    return (
+        table.select(*cols)
+        .unionByName(candidates)
+        .withColumn("rank", F.row_number().over(
+            Window.partitionBy("item_id").orderBy(F.desc("score"), "neighbor_id")).cast("int"))
+        .where(F.col("rank") <= k)
+        .withColumn("run_id", F.lit(run_id))
+        .select(*cols)
+    )
+
+
+def update_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int | None = None) -> dict[str, Any]:
+    """``neighbors --incremental``: add the items embedded since the saved index was built to it
+    (new parts, the trained quantizer unchanged: no rebuild) and update ``gold.item_neighbors``:
+    the new items' top-k over the whole index, and every existing item's top-k merged with its
+    best matches among the new items (so an existing item whose top-k a new item enters is
+    updated). New = a valid embedding of the version without rows in ``gold.item_neighbors``.
+    Items removed from the embeddings are not removed from the index (rebuild for that).
+    """
+    import faiss
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from catalog2vec import storage
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.retrieval.index import TRAINED_FILE, read_verified
+
+    t0 = time.perf_counter()
+    directory, meta, k = _saved_parts_index(cfg, model_version, k)
     frames = embedding_frames(spark, cfg.lakehouse, model_version)
     quarantined = quarantine_invalid_frame(spark, cfg.lakehouse, frames, model_version, "neighbors", cfg.run_id)
     dim = int(meta["dim"])
@@ -414,16 +446,7 @@ def update_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: in
         only = frozenset(str(p["path"]) for p in added)
         existing = frames.valid.join(new.select("item_id"), "item_id", "left_anti")
         candidates = existing.mapInArrow(functools.partial(_search, only=only, **common), schema)  # type: ignore[arg-type]
-        cols = [f.name for f in schema.fields]
-        merged = (
-            table.select(*cols)
-            .unionByName(candidates)
-            .withColumn("rank", F.row_number().over(
-                Window.partitionBy("item_id").orderBy(F.desc("score"), "neighbor_id")).cast("int"))
-            .where(F.col("rank") <= k)
-            .withColumn("run_id", F.lit(cfg.run_id))
-            .select(*cols)
-        )
+        merged = _merge_top_k(table, candidates, k, cfg.run_id, [f.name for f in schema.fields])
         result = merged.unionByName(new_rows).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             rows = result.count()
