@@ -30,16 +30,14 @@ import json
 import os
 from pathlib import Path
 
-import matplotlib
+# no backend is forced: Jupyter shows the figures inline; run as a script without a display,
+# matplotlib falls back to Agg by itself (the figures are also saved under OUT)
+import matplotlib.pyplot as plt
+import pandas as pd
+from sklearn.decomposition import PCA
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-
-from catalog2vec.lakehouse import duckdb_connect, read_arrow, table_exists  # noqa: E402
-from catalog2vec.lakehouse import gold as g  # noqa: E402
+from catalog2vec.lakehouse import duckdb_connect, read_arrow, table_exists
+from catalog2vec.lakehouse import gold as g
 
 LAKEHOUSE = os.environ.get("CATALOG2VEC_LAKEHOUSE", "lakehouse")
 OUT = Path(os.environ.get("CATALOG2VEC_OUT", os.path.join(LAKEHOUSE, "reports", "explore_embeddings")))

@@ -40,12 +40,17 @@ def test_resume_gives_exactly_the_uninterrupted_weights(tmp_path: Path) -> None:
     spe = json.loads(Path(full.model_dir, "model_card.json").read_text())["steps_per_epoch"]
     assert full.steps == 2 * spe
 
-    # "killed" after step 3 (mid first epoch), then resumed by simply running again
-    part = train(cfg(root, 'train.model_version="resumed"', "train.max_steps=3"))
+    # "killed" after step 3 (mid first epoch), then resumed by simply running again; the config carries
+    # a credential (a tracking URI with user-info) that no checkpoint or card may hold
+    secret = 'mlflow.tracking_uri="https://alice:TOPSECRET@mlflow.example/"'
+    part = train(cfg(root, 'train.model_version="resumed"', "train.max_steps=3", secret))
     assert part is not None and part.steps == 3 and not part.complete
     ckpts = list_checkpoints(Path(part.model_dir) / "checkpoints")
     assert ckpts[-1][0] == 3
-    resumed = train(cfg(root, 'train.model_version="resumed"'))
+    ckpt = torch.load(ckpts[-1][1], weights_only=True)  # tensors and plain containers only
+    assert ckpt["config"]["mlflow"]["tracking_uri"] == "https://***@mlflow.example/"
+    assert b"TOPSECRET" not in Path(ckpts[-1][1]).read_bytes()
+    resumed = train(cfg(root, 'train.model_version="resumed"', secret))
     assert resumed is not None and resumed.resumed_from_step == 3 and resumed.complete
 
     a = torch.load(Path(full.model_dir) / "model.pt", weights_only=True)
@@ -55,6 +60,7 @@ def test_resume_gives_exactly_the_uninterrupted_weights(tmp_path: Path) -> None:
     for e, f in zip(full.metrics["per_epoch"], resumed.metrics["per_epoch"], strict=True):
         assert (e["val_map"], e["val_recall@5"], e["step"]) == (f["val_map"], f["val_recall@5"], f["step"])
 
+    assert not [p for p in Path(resumed.model_dir).rglob("*") if p.is_file() and b"TOPSECRET" in p.read_bytes()]
     card = json.loads(Path(resumed.model_dir, "model_card.json").read_text())
     assert card["vocab_version"] == VOCAB_VERSION and card["num_words"] == len(info["tokens"])
     assert card["resumed_from_step"] == 3 and card["complete"] is True
