@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,18 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
+def own_metadata_db(tmp_path: Path) -> dict[str, str]:
+    """The environment that gives one DAG run its own copy of the session's migrated metadata DB.
+
+    Outlet assets are named per table and their URI is the table in the deployment's lakehouse; a
+    deployment has one lakehouse, but these tests give each run its own, and Airflow deactivates an
+    asset whose name comes back with another URI. A fresh copy per run is a fresh deployment."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db = tmp_path / "airflow.db"
+    shutil.copyfile(_AIRFLOW_HOME / "airflow.db", db)
+    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}
+
+
 def run_dag(
     tmp_path: Path,
     conf: dict[str, Any],
@@ -95,7 +108,7 @@ def run_dag(
         deployment["CATALOG2VEC_LAKEHOUSE"] = str(conf.pop("lakehouse"))
     if "config" in conf:
         deployment["CATALOG2VEC_CONFIG"] = str(conf.pop("config"))
-    extra_env = {**deployment, **(extra_env or {})}
+    extra_env = {**deployment, **own_metadata_db(tmp_path), **(extra_env or {})}
     cmd = [sys.executable, str(Path(__file__).with_name("dag_runner.py")), "--conf", json.dumps(conf)]
     if logical_date:
         cmd += ["--logical-date", logical_date]

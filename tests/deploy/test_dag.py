@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import REPO, airflow_env, run_dag
+from tests.deploy.conftest import REPO, airflow_env, own_metadata_db, run_dag
 
 EXAMPLES = REPO / "examples" / "data"
 
@@ -248,7 +248,8 @@ def test_a_run_triggered_with_a_forbidden_spark_conf_fails_before_anything_is_su
     when it is created (param validation), no task runs and no spark-submit line is built."""
     cmd = [sys.executable, str(REPO / "tests" / "deploy" / "dag_runner.py"), "--task", "ingest_catalog",
            "--conf", json.dumps({"spark_conf": {"spark.driver.extraJavaOptions": "-javaagent:/tmp/x.jar"}})]
-    proc = subprocess.run(cmd, env={**airflow_env(), "CATALOG2VEC_LAKEHOUSE": str(tmp_path / "lakehouse")},
+    env = {**airflow_env(), **own_metadata_db(tmp_path / "db"), "CATALOG2VEC_LAKEHOUSE": str(tmp_path / "lakehouse")}
+    proc = subprocess.run(cmd, env=env,
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "DAG_TEST_RESULT" not in out, out[-3000:]
