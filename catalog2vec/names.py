@@ -62,10 +62,13 @@ def validate_model_ref(value: object, what: str = "model_version") -> str:
     return validate_name(value, what)
 
 
-def arg_type(what: str, *, model_ref: bool = False) -> Callable[[str], str]:
-    """An ``argparse`` ``type=``: a bad name becomes argparse's one-line usage error (exit 2)."""
+def arg_type(what: str, *, model_ref: bool = False, optional: bool = False) -> Callable[[str], str]:
+    """An ``argparse`` ``type=``: a bad name becomes argparse's one-line usage error (exit 2).
+    ``optional``: ``""`` passes too (argparse also converts a string default such as ``""``)."""
 
     def check(value: str) -> str:
+        if optional and value == "":
+            return value
         try:
             return validate_model_ref(value, what) if model_ref else validate_name(value, what)
         except InvalidInput as exc:

@@ -28,7 +28,7 @@ from catalog2vec.spark import get_spark
 
 def get_args_parser():  # type: ignore[no-untyped-def]
     parser = base_parser("register_tables", __doc__ or "")
-    parser.add_argument("--model-version", default="", type=names.arg_type("model_version"),
+    parser.add_argument("--model-version", default="", type=names.arg_type("model_version", optional=True),
                         help="model version of the _latest views (default: the one models/LATEST names)")
     return parser
 

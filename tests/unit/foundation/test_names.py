@@ -106,6 +106,17 @@ def test_job_flags_refuse_hostile_names_with_one_line_and_exit_2(
     assert not (tmp_path.parent / "x").exists() and not (tmp_path.parent.parent / "x").exists()
 
 
+@pytest.mark.parametrize("job", ["build_vocab", "train", "embed", "neighbors", "cluster", "evaluate",
+                                 "build_ctr_features", "train_ctr", "register_tables", "train_similarity",
+                                 "ingest_catalog", "maintain_tables"])
+def test_every_default_passes_its_own_name_check(job: str) -> None:
+    """argparse converts string defaults with ``type=``: a default that is not a name would fail
+    every run that does not pass the flag (register_tables' ``--model-version ""`` did)."""
+    module = importlib.import_module(job)
+    argv = {"train_ctr": ["--feature-version", "f1"], "ingest_catalog": ["--input", "x.csv", "--format", "csv"]}.get(job, [])
+    module.get_args_parser().parse_args(argv)
+
+
 def test_s3_settings_repr_hides_the_secret() -> None:
     s = storage.S3Settings(endpoint="http://127.0.0.1:9000", access_key="AKIAEXAMPLE", secret_key="TOPSECRET-1",
                            session_token="TOPSECRET-2", region="us-east-1")
