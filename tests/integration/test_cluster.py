@@ -10,7 +10,7 @@ the deployment a user runs, shrunk to one machine.
   ``local_mode=True`` run with the same seed;
 * the cluster's embeddings equal a ``local[2]`` run's bit for bit;
 * distributed training killed mid-run (the driver, ``kill -9``) resumes from its checkpoint on S3
-  to the uninterrupted run's weights, and leaves no rank behind;
+  to the uninterrupted run's weights, and leaves no rank behind (``make test-long``);
 * a worker JVM killed during ``embed``: Spark retries its tasks on the other worker and the
   table ends with exactly one row per item.
 """
@@ -179,6 +179,11 @@ def training_processes() -> list[int]:
     return found
 
 
+# ~150 s idle: in `make test-long`. Its slices stay in `make test`: a killed training job resumes from
+# its checkpoint in the bucket (test_object_store.py), the killed job group leaves no process and
+# resumes to the uninterrupted weights (test_train_resume.py), and 2-rank training on this cluster
+# equals 2 local processes (above).
+@pytest.mark.long
 def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str, Any], cluster: Any,
                                                              s3_server: Any, spark: Any, tmp_path: Path) -> None:
     """``kill -9`` of the spark-submit driver mid-training (after its first checkpoint): no rank
