@@ -213,6 +213,24 @@ class EvaluationSection:
     seed: int = 0
 
 
+PROMOTION_METRICS = ("tag_recall@3", "tag_recall@5", "tag_recall@10", "retrieval_precision@10")
+
+
+@dataclass(frozen=True)
+class PromotionSection:
+    """The promotion gate (``jobs/promote.py``): a trained candidate replaces the champion
+    (``models/LATEST``) only when it scores at least ``champion + min_delta`` on ``metric``, measured
+    on the same held-out (test-split) items, at most ``evaluation.max_test_items`` of them."""
+
+    metric: str = "tag_recall@5"  # one of PROMOTION_METRICS (higher is better)
+    min_delta: float = 0.0  # candidate must score >= champion + min_delta
+    fail_if_worse: bool = True  # false: the decision is recorded but the candidate is promoted anyway
+
+    def __post_init__(self) -> None:
+        if self.metric not in PROMOTION_METRICS:
+            raise ConfigError(f"promotion.metric: {self.metric!r} is not one of {', '.join(PROMOTION_METRICS)}")
+
+
 @dataclass(frozen=True)
 class CtrSection:
     num_trees: int = 100
@@ -253,7 +271,8 @@ class MlflowSection:
     artifact_location: str = ""  # where a NEW experiment stores artifacts ("" = MLflow's default, ./mlruns)
     model_name: str = "catalog2vec"  # registered model of the image model (embeddings)
     ctr_model_name: str = "catalog2vec-ctr"  # registered model of the CTR booster
-    alias: str = "champion"  # alias moved to every newly registered version ("" = none)
+    alias: str = "champion"  # the promoted version's alias, moved only by jobs/promote.py ("" = none)
+    candidate_alias: str = "challenger"  # alias train moves to each newly registered candidate
 
 
 @dataclass(frozen=True)
@@ -281,6 +300,7 @@ class Config:
     cluster: ClusterSection = field(default_factory=ClusterSection)
     similarity: SimilaritySection = field(default_factory=SimilaritySection)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+    promotion: PromotionSection = field(default_factory=PromotionSection)
     ctr: CtrSection = field(default_factory=CtrSection)
     mlflow: MlflowSection = field(default_factory=MlflowSection)
     metastore: MetastoreSection = field(default_factory=MetastoreSection)
