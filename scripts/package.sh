@@ -7,6 +7,9 @@
 #   dist/jobs/                                    the spark-submit entry points (jobs/*.py)
 #   dist/conf/                                    the run configurations (conf/*.toml)
 #   dist/catalog2vec-env.manifest.txt             every distribution (name==version) inside the archive
+#   dist/jars/                                    the jars a cluster needs beyond Spark's own (Delta,
+#       hadoop-aws 3.5.0 + the AWS SDK bundle, ...) for spark-submit --jars, and jars.txt naming them;
+#       copied (hard links) from the local Ivy cache `make setup` resolved: nothing is downloaded
 #
 # venv-pack refuses environments with editable installs, and .venv has catalog2vec editable, so
 # the archive is packed from a fresh venv in build/package.XXXXXX/env: the distributions of the
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
     --compress-level) COMPRESS=$2; shift 2 ;;
     --python-prefix) PY_PREFIX=$2; shift 2 ;;  # where python lives on the cluster nodes, e.g. /usr
     --skip-env) SKIP_ENV=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -83,6 +86,37 @@ rm -rf "$OUT/jobs" "$OUT/conf"
 mkdir -p "$OUT/jobs" "$OUT/conf"
 cp jobs/*.py "$OUT/jobs/"
 cp conf/*.toml "$OUT/conf/"
+
+echo "[package] jars: Delta, hadoop-aws and the AWS SDK bundle from the local Ivy cache -> $OUT/jars/"
+rm -rf "$OUT/jars"
+mkdir -p "$OUT/jars"
+"$PY" - "$OUT/jars" <<'PYEOF'
+"""The jars catalog2vec.spark resolved at setup that Spark does not ship (one rule, one owner:
+catalog2vec.spark.extra_classpath), hard-linked under their Maven artifact file names."""
+import os, shutil, sys
+from pathlib import Path
+
+from catalog2vec import spark
+
+out = Path(sys.argv[1])
+jars = [Path(j) for j in spark.extra_classpath().split(":") if j]
+need = ("delta-spark_", "delta-storage-", "hadoop-aws-", "bundle-")
+names = []
+for jar in jars:
+    ivy = any(part.startswith(".ivy2") for part in jar.parts)  # Ivy names files <org>_<artifact>-<rev>.jar
+    name = jar.name.split("_", 1)[1] if ivy and "_" in jar.name else jar.name
+    try:
+        os.link(jar, out / name)
+    except OSError:
+        shutil.copy2(jar, out / name)
+    names.append(name)
+missing = [n for n in need if not any(x.startswith(n) for x in names)]
+if missing:
+    sys.exit(f"[package] the Ivy cache lacks {missing}: run 'make setup' (it resolves the jars once)")
+(out / "jars.txt").write_text("\n".join(names) + "\n")
+size = sum((out / n).stat().st_size for n in names)
+print(f"[package] {len(names)} jars ({size / 2**20:.0f} MiB) in {out}")
+PYEOF
 
 if [ "$SKIP_ENV" = 1 ]; then
   echo "[package] --skip-env: no environment archive"; exit 0
