@@ -6,7 +6,10 @@ Layout (under any lakehouse root, local or URI, through :mod:`catalog2vec.storag
     <root>/models/LATEST                                                          (one line)
 
 A version exists once its ``model_card.json`` exists: the card is written last, so a reader
-never sees a half-written model. Training writes ``models/LATEST`` atomically as its last act.
+never sees a half-written model. Training publishes a *candidate* (its directory and card) and
+never touches ``models/LATEST``: only the promotion step (``jobs/promote.py``, after the candidate
+passed the evaluation gate, :mod:`catalog2vec.evaluation.gate`) points ``models/LATEST`` at it
+(:func:`publish_latest`). ``models/LATEST`` therefore names the *champion*.
 
 Aliases: a name that is no published version may be an MLflow registry alias (``champion``,
 ``models:/catalog2vec@champion``), resolved to the version tagged on the registered model version
@@ -111,6 +114,15 @@ def newest_trained_at(lakehouse: str | os.PathLike[str]) -> datetime | None:
     return max((trained_at(lakehouse, v) for v in versions), default=None)
 
 
+def newest_version(lakehouse: str | os.PathLike[str]) -> str:
+    """The most recently trained published version (:func:`trained_at`, ties: the name) — the
+    candidate a training run just published. Raises :class:`ModelNotFoundError` without any."""
+    versions = list_versions(lakehouse)
+    if not versions:
+        raise ModelNotFoundError(f"no trained model under {models_root(lakehouse)} (run jobs/train.py first)")
+    return max(versions, key=lambda v: (trained_at(lakehouse, v), v))
+
+
 def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest", registry: Registry | None = None) -> str:
     """``latest`` / ``""`` / ``None`` → the version in ``models/LATEST`` (else the newest card);
     an MLflow alias (:func:`resolve_alias`) → the version registered under it; any other name is
@@ -129,9 +141,7 @@ def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest",
     if name == "latest":
         name = read_latest(lakehouse)
         if not name:
-            if not versions:
-                raise ModelNotFoundError(f"no trained model under {root} (run jobs/train.py first)")
-            name = max(versions, key=lambda v: (trained_at(lakehouse, v), v))
+            name = newest_version(lakehouse)
         elif name not in versions:
             raise ModelNotFoundError(
                 f"{storage.join(root, LATEST_FILE)} names {name!r}, which has no model card; available: {versions or 'none'}"
@@ -183,7 +193,8 @@ def publish(directory: str | os.PathLike[str], card: dict[str, Any], payload: di
 
 
 def publish_latest(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    """Point ``models/LATEST`` at a published version (one atomic object write)."""
+    """Point ``models/LATEST`` at a published version (one atomic object write). Called only by
+    the promotion step (:func:`catalog2vec.evaluation.gate.promote`)."""
     if model_version not in list_versions(lakehouse):
         raise ModelNotFoundError(f"cannot publish {model_version!r} as LATEST: it has no model card")
     return storage.publish(storage.join(models_root(lakehouse), LATEST_FILE), model_version + "\n")
@@ -199,6 +210,7 @@ __all__ = [
     "model_dir",
     "models_root",
     "newest_trained_at",
+    "newest_version",
     "publish",
     "publish_latest",
     "read_card",

@@ -3,9 +3,11 @@
 The only module that imports ``mlflow``. Training (``train.mlflow = true``) and CTR training
 (``ctr.mlflow = true``) log through a :class:`Run`: parameters, per-epoch metrics, the model card,
 the model with a signature (``mlflow.pytorch`` / ``mlflow.lightgbm``); each logged model is registered
-under ``[mlflow] model_name`` / ``ctr_model_name``, the registered version is tagged with the
-catalog2vec version (:data:`VERSION_TAG`) and the alias ``[mlflow] alias`` (``champion``) is moved
-to it. :func:`resolve_alias` maps an alias back to that catalog2vec version: the model owner
+under ``[mlflow] model_name`` / ``ctr_model_name`` and the registered version is tagged with the
+catalog2vec version (:data:`VERSION_TAG`). An image model is a *candidate*: training moves the alias
+``[mlflow] candidate_alias`` (``challenger``) to it; only the promotion step (``jobs/promote.py``,
+:func:`move_alias`) moves ``[mlflow] alias`` (``champion``), once the candidate passed the gate. A CTR
+booster is not gated: its registration moves ``champion`` directly. :func:`resolve_alias` maps an alias back to that catalog2vec version: the model owner
 (:func:`catalog2vec.models.resolve`) calls it for names that are not published versions, so
 ``jobs/embed.py --model-version champion`` embeds with the champion's weights from the lakehouse.
 
@@ -53,6 +55,7 @@ class Registry:
     registry_uri: str = ""
     model_name: str = "catalog2vec"
     alias: str = "champion"
+    candidate_alias: str = "challenger"
 
     @property
     def configured(self) -> bool:
@@ -64,7 +67,7 @@ def registry(cfg: Config, kind: str = "image") -> Registry:
     """The registry of the image model (``kind="image"``) or of the CTR model (``"ctr"``)."""
     m = cfg.mlflow
     name = m.ctr_model_name if kind == "ctr" else m.model_name
-    return Registry(m.tracking_uri, m.registry_uri, name, m.alias)
+    return Registry(m.tracking_uri, m.registry_uri, name, m.alias, m.candidate_alias)
 
 
 def default_registry() -> Registry:
@@ -148,23 +151,26 @@ class Run:
     def log_artifacts(self, local_dir: str, artifact_path: str) -> None:
         self.mlflow.log_artifacts(local_dir, artifact_path=artifact_path)
 
-    def register(self, model_uri: str, version: int | str | None, catalog2vec_version: str, kind: str) -> int:
-        """Tag the registered version with the catalog2vec version and move the alias to it."""
+    def register(self, model_uri: str, version: int | str | None, catalog2vec_version: str, kind: str,
+                 alias: str | None = None) -> int:
+        """Tag the registered version with the catalog2vec version and move ``alias`` (default: the
+        registry's champion alias; ``""``: none) to it."""
         client = _client(self.registry)
         if version is None:  # the store did not register during log_model
             version = self.mlflow.register_model(model_uri, self.registry.model_name).version
         v = str(version)
         client.set_model_version_tag(self.registry.model_name, v, VERSION_TAG, catalog2vec_version)
         client.set_model_version_tag(self.registry.model_name, v, KIND_TAG, kind)
-        if self.registry.alias:
-            client.set_registered_model_alias(self.registry.model_name, self.registry.alias, v)
-        log.info("registered %s version %s (%s) alias %r", self.registry.model_name, v, catalog2vec_version,
-                 self.registry.alias)
+        alias = self.registry.alias if alias is None else alias
+        if alias:
+            client.set_registered_model_alias(self.registry.model_name, alias, v)
+        log.info("registered %s version %s (%s) alias %r", self.registry.model_name, v, catalog2vec_version, alias)
         return int(v)
 
     def log_pytorch_model(self, model: nn.Module, image_size: int, catalog2vec_version: str) -> int:
         """``mlflow.pytorch.log_model`` of the image model (input: (B, 3, S, S) float32 normalised
-        images; output: the (B, D) embedding z) with its signature; registered. Returns the version.
+        images; output: the (B, D) embedding z) with its signature; registered as a candidate (the
+        ``candidate_alias``, ``challenger``; never ``champion``). Returns the version.
 
         Serialised with pickle: loading it needs ``catalog2vec`` importable (its wheel)."""
         import numpy as np
@@ -180,7 +186,8 @@ class Run:
             registered_model_name=self.registry.model_name,
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
         )
-        return self.register(info.model_uri, info.registered_model_version, catalog2vec_version, "image")
+        return self.register(info.model_uri, info.registered_model_version, catalog2vec_version, "image",
+                             self.registry.candidate_alias)
 
     def log_lightgbm_model(self, booster: lgb.Booster, example: np.ndarray, feature_names: list[str],
                            catalog2vec_version: str) -> int:
@@ -208,6 +215,33 @@ def start_run(cfg: Config, kind: str, run_name: str, params: Mapping[str, Any]) 
               {KIND_TAG: kind, "catalog2vec.run_id": cfg.run_id, VERSION_TAG: run_name}, cfg.mlflow.artifact_location)
     run.log_params(redact(dict(params)))  # a URI with user-info or a token never reaches the tracking server
     return run
+
+
+def registered_version(reg: Registry, catalog2vec_version: str) -> str | None:
+    """The registry's version number of ``reg.model_name`` tagged with ``catalog2vec_version``
+    (:data:`VERSION_TAG`); ``None`` when that model was not registered (trained with mlflow off)."""
+    client = _client(reg)
+    mlflow = _mlflow()
+    try:
+        found = client.search_model_versions(f"name='{reg.model_name}'")
+    except mlflow.exceptions.MlflowException:
+        return None  # no such registered model yet
+    tagged = [mv for mv in found if (mv.tags or {}).get(VERSION_TAG) == catalog2vec_version]
+    return str(max(int(mv.version) for mv in tagged)) if tagged else None
+
+
+def move_alias(reg: Registry, catalog2vec_version: str, alias: str | None = None) -> str | None:
+    """Point ``alias`` (default: the champion alias ``reg.alias``) at the registered version of
+    ``catalog2vec_version``; returns that version number, or ``None`` (nothing moved) when the model
+    was never registered. The promotion step's registry half (``jobs/promote.py``)."""
+    alias = reg.alias if alias is None else alias
+    version = registered_version(reg, catalog2vec_version)
+    if version is None or not alias:
+        log.warning("%s is not registered in %s: alias %r not moved", catalog2vec_version, reg.model_name, alias)
+        return None
+    _client(reg).set_registered_model_alias(reg.model_name, alias, version)
+    log.info("alias %s@%s -> registered version %s (%s)", reg.model_name, alias, version, catalog2vec_version)
+    return version
 
 
 def parse_model_uri(name: str) -> tuple[str, str] | None:
@@ -257,8 +291,10 @@ __all__ = [
     "TrackingError",
     "default_registry",
     "flatten_params",
+    "move_alias",
     "numeric_metrics",
     "parse_model_uri",
+    "registered_version",
     "registry",
     "resolve_alias",
     "start_run",

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from catalog2vec import models, names, storage, tracking
+from catalog2vec import names, storage, tracking
 from catalog2vec.config import Config, TrainSection, config_from_dict
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
@@ -633,7 +633,7 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
              p.step, json.dumps(test_metrics), json.dumps(card_extra["baseline_frequency"]["test"]))
     if tracker is not None:
         _finish_tracking(tracker, run.model, run.out_dir, run.model_version, test_metrics, t.image_size)
-    models.publish_latest(cfg.lakehouse, run.model_version)  # the last act: models/LATEST names this version
+    # a candidate only: models/LATEST, the champion alias and the *_latest views move in jobs/promote.py
     return TrainResult(run.model_version, str(run.out_dir), run.vocab_version, p.step, p.step // run.steps_per_epoch,
                        complete, p.resumed_from, final_metrics)
 
