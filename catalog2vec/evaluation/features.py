@@ -25,10 +25,13 @@ def linear_probe(
     c: float = 1.0,
     max_iter: int = 1000,
     seed: int = 0,
+    per_class: int = 0,
 ) -> dict[str, Any]:
     """Fit LogisticRegression on (train_x, train_y); accuracy and macro-F1 on the test split.
 
     Test items whose class never occurs in training count as errors (never silently removed).
+    ``per_class`` > 0 adds ``per_class``: F1 and the most common confusion of that many most
+    frequent test classes (:func:`catalog2vec.evaluation.metrics.per_class_summary`).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
@@ -59,6 +62,10 @@ def linear_probe(
             pred = clf.predict(np.asarray(test_x, dtype=np.float64))
     result["accuracy"] = float(accuracy_score(yte, pred))
     result["macro_f1"] = float(f1_score(yte, pred, average="macro", zero_division=0))
+    if per_class > 0:
+        from catalog2vec.evaluation.metrics import per_class_summary
+
+        result["per_class"] = per_class_summary(list(yte), list(pred), per_class)["classes"]
     return result
 
 

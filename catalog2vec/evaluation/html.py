@@ -53,6 +53,25 @@ def _label_prediction(lp: dict[str, Any], feats: list[str]) -> Table:
     )
 
 
+def per_color(probe: dict[str, Any], feats: list[str]) -> tuple[Table | None, list[dict[str, Any]]]:
+    """The colour probe's per-colour F1 of every feature set (rows: the model's top colours, most
+    frequent first) and, per colour, what each feature set most often called it instead."""
+    order = [c["class"] for c in probe.get("model", {}).get("color", {}).get("per_class", [])]
+    if not order:
+        return None, []
+    by_feat = {f: {c["class"]: c for c in probe.get(f, {}).get("color", {}).get("per_class", [])} for f in feats}
+    support = {c: by_feat["model"][c]["support"] for c in order}
+    table = comparison_table(
+        [(f"{c} (n={support[c]}) F1", {f: by_feat[f].get(c, {}).get("f1") for f in feats}) for c in order], feats)
+    confusion = [
+        {"color": c, "support": support[c],
+         "cells": [(by_feat[f].get(c, {}).get("most_confused_with", ""), by_feat[f].get(c, {}).get("confused_share"))
+                   for f in feats]}
+        for c in order
+    ]
+    return table, confusion
+
+
 def context(report: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from ``report.json``."""
     feats = [f for f in FEATURE_SETS if f in report.get("retrieval", {})]
@@ -68,6 +87,7 @@ def context(report: dict[str, Any]) -> dict[str, Any]:
         [(f"{attr} {m}", {f: report["linear_probe"][f][attr].get(m) for f in feats})
          for attr in ("category", "color", "gender") for m in ("accuracy", "macro_f1")], feats,
     ) if report.get("linear_probe") else None
+    color_f1, color_confusion = per_color(report.get("linear_probe", {}), feats) if feats else (None, [])
     cl = report.get("clustering", {})
     clustering = comparison_table(
         [(f"test k-means {m} vs category", {f: cl[f]["test_kmeans"].get(m) for f in feats}) for m in ("nmi", "purity")],
@@ -91,6 +111,9 @@ def context(report: dict[str, Any]) -> dict[str, Any]:
         "retrieval": retrieval,
         "label_prediction": _label_prediction(report.get("label_prediction", {}), feats),
         "probe": probe,
+        "color_f1": color_f1,
+        "color_confusion": color_confusion,
+        "features": feats,
         "clustering": clustering,
         "spark_job": cl.get("model", {}).get("spark_job"),
         "similarity": sim,
@@ -103,4 +126,4 @@ def render_html(report: dict[str, Any], pictures: dict[str, bytes]) -> str:
     return render("evaluation_report.html", pictures=pictures, **context(report))
 
 
-__all__ = ["FEATURE_SETS", "LABEL_METHODS", "Row", "Table", "comparison_table", "context", "render_html"]
+__all__ = ["FEATURE_SETS", "LABEL_METHODS", "Row", "Table", "comparison_table", "context", "per_color", "render_html"]

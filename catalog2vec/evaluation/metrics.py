@@ -150,3 +150,34 @@ def purity(labels_true: Sequence[Any], labels_pred: Sequence[Any]) -> float:
         _, counts = np.unique(t[p == cluster].astype(str), return_counts=True)
         total += int(counts.max())
     return total / t.size
+
+
+def per_class_summary(y_true: Sequence[Any], y_pred: Sequence[Any], top: int = 8) -> dict[str, Any]:
+    """Per-class F1 and a confusion summary of the ``top`` most frequent true classes.
+
+    For each of those classes (most frequent first): support, precision, recall, F1 and the class
+    its items were most often mistaken for (with the share of its items that went there) — what a
+    shopper sees when a ``blue`` jacket is called ``black``. Ties in frequency keep name order.
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    t = np.asarray([str(v) for v in y_true], dtype=object)
+    p = np.asarray([str(v) for v in y_pred], dtype=object)
+    if t.shape != p.shape:
+        raise ValueError("y_true and y_pred differ in length")
+    names, counts = np.unique(t, return_counts=True)
+    chosen = [str(names[i]) for i in sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))[:top]]
+    if not chosen:
+        return {"classes": []}
+    prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=chosen, zero_division=0)
+    rows = []
+    for c, pr, rc, f, n in zip(chosen, prec, rec, f1, support, strict=True):
+        wrong = p[(t == c) & (p != c)]
+        other, share = "", 0.0
+        if wrong.size:
+            w_names, w_counts = np.unique(wrong, return_counts=True)
+            j = int(np.argmax(w_counts))  # first maximum: name order on ties
+            other, share = str(w_names[j]), float(w_counts[j] / n)
+        rows.append({"class": c, "support": int(n), "precision": float(pr), "recall": float(rc), "f1": float(f),
+                     "most_confused_with": other, "confused_share": share})
+    return {"classes": rows}

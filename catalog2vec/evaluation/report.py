@@ -54,12 +54,14 @@ log = logging.getLogger(__name__)
 FEATURES = ("model", "random_weights", "color_histogram")
 RETRIEVAL_KS = (1, 5, 10, 20)
 TAG_KS = (3, 5, 10)
+TOP_COLORS = 8  # colours with a per-colour F1 and confusion row in the probe section
 # headline metrics used by the verdict (higher is better)
 HEADLINE = (
     ("retrieval", "category", "precision@10"),
     ("retrieval", "category_color", "precision@10"),
     ("linear_probe", "category", "accuracy"),
     ("linear_probe", "color", "accuracy"),
+    ("linear_probe", "color", "macro_f1"),
     ("linear_probe", "gender", "accuracy"),
     ("clustering", "test_kmeans", "nmi"),
     ("label_prediction", "knn_transfer", "recall@5"),
@@ -271,7 +273,8 @@ def _feature_sections(data: _Split, feats: Features, cfg: Config) -> dict[str, d
             "category_color": M.retrieval_report_from_ranking(ranked, catcol_test, RETRIEVAL_KS),
         }
         sections["linear_probe"][name] = {
-            attr: linear_probe(xtr, list(train[attr].astype(str)), xt, list(test[attr].astype(str)))
+            attr: linear_probe(xtr, list(train[attr].astype(str)), xt, list(test[attr].astype(str)),
+                               per_class=TOP_COLORS if attr == "color" else 0)
             for attr in ("category", "color", "gender")
         }
         knn = M.top_k_from_scores(_knn_word_transfer(xtr, train_words, xt, len(data.tokens)), max(TAG_KS))
@@ -317,12 +320,21 @@ def _headline(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     return headline
 
 
+def neighbour_mark(query: tuple[str, str], neighbour: tuple[str, str]) -> str:
+    """What a shopper checks first about a neighbour of a query: same category, same colour?
+    ``("Jackets", "Blue"), ("Jackets", "Black")`` → ``"cat+ col-"``."""
+    same = ["+" if a == b else "-" for a, b in zip(query, neighbour, strict=True)]
+    return f"cat{same[0]} col{same[1]}"
+
+
 def _retrieval_pictures(data: _Split, feats: Features, examples: int) -> dict[str, bytes]:
-    """Query + top-5 grids of the model and the colour histogram (+/- same category, cosine)."""
+    """Query + top-5 grids of the model and the colour histogram, each neighbour marked with its
+    category and colour agreement with the query (:func:`neighbour_mark`) and its cosine."""
     from catalog2vec.retrieval.query import grid_png_bytes
 
     test, images = data.test, data.images
-    titles, cat_test = data.titles, data.categories
+    titles = data.titles
+    attrs = list(zip(data.categories, test["color"].astype(str), strict=True))
     qi = list(range(0, len(test), max(1, len(test) // examples)))[:examples]
     pictures: dict[str, bytes] = {}
     for name in ("model", "color_histogram"):
@@ -331,14 +343,14 @@ def _retrieval_pictures(data: _Split, feats: Features, examples: int) -> dict[st
         rows = []
         for q in qi:
             qid = test["item_id"][q]
-            cells: list[tuple[bytes | None, str]] = [(images[qid], f"QUERY {titles.get(qid, qid)}")]
+            cells: list[tuple[bytes | None, str]] = [(images[qid], f"QUERY {attrs[q][0]} {attrs[q][1]}: {titles.get(qid, qid)}")]
             for j in ranked[q][:5]:
                 nid = test["item_id"][j]
-                mark = "+" if cat_test[j] == cat_test[q] else "-"
                 cos = float(unit[q] @ unit[j])  # 4 decimals: near-collinear embeddings differ there
-                cells.append((images[nid], f"{mark} {cos:.4f} {titles.get(nid, nid)}"))
+                cells.append((images[nid], f"{neighbour_mark(attrs[q], attrs[j])} {cos:.4f} {titles.get(nid, nid)}"))
             rows.append(cells)
-        pictures[f"retrieval_{name}.png"] = grid_png_bytes(rows, title=f"test-split retrieval: {name}")
+        pictures[f"retrieval_{name}.png"] = grid_png_bytes(
+            rows, title=f"test-split retrieval: {name} (cat+/- col+/-: same category / colour as the query)")
     return pictures
 
 

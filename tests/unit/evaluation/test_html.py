@@ -94,3 +94,27 @@ def test_ctr_report_is_self_contained_with_all_models() -> None:
     assert 'id="synthetic"' in html
     best = re.findall(r"<tr><td>([^<]+)</td><td class=\"num best\">", html)
     assert best == ["trees_lr_no_visual"]  # lowest NE among the models (the oracle is not a model)
+
+
+def test_evaluation_report_shows_per_colour_f1_and_confusion() -> None:
+    from catalog2vec.evaluation.html import render_html
+    from catalog2vec.evaluation.report import HEADLINE, neighbour_mark
+
+    report = _eval_report(None)
+    for i, f in enumerate(("model", "random_weights", "color_histogram")):
+        report["linear_probe"][f]["color"]["per_class"] = [
+            {"class": "Black", "support": 12, "f1": 0.8 - i / 10, "most_confused_with": "Navy Blue", "confused_share": 0.25},
+            {"class": "Blue", "support": 7, "f1": 0.1 + i / 10, "most_confused_with": "Black", "confused_share": 0.5 + i / 10},
+        ]
+    html = render_html(report, {})
+    black = re.search(r"<tr><td>Black \(n=12\) F1</td>(.*?)</tr>", html, re.S)
+    assert black and re.findall(r'class="num best">([^<]+)<', black.group(1)) == ["0.800"]  # the model's
+    blue = re.search(r"<tr><td>Blue \(n=7\) F1</td>(.*?)</tr>", html, re.S)
+    assert blue and re.findall(r'class="num best">([^<]+)<', blue.group(1)) == ["0.300"]  # the histogram's
+    assert "<td>Blue (n=7)</td><td>Black (0.50)</td><td>Black (0.60)</td><td>Black (0.70)</td>" in html
+    assert ("retrieval", "category_color", "precision@10") in HEADLINE
+    assert ("linear_probe", "color", "macro_f1") in HEADLINE
+    assert neighbour_mark(("Jackets", "Blue"), ("Jackets", "Black")) == "cat+ col-"
+    assert neighbour_mark(("Jackets", "Blue"), ("Shirts", "Blue")) == "cat- col+"
+    # without per-colour rows (an older report.json) the section is simply absent
+    assert "most confused with" not in render_html(_eval_report(None), {})

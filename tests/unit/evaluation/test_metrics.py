@@ -82,3 +82,40 @@ def test_auc_hand_computed() -> None:
     assert auc([1, 0], [0.5, 0.5]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="both"):
         auc([1, 1], [0.1, 0.2])
+
+
+def test_per_class_summary_f1_and_confusion_hand_computed() -> None:
+    from catalog2vec.evaluation.metrics import per_class_summary
+
+    # Blue x4: 2 right, 2 called Black; Black x3: all right; White x2: 1 right, 1 Blue; Red x1 (outside top 3)
+    truth = ["Blue"] * 4 + ["Black"] * 3 + ["White"] * 2 + ["Red"]
+    pred = ["Blue", "Blue", "Black", "Black", "Black", "Black", "Black", "White", "Blue", "Red"]
+    rows = per_class_summary(truth, pred, top=3)["classes"]
+    assert [r["class"] for r in rows] == ["Blue", "Black", "White"]  # most frequent first
+    blue, black, white = rows
+    assert blue["support"] == 4 and blue["recall"] == pytest.approx(0.5)
+    assert blue["precision"] == pytest.approx(2 / 3)  # 2 of the 3 predicted Blue are Blue
+    assert blue["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert blue["most_confused_with"] == "Black" and blue["confused_share"] == pytest.approx(0.5)
+    assert black["precision"] == pytest.approx(3 / 5) and black["recall"] == 1.0
+    assert black["most_confused_with"] == "" and black["confused_share"] == 0.0
+    assert white["most_confused_with"] == "Blue" and white["confused_share"] == pytest.approx(0.5)
+    assert per_class_summary([], [], top=3) == {"classes": []}
+    with pytest.raises(ValueError):
+        per_class_summary(["a"], [], top=1)
+
+
+def test_linear_probe_per_class_matches_its_macro_f1() -> None:
+    from catalog2vec.evaluation.features import linear_probe
+
+    rng = np.random.default_rng(0)
+    centers = {"Blue": (3.0, 0.0), "Black": (0.0, 3.0), "White": (-3.0, -3.0)}
+    def draw(n: int) -> tuple[np.ndarray, list[str]]:
+        ys = [list(centers)[i % 3] for i in range(n)]
+        return np.asarray([centers[y] for y in ys]) + rng.normal(0, 0.3, (n, 2)), ys
+    xtr, ytr = draw(60)
+    xte, yte = draw(30)
+    res = linear_probe(xtr, ytr, xte, yte, per_class=2)
+    assert res["macro_f1"] == pytest.approx(1.0) and len(res["per_class"]) == 2
+    assert all(r["f1"] == pytest.approx(1.0) and r["support"] == 10 for r in res["per_class"])
+    assert "per_class" not in linear_probe(xtr, ytr, xte, yte)
