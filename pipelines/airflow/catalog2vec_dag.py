@@ -105,6 +105,9 @@ LAKEHOUSE = _env("lakehouse", "lakehouse")
 CONFIG = _env("config", str(REPO_ROOT / "conf" / "local.toml"))  # the TOML passed as --config
 JOBS_DIR = _env("jobs_dir", str(REPO_ROOT / "jobs"))  # directory/URI holding jobs/*.py and jobs/_common.py
 SPARK_CONF = _env_json("spark_conf", {})  # the deployment's Spark conf for every job
+# --jars of every job: Delta, hadoop-aws and the AWS SDK bundle (`make package` -> dist/jars/, uploaded
+# beside the jobs); comma-separated URIs. '' = the Spark installation provides them (make setup's defaults)
+JARS = tuple(j.strip() for j in _env("jars", "").split(",") if j.strip())
 GPU_CONF = _env_json("gpu_conf", GPU_CONF)  # Spark conf of the GPU stages when params.use_gpu
 CTR_DAILY_ARGS = _env("ctr_daily_args", "")  # train_ctr flags on non-retrain days (a trees-reuse hook)
 # where a triggered run may read its catalog / impression log from (comma-separated path or URI prefixes)
@@ -132,6 +135,46 @@ def submit_conf() -> dict[str, str]:
         if DRIVER_PYTHON:
             conf["spark.pyspark.driver.python"] = DRIVER_PYTHON
     return conf
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What ``spark-submit`` is given for one task: the application, ``--py-files``, ``--files``,
+    ``--archives``, ``--jars`` and ``--conf`` (:func:`render_submission`)."""
+
+    application: str
+    py_files: str
+    files: str
+    archives: str | None
+    jars: str | None
+    conf: dict[str, str]
+
+    def operator_kwargs(self) -> dict[str, Any]:
+        """The ``SparkSubmitOperator`` arguments (its public ones, nothing else)."""
+        return {"application": self.application, "py_files": self.py_files, "files": self.files,
+                "archives": self.archives, "jars": self.jars, "conf": self.conf}
+
+    def uris(self) -> list[str]:
+        """Every file or archive spark-submit fetches (the ``#alias`` of an archive dropped)."""
+        parts = [self.application, self.py_files, self.files, self.archives or "", self.jars or ""]
+        return [u.split("#", 1)[0] for p in parts for u in p.split(",") if u]
+
+
+def render_submission(job_file: str) -> Submission:
+    """The one function that renders a task's spark-submit from the deployment's ``CATALOG2VEC_*``
+    environment: ``jobs/<job_file>`` from ``CATALOG2VEC_JOBS_DIR`` with ``_common.py``, the config
+    TOML (``--files``), the packed environment (``--archives …#environment``), the jars
+    (``CATALOG2VEC_JARS``) and :func:`submit_conf`. Object-store URIs are rendered ``s3a://``: the
+    scheme hadoop-aws gives the pip ``spark-submit`` on an Airflow worker (there is no ``s3://``)."""
+    jobs = JOBS_DIR.rstrip("/")
+    return Submission(
+        application=storage.to_spark_uri(f"{jobs}/{job_file}"),
+        py_files=storage.to_spark_uri(f"{jobs}/_common.py"),
+        files=storage.to_spark_uri(CONFIG),  # the TOML travels with the job (also to executors)
+        archives=f"{storage.to_spark_uri(ENV_ARCHIVE)}#environment" if ENV_ARCHIVE else None,
+        jars=",".join(storage.to_spark_uri(j) for j in JARS) or None,
+        conf=submit_conf(),
+    )
 
 
 @dataclass(frozen=True)
@@ -591,12 +634,8 @@ with DAG(
         tasks[spec.task_id] = Catalog2VecSparkSubmitOperator(
             task_id=spec.task_id,
             name=f"catalog2vec-{spec.task_id}",
-            application=f"{JOBS_DIR}/{spec.job_file}",
-            py_files=f"{JOBS_DIR}/_common.py",
-            files=CONFIG,  # the TOML travels with the job (also to executors)
+            **render_submission(spec.job_file).operator_kwargs(),
             conn_id=SPARK_CONN_ID,
-            archives=f"{ENV_ARCHIVE}#environment" if ENV_ARCHIVE else None,
-            conf=submit_conf(),
             application_args=[
                 *COMMON_ARGS,
                 *model_args,
