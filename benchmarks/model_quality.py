@@ -2,11 +2,16 @@
 build_labels, ingest_images, train, embed, evaluate — each job's own ``main(argv)``, as
 scripts/demo.py runs them) with conf/local.toml, then the project's evaluation report, printed
 as the model against both baselines (random-weights network, colour histogram) on the test split
-with the per-epoch validation curve of the training run and the issue-13 targets:
+with the per-epoch validation curve of the training run and the issue-13/31 targets:
 
 * category precision@10 >= 1.5x the same network with random weights;
+* category+colour precision@10 >= 1.5x the same network with random weights (issue 31);
 * category linear-probe macro-F1 >= 0.73;
-* colour linear-probe macro-F1 >= 1.3x the colour histogram's.
+* colour linear-probe macro-F1 >= 1.3x the colour histogram's;
+
+and the colour probe's per-colour F1 and most common confusion of the top colours (issue 31).
+The probe is trained on the whole train split (``--max-train``, default 1,000,000: every
+train-split item, as the 2026-12-04 run did; the report's own default samples 2,000).
 
     .venv/bin/python benchmarks/model_quality.py                     # local config as shipped
     .venv/bin/python benchmarks/model_quality.py --variant long      # longer training (96 px, 12 epochs)
@@ -72,11 +77,15 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
 
     cat_p10 = ratio(value(report, "model", "retrieval", "category", "precision@10"),
                     value(report, "random_weights", "retrieval", "category", "precision@10"))
+    catcol_p10 = ratio(value(report, "model", "retrieval", "category_color", "precision@10"),
+                       value(report, "random_weights", "retrieval", "category_color", "precision@10"))
     cat_f1 = value(report, "model", "linear_probe", "category", "macro_f1")
     col = ratio(value(report, "model", "linear_probe", "color", "macro_f1"),
                 value(report, "color_histogram", "linear_probe", "color", "macro_f1"))
     return {
         "category_p10_vs_random": {"value": cat_p10, "target": 1.5, "met": bool(cat_p10 and cat_p10 >= 1.5)},
+        "category_color_p10_vs_random": {"value": catcol_p10, "target": 1.5,
+                                         "met": bool(catcol_p10 and catcol_p10 >= 1.5)},
         "category_probe_macro_f1": {"value": cat_f1, "target": 0.73, "met": bool(cat_f1 and cat_f1 >= 0.73)},
         "color_probe_f1_vs_histogram": {"value": col, "target": 1.3, "met": bool(col and col >= 1.3)},
     }
@@ -99,6 +108,12 @@ def print_summary(report: dict[str, Any], card: dict[str, Any], timings: dict[st
         print(f"  epoch {e['epoch']:>2} step {e['step']:>5} loss_ema {e['train_loss_ema']:.4f} lr {e['lr']:.2e} "
               f"val p@5 {e.get('val_precision@5', 0):.4f} val mAP {e.get('val_map', 0):.4f} "
               f"{e.get('epoch_images_per_s', 0):.1f} img/s")
+    print("\ncolour probe per colour (F1; most confused with, share):")
+    for f in FEATURES:
+        rows = (report.get("linear_probe", {}).get(f) or {}).get("color", {}).get("per_class", [])
+        print(f"  {f:<16}" + "  ".join(f"{r['class']}(n={r['support']}) {r['f1']:.2f}"
+                                        f"{' ->' + r['most_confused_with'] if r['most_confused_with'] else ''}"
+                                        for r in rows))
     print("targets:", json.dumps(targets(report)))
     print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
 
@@ -114,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", choices=sorted(VARIANTS), default="local")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--reuse", action="store_true", help="keep existing tables (skip the four data jobs)")
+    ap.add_argument("--max-train", type=int, default=1_000_000,
+                    help="train-split items the probe and kNN transfer use (default: all of them)")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     if not (args.data / "styles.csv").is_file():
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline += [
         ("train", [*common, "--model-version", name]),
         ("embed", [*common, "--model-version", name]),
-        ("evaluate", [*common, "--model-version", name]),
+        ("evaluate", [*common, "--model-version", name, "--max-train", str(args.max_train)]),
     ]
     t0 = time.time()
     timings = dict(run_steps(pipeline))
@@ -154,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "headline": report.get("headline"), "collapse": report.get("collapse"), "verdict": report.get("verdict"),
         "table": {f"{s}:{g}:{m}": {f: value(report, f, s, g, m) for f in FEATURES} for s, g, m in ROWS},
         "targets": targets(report),
+        "color_per_class": {f: (report.get("linear_probe", {}).get(f) or {}).get("color", {}).get("per_class")
+                            for f in FEATURES},
     }
     out = Path(args.out or REPO / "benchmarks" / "results" / f"model_quality_{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
