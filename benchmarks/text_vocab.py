@@ -197,7 +197,8 @@ def per_core_rates(texts: list[str]) -> tuple[float, float]:
     """(d) raw re.findall vs the library's batch cleaning, single process, texts per second."""
     import pyarrow as pa
 
-    from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch
+    from catalog2vec.text.clean import CleanerSettings
+    from catalog2vec.text.columnar import clean_arrow_batch
 
     pat = re.compile(r"\w+")
     # CPU seconds (all threads of this process), not wall: on a shared machine the wall clock

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
 
     def work() -> object:
-        from catalog2vec.text.spark_text import build_labels
+        from catalog2vec.text.labels_job import build_labels
 
         spark = get_spark("build_labels", cfg.spark.master, cfg.spark.conf)
         version, counts = build_labels(spark, cfg, args.vocab_version)

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
 
     def work() -> object:
-        from catalog2vec.text.spark_text import build_vocab, parse_text_columns
+        from catalog2vec.text.options import parse_text_columns
+        from catalog2vec.text.vocab_job import build_vocab
 
         if (args.input is None) != (args.output is None):
             raise InvalidInput("ad-hoc mode needs both --input and --output")

@@ -32,10 +32,13 @@ try:
 except ImportError:  # run as a script: python pipelines/<name>.py
     from options import Catalog2vecOptions  # type: ignore[no-redef]
 
+from catalog2vec.errors import InvalidInput
 from catalog2vec.ingest import records
 from catalog2vec.quality import Reason
 from catalog2vec.schemas import bronze
-from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch, parse_text_columns
+from catalog2vec.text.clean import CleanerSettings
+from catalog2vec.text.columnar import clean_arrow_batch
+from catalog2vec.text.options import parse_text_columns
 from catalog2vec.text.vocab import finalize_vocab
 
 FORMATS = records.FORMATS
@@ -89,7 +92,7 @@ class ParseRecords(beam.DoFn):
             if not checked:
                 missing = [c for c in (self.id_column, *self.fields) if c not in rec.fields]
                 if missing:
-                    raise ValueError(f"column(s) {missing} not in {path}; it has {sorted(rec.fields)}")
+                    raise InvalidInput(f"column(s) {missing} not in {path}; it has {sorted(rec.fields)}")
                 checked = True
             keyed = records.keyed_values(rec.fields, self.id_column, self.fields)
             if keyed is None:
@@ -143,7 +146,7 @@ def _clean_batch(
     batch: list[tuple[str, tuple[str | None, ...]]], settings: CleanerSettings
 ) -> Iterator[tuple[str, CleanedItem]]:
     """A batch of (item_id, field texts) → cleaned items, through the same whole-batch Arrow
-    cleaner as Spark's ``mapInArrow`` (:func:`catalog2vec.text.clean.clean_arrow_batch`)."""
+    cleaner as Spark's ``mapInArrow`` (:func:`catalog2vec.text.columnar.clean_arrow_batch`)."""
     import pyarrow as pa
 
     names = settings.field_names
@@ -238,7 +241,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     """Build and run the pipeline; ``test_pipeline`` (a TestPipeline) replaces the default one."""
     opts = PipelineOptions(argv).view_as(TextVocabOptions)
     if opts.format not in FORMATS:
-        raise ValueError(f"--format must be one of {FORMATS}")
+        raise InvalidInput(f"--format must be one of {FORMATS}")
     p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=PipelineOptions(argv))
     build_pipeline(p, opts)
     result = p.run()

@@ -1,9 +1,10 @@
 """catalog2vec.text — catalog text → clean tokens → vocabulary → weak labels.
 
 Pure functions (:mod:`.clean` — the per-row reference, :mod:`.columnar` — the same cleaning on
-whole Arrow batches, :mod:`.vocab`, :mod:`.wordlists`) shared by the Spark jobs
-(:mod:`.spark_text`, ``jobs/build_vocab.py``, ``jobs/build_labels.py``) and the Beam pipeline
-(``pipelines/text_vocab.py``).
+whole Arrow batches, :mod:`.vocab`, :mod:`.wordlists`, :mod:`.options`) shared by the Spark jobs
+(:mod:`.vocab_job` with its ad-hoc reader :mod:`.adhoc_input`, :mod:`.labels_job`; launched by
+``jobs/build_vocab.py``, ``jobs/build_labels.py``) and the Beam pipeline
+(``pipelines/text_vocab.py``). The Spark modules are not imported here (no pyspark on import).
 """
 
 from catalog2vec.text.clean import (
@@ -11,14 +12,13 @@ from catalog2vec.text.clean import (
     CleanerSettings,
     CleanResult,
     TextCleaner,
-    clean_arrow_batch,
-    clean_arrow_batch_rowwise,
     filter_tokens,
     get_cleaner,
     is_alphabetic,
     normalise,
     tokenise,
 )
+from catalog2vec.text.columnar import clean_arrow_batch, clean_arrow_batch_rowwise
 from catalog2vec.text.vocab import (
     VocabEntry,
     current_vocab_version,

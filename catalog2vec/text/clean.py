@@ -1,5 +1,6 @@
-"""Text cleaning: normalise → tokenise → filter. Pure Python, one implementation for every engine
-(Spark calls it through ``mapInArrow``, Beam through ``Map``, the tests directly).
+"""Text cleaning: normalise → tokenise → filter. Pure Python, the reference of every engine: the
+whole-batch cleaner (:mod:`catalog2vec.text.columnar`, run by Spark's ``mapInArrow`` and Beam's
+``Map``) gives exactly its tokens and cleans through it the rows its kernels cannot.
 
 * :func:`normalise` — truncate at ``max_chars`` (reported), unescape HTML entities, strip HTML
   tags, Unicode NFKC, lower-case.
@@ -25,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from nltk.tokenize import RegexpTokenizer
 
+from catalog2vec.errors import InvalidInput
 from catalog2vec.text import wordlists
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from catalog2vec.config import TextSection
 
 TOKEN_PATTERN = r"\w+(?:-\w+)*"
@@ -112,10 +112,10 @@ class CleanerSettings:
         """Build from a :class:`catalog2vec.config.TextSection` (``fields`` overrides its fields)."""
         chosen = dict(fields if fields is not None else text_cfg.fields)
         if not chosen:
-            raise ValueError("text.fields is empty: name at least one text field to tokenise")
+            raise InvalidInput("text.fields is empty: name at least one text field to tokenise")
         for name, weight in chosen.items():
             if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
-                raise ValueError(f"text.fields.{name}: weight must be a positive integer, got {weight!r}")
+                raise InvalidInput(f"text.fields.{name}: weight must be a positive integer, got {weight!r}")
         extra: set[str] = set()
         for path in (
             *text_cfg.extra_stopwords,
@@ -134,7 +134,7 @@ class CleanerSettings:
             if path:
                 replaced.append((name, wordlists.read_wordlist_file(path)))
         if text_cfg.min_token_len < 1:
-            raise ValueError("text.min_token_len must be >= 1")
+            raise InvalidInput("text.min_token_len must be >= 1")
         wordlists.nltk_stopwords(text_cfg.stopwords_language)  # fail early on an unknown language
         return cls(
             fields=tuple(chosen.items()),
@@ -210,79 +210,3 @@ class TextCleaner:
 def get_cleaner(settings: CleanerSettings) -> TextCleaner:
     """A per-process cached cleaner (word lists are loaded once per Python worker)."""
     return TextCleaner(settings)
-
-
-def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,
-                      id_column: str = "item_id") -> pa.RecordBatch:
-    """Clean one ``pyarrow.RecordBatch`` (``id_column`` + the configured fields, strings) with
-    whole-array ``pyarrow.compute`` kernels (:mod:`catalog2vec.text.columnar`); rows the kernels
-    cannot clean exactly like :meth:`TextCleaner.clean` fall back to it. Same result as
-    :func:`clean_arrow_batch_rowwise`, the per-row reference."""
-    from catalog2vec.text.columnar import clean_arrow_batch as columnar_batch
-
-    return columnar_batch(batch, settings, id_column)
-
-
-def clean_arrow_batch_rowwise(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,
-                              id_column: str = "item_id") -> pa.RecordBatch:
-    """The per-row reference of :func:`clean_arrow_batch`: every row through :meth:`TextCleaner.clean`.
-
-    Returns a RecordBatch with ``item_id, tokens, n_raw_tokens, truncated`` plus the per-item
-    vocabulary contribution ``uniq_tokens`` (distinct tokens, first-seen order) and
-    ``uniq_counts`` (weighted occurrences), so counting needs one explode and one shuffle."""
-    import pyarrow as pa
-
-    cleaner = get_cleaner(settings)
-    cols = [batch.column(name).to_pylist() for name in settings.field_names]
-    ids = batch.column(id_column).to_pylist()
-    out_tokens: list[list[str]] = []
-    out_raw: list[int] = []
-    out_trunc: list[bool] = []
-    out_uniq: list[list[str]] = []
-    out_counts: list[list[int]] = []
-    for values in zip(*cols, strict=True) if cols else [()] * len(ids):
-        res = cleaner.clean(values)
-        counts = res.token_counts()
-        out_tokens.append(res.tokens)
-        out_raw.append(res.n_raw_tokens)
-        out_trunc.append(res.truncated)
-        out_uniq.append(list(counts))
-        out_counts.append(list(counts.values()))
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(ids, pa.string()),
-            pa.array(out_tokens, pa.list_(pa.string())),
-            pa.array(out_raw, pa.int32()),
-            pa.array(out_trunc, pa.bool_()),
-            pa.array(out_uniq, pa.list_(pa.string())),
-            pa.array(out_counts, pa.list_(pa.int64())),
-        ],
-        names=["item_id", "tokens", "n_raw_tokens", "truncated", "uniq_tokens", "uniq_counts"],
-    )
-
-
-def parse_text_columns(text: str) -> dict[str, int]:
-    """``"title,description:2"`` → ``{"title": 1, "description": 2}`` (``:N`` = integer weight)."""
-    fields: dict[str, int] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        name, _, weight = part.partition(":")
-        try:
-            w = int(weight) if weight else 1
-        except ValueError as exc:
-            raise ValueError(f"--text-columns entry {part!r}: weight must be an integer") from exc
-        if w < 1:
-            raise ValueError(f"--text-columns entry {part!r}: weight must be >= 1")
-        if name.strip() in fields:
-            raise ValueError(f"--text-columns names {name.strip()!r} twice")
-        fields[name.strip()] = w
-    if not fields:
-        raise ValueError("--text-columns is empty")
-    return fields
-
-
-CLEAN_BATCH_DDL = (
-    "item_id string, tokens array<string>, n_raw_tokens int, truncated boolean, "
-    "uniq_tokens array<string>, uniq_counts array<bigint>"
-)

@@ -29,6 +29,9 @@ Where the kernels could disagree with the reference, the reference's own code ru
   characters (the reference strips tags of at most 2,000 characters; RE2 cannot bound a
   repetition above 1,000).
 
+:func:`clean_arrow_batch_rowwise` is the per-row reference: every row of a batch through
+:meth:`catalog2vec.text.clean.TextCleaner.clean`, the same columns out.
+
 ``tests/unit/text/test_columnar.py`` asserts identical tokens, counts and flags on the real
 titles and reviews, on a hostile corpus and on seeded random mixtures.
 """
@@ -50,7 +53,7 @@ from catalog2vec.text.clean import CleanerSettings, TextCleaner, get_cleaner
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["ColumnarCleaner", "FieldResult", "clean_arrow_batch", "get_columnar_cleaner"]
+__all__ = ["ColumnarCleaner", "FieldResult", "clean_arrow_batch", "clean_arrow_batch_rowwise", "get_columnar_cleaner"]
 
 # html.unescape treats "&" followed by anything but these as a possible entity
 _ENTITY_CANDIDATE = r"&[^\t\n\f <&;]"
@@ -419,7 +422,7 @@ def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSetting
     """Clean one batch (``id_column`` + the configured fields) with whole-array kernels.
 
     Returns ``item_id, tokens, n_raw_tokens, truncated, uniq_tokens, uniq_counts`` — exactly what
-    the per-row reference (:func:`catalog2vec.text.clean.clean_arrow_batch_rowwise`) returns."""
+    the per-row reference (:func:`clean_arrow_batch_rowwise`) returns."""
     cleaner = get_columnar_cleaner(settings)
     cols = [batch.column(name) for name in settings.field_names]
     out = cleaner.clean_columns(cols, batch.num_rows)
@@ -433,3 +436,38 @@ def clean_arrow_batch(batch: pa.RecordBatch | pa.Table, settings: CleanerSetting
         names=["item_id", "tokens", "n_raw_tokens", "truncated", "uniq_tokens", "uniq_counts"],
     )
 
+
+def clean_arrow_batch_rowwise(batch: pa.RecordBatch | pa.Table, settings: CleanerSettings,
+                              id_column: str = "item_id") -> pa.RecordBatch:
+    """The per-row reference of clean_arrow_batch: every row through :meth:`TextCleaner.clean`.
+
+    Returns a RecordBatch with ``item_id, tokens, n_raw_tokens, truncated`` plus the per-item
+    vocabulary contribution ``uniq_tokens`` (distinct tokens, first-seen order) and
+    ``uniq_counts`` (weighted occurrences), so counting needs one explode and one shuffle."""
+    cleaner = get_cleaner(settings)
+    cols = [batch.column(name).to_pylist() for name in settings.field_names]
+    ids = batch.column(id_column).to_pylist()
+    out_tokens: list[list[str]] = []
+    out_raw: list[int] = []
+    out_trunc: list[bool] = []
+    out_uniq: list[list[str]] = []
+    out_counts: list[list[int]] = []
+    for values in zip(*cols, strict=True) if cols else [()] * len(ids):
+        res = cleaner.clean(values)
+        counts = res.token_counts()
+        out_tokens.append(res.tokens)
+        out_raw.append(res.n_raw_tokens)
+        out_trunc.append(res.truncated)
+        out_uniq.append(list(counts))
+        out_counts.append(list(counts.values()))
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(ids, pa.string()),
+            pa.array(out_tokens, pa.list_(pa.string())),
+            pa.array(out_raw, pa.int32()),
+            pa.array(out_trunc, pa.bool_()),
+            pa.array(out_uniq, pa.list_(pa.string())),
+            pa.array(out_counts, pa.list_(pa.int64())),
+        ],
+        names=["item_id", "tokens", "n_raw_tokens", "truncated", "uniq_tokens", "uniq_counts"],
+    )

@@ -4,7 +4,8 @@
   descending then token ascending (code-point order = Spark's UTF-8 binary order), take K, number
   them 0..K−1. ``vocab_version`` is a content hash of the result and the cleaning fingerprint.
 * :func:`split_for` / :func:`split_fraction` — deterministic train/val/test split from a salted
-  SHA-256 of item_id (the Spark job computes the identical expression, see ``spark_text``).
+  SHA-256 of item_id (the Spark job computes the identical expression:
+  :func:`catalog2vec.text.labels_job.split_column`).
 * Plain-Parquet vocabulary files and the ``CURRENT`` pointer (see :func:`write_vocab_files`).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
+from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.schemas import silver
 
 if TYPE_CHECKING:
@@ -51,7 +53,7 @@ def finalize_vocab(
 ) -> list[VocabEntry]:
     """``stats`` = (token, count, doc_freq) for at least the top candidates → the vocabulary."""
     if vocab_size < 1:
-        raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        raise InvalidInput(f"vocab_size must be >= 1, got {vocab_size}")
     kept = sorted(
         ((t, int(c), int(d)) for t, c, d in stats if int(c) >= min_count), key=lambda s: order_key(s[0], s[1])
     )[:vocab_size]
@@ -73,7 +75,7 @@ def split_fraction(item_id: str, salt: str) -> float:
 
 def check_ratios(train: float, val: float, test: float) -> None:
     if min(train, val, test) < 0 or abs(train + val + test - 1.0) > 1e-6:
-        raise ValueError(f"labels.train/val/test must be >= 0 and sum to 1, got {train}/{val}/{test}")
+        raise InvalidInput(f"labels.train/val/test must be >= 0 and sum to 1, got {train}/{val}/{test}")
 
 
 def split_for(item_id: str, train: float, val: float, test: float, salt: str) -> str:
@@ -124,11 +126,11 @@ def current_vocab_version(lakehouse: str) -> str:
     try:
         version = storage.read_text(pointer).strip()
     except FileNotFoundError as exc:
-        raise FileNotFoundError(
+        raise MissingInput(
             f"no current vocabulary at {pointer}; run build_vocab first or pass --vocab-version"
         ) from exc
     if not version:
-        raise ValueError(f"{pointer} is empty")
+        raise InvalidInput(f"{pointer} is empty: run build_vocab again or pass --vocab-version")
     return version
 
 

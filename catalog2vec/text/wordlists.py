@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
+from catalog2vec.errors import InvalidInput, MissingInput
+
 PACKAGED_LISTS = ("nonvisual", "marketing", "shops")
 
 
@@ -50,7 +52,7 @@ def parse_wordlist(lines: Iterable[str]) -> frozenset[str]:
 def read_wordlist_file(path: str | os.PathLike[str]) -> frozenset[str]:
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"word list file not found: {p}")
+        raise MissingInput(f"word list file not found: {p}")
     with p.open(encoding="utf-8") as fh:
         return parse_wordlist(fh)
 
@@ -95,7 +97,7 @@ def nltk_stopwords(language: str = "english") -> frozenset[str]:
         root = _authorised_root(_private_copy())
     reader = StopwordsCorpusReader(root, r"(?!README|\.).*", encoding="utf8")
     if language not in reader.fileids():
-        raise ValueError(f"no NLTK stop words for language {language!r}; available: {sorted(reader.fileids())}")
+        raise InvalidInput(f"no NLTK stop words for language {language!r}; available: {sorted(reader.fileids())}")
     return frozenset(w.strip().lower() for w in reader.words(language) if w.strip())
 
 

@@ -10,8 +10,11 @@ import pyarrow as pa
 import pytest
 
 from catalog2vec.config import TextSection
+from catalog2vec.errors import InvalidInput
 from catalog2vec.text import clean, wordlists
-from catalog2vec.text.clean import CleanerSettings, TextCleaner, normalise, parse_text_columns, tokenise
+from catalog2vec.text.clean import CleanerSettings, TextCleaner, normalise, tokenise
+from catalog2vec.text.columnar import clean_arrow_batch
+from catalog2vec.text.options import parse_text_columns
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +120,14 @@ def test_config_extends_and_replaces_lists(tmp_path: Path) -> None:
     assert s.fingerprint() != CleanerSettings.from_config(TextSection(), {"title": 1}).fingerprint()
     with pytest.raises(FileNotFoundError, match="word list file not found"):
         CleanerSettings.from_config(dataclasses.replace(TextSection(), extra_nonvisual=["/nope.txt"]))
-    with pytest.raises(ValueError, match="weight must be a positive integer"):
+    with pytest.raises(InvalidInput, match="weight must be a positive integer"):
         CleanerSettings.from_config(TextSection(), {"title": 0})
 
 
 def test_parse_text_columns() -> None:
     assert parse_text_columns("title, description:2") == {"title": 1, "description": 2}
     for bad in ("", "a:x", "a:0", "a,a"):
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidInput):
             parse_text_columns(bad)
 
 
@@ -133,7 +136,7 @@ def test_clean_arrow_batch_shape() -> None:
     batch = pa.RecordBatch.from_pydict(
         {"item_id": ["a", "b", "c"], "title": ["Red red dress", None, "the 42"], "color": ["Red", None, None]}
     )
-    out = clean.clean_arrow_batch(batch, s).to_pydict()
+    out = clean_arrow_batch(batch, s).to_pydict()
     assert out["item_id"] == ["a", "b", "c"]
     assert out["tokens"] == [["red", "red", "dress", "red"], [], []]
     assert out["uniq_tokens"] == [["red", "dress"], [], []]

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from catalog2vec.text import columnar
-from catalog2vec.text.clean import CleanerSettings, clean_arrow_batch, clean_arrow_batch_rowwise
+from catalog2vec.text.clean import CleanerSettings
+from catalog2vec.text.columnar import clean_arrow_batch, clean_arrow_batch_rowwise
 from tests.conftest import SHARED_DATA
 
 SHARED = SHARED_DATA  # CATALOG2VEC_SHARED_DATA, else ../shared/data (tests/conftest.py)

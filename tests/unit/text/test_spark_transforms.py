@@ -13,7 +13,7 @@ pytestmark = pytest.mark.spark
 def test_token_stats_counts_occurrences_and_documents(spark: Any) -> None:
     from pyspark.testing import assertDataFrameEqual
 
-    from catalog2vec.text.spark_text import token_stats
+    from catalog2vec.text.vocab_job import token_stats
 
     cleaned = spark.createDataFrame(
         [("a", ["red", "dress"], [2, 1]), ("b", ["red"], [1]), ("c", [], [])],
@@ -26,7 +26,7 @@ def test_token_stats_counts_occurrences_and_documents(spark: Any) -> None:
 def test_dedupe_items_keeps_the_row_whose_joined_text_sorts_first(spark: Any) -> None:
     from pyspark.testing import assertDataFrameEqual
 
-    from catalog2vec.text.spark_text import dedupe_items
+    from catalog2vec.text.adhoc_input import dedupe_items
 
     items = spark.createDataFrame(
         [("1", "b title", "x"), ("1", "a title", None), ("1", "a title", "z"), ("2", None, "only")],
@@ -41,7 +41,7 @@ def test_split_column_equals_the_python_rule(spark: Any) -> None:
     from pyspark.sql import functions as F
     from pyspark.testing import assertDataFrameEqual
 
-    from catalog2vec.text.spark_text import split_column
+    from catalog2vec.text.labels_job import split_column
     from catalog2vec.text.vocab import split_for
 
     ids = [f"item-{i}" for i in range(200)] + ["", "é✓", "a/b"]
@@ -57,7 +57,7 @@ def test_split_column_equals_the_python_rule(spark: Any) -> None:
 def test_label_frame_maps_tokens_to_sorted_distinct_indices(spark: Any) -> None:
     from pyspark.testing import assertDataFrameEqual
 
-    from catalog2vec.text.spark_text import label_frame
+    from catalog2vec.text.labels_job import label_frame
 
     tokens = spark.createDataFrame(
         [("a", ["red", "dress", "red"]), ("b", ["unknown"]), ("c", ["shirt", "red"])],
