@@ -1,7 +1,7 @@
 """catalog2vec daily pipeline: one ``SparkSubmitOperator`` per job, in the DESIGN order.
 
     ingest_catalog -> build_vocab -> build_labels -> ingest_images -> retrain_due (branch)
-        -> [train (weekly)] -> resolve_model -> embed -> neighbors, cluster, evaluate
+        -> [train (weekly) -> promote (gate)] -> resolve_model -> embed -> neighbors, cluster, evaluate
         -> build_ctr_features -> train_ctr
     ingest_catalog -> impressions_source (branch) -> ingest_impressions | simulate_impressions
         -> build_ctr_features
@@ -13,7 +13,7 @@ items and the CTR logistic regression run every day. The ``retrain_due`` branch 
 from the age of the newest model under ``<lakehouse>/models/`` (or, when that cannot be listed, from
 the logical date); when training is skipped ``resolve_model`` still runs (trigger rule
 ``none_failed_min_one_success``) and fixes the version for the whole run (``models/LATEST``,
-written by ``train``): ``embed``, ``neighbors``, ``cluster``, ``evaluate`` and
+moved only by ``promote``): ``embed``, ``neighbors``, ``cluster``, ``evaluate`` and
 ``build_ctr_features`` get it as an explicit ``--model-version``, and ``train_ctr`` gets
 ``ctr_daily_args`` on those days (a hook for a trees-reuse flag; today ``train_ctr`` has none, so
 the default is empty and the CTR trees + LR are refitted daily — cheap next to the image model).
@@ -33,6 +33,12 @@ are DAG params (overridable with ``--conf`` / the trigger form), each constraine
 *what* to process (an input under ``CATALOG2VEC_INPUT_ROOTS``, a model version, tuning values of an
 allow-listed set), never *which code* runs, where the lakehouse is, or a Spark setting outside
 :data:`SPARK_CONF_ALLOWED` (``spark.driver.extraJavaOptions`` and friends run code).
+
+Promotion (DESIGN's rule): ``train`` publishes a candidate; ``promote`` (``jobs/promote.py``) scores it
+against the champion (``models/LATEST``) on the held-out split and moves ``models/LATEST`` and the MLflow
+``champion`` alias only if it passes. A rejected candidate exits 3: the task is marked *skipped* (no
+retry), an alert ``candidate not promoted`` goes to the ``catalog2vec_alerts`` webhook, and the run goes
+on with the previous champion, so every gold table stays on the previous model.
 
 Operations: every task retries with exponential back-off and alerts on failure (log + the webhook of
 the ``catalog2vec_alerts`` connection, :mod:`catalog2vec.alerts`); a deadline alert fires when a run
@@ -237,6 +243,13 @@ JOBS: tuple[JobSpec, ...] = (
         timeout_hours=24.0,
     ),
     JobSpec(
+        "promote",
+        ("train",),
+        "The promotion gate: the new candidate vs the champion (`models/LATEST`) on the held-out split "
+        "(`[promotion]` metric and min_delta); passed -> `models/LATEST` and the MLflow `champion` alias move "
+        "to it; rejected -> exit 3: skipped, alerted, the run continues on the previous champion.",
+    ),
+    JobSpec(
         "embed",
         (RESOLVE_TASK,),
         "Embeddings + tag probabilities of new items -> `gold/item_embeddings`, `gold/item_tags` "
@@ -403,9 +416,12 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
         try:
             super().execute(context)
         except AirflowException as exc:
-            if exit_code(self, exc) == USER_ERROR_EXIT:
+            code = exit_code(self, exc)
+            if code == USER_ERROR_EXIT:
                 # the job's own "one line, exit 2": a bad argument or input; a retry cannot fix it
                 raise AirflowFailException(f"user error (exit 2), not retried: {exc}") from exc
+            if code == NOT_PROMOTED_EXIT and self.task_id == PROMOTE_TASK:
+                not_promoted(context)  # alert, then skip: no retry; the run goes on with the champion
             raise  # exit 1 / a lost executor / the store down: transient, retried with back-off
         if self.outlets:
             args = self.application_args
@@ -419,6 +435,33 @@ class Catalog2VecSparkSubmitOperator(SparkSubmitOperator):
 
 
 USER_ERROR_EXIT = 2  # catalog2vec.errors.UserError: one line on stderr, exit 2 (jobs/_common.run_job)
+NOT_PROMOTED_EXIT = 3  # jobs/promote.py: the gate rejected the candidate
+PROMOTE_TASK = "promote"
+
+
+def not_promoted(context: Any, lakehouse: str | None = None, conn_id: str | None = None) -> None:
+    """The gate rejected the candidate (``jobs/promote.py`` exit 3): one ``candidate not promoted``
+    alert (log + the ``catalog2vec_alerts`` webhook) with the decision record's reason when the
+    worker can read it, then :class:`AirflowSkipException` — not retried, and ``resolve_model``
+    (``none_failed_min_one_success``) carries on with the champion ``models/LATEST`` still names."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from catalog2vec import models
+    from catalog2vec.evaluation import gate
+
+    root = lakehouse or LAKEHOUSE
+    ti = context.get("ti") or context.get("task_instance")
+    fields: dict[str, Any] = {}
+    try:
+        candidate = models.newest_version(root)
+        record = storage.read_json(gate.decision_path(root, candidate))
+        fields = {"candidate": candidate, "champion": record.get("champion"), "error": record.get("reason")}
+    except Exception as exc:  # the record is a courtesy: the alert goes out without it
+        fields = {"error": f"decision record unreadable from the worker: {type(exc).__name__}"}
+    payload = alerts.build_message("candidate not promoted", str(getattr(ti, "dag_id", DAG_ID)),
+                                   str(context.get("run_id", "")), PROMOTE_TASK, **fields)
+    alerts.send(payload, alerts.webhook_url_from_connection(conn_id or ALERTS_CONN_ID))
+    raise AirflowSkipException(f"candidate not promoted: {fields.get('error')}")
 
 
 def exit_code(operator: SparkSubmitOperator, exc: BaseException) -> int | None:
@@ -611,7 +654,7 @@ with DAG(
         return ["train", RESOLVE_TASK] if due else [RESOLVE_TASK]
 
     @task(task_id=RESOLVE_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
-          doc_md="Resolves `params.model_version` (`latest` = `models/LATEST`, written by `train`) once "
+          doc_md="Resolves `params.model_version` (`latest` = `models/LATEST`, moved by `promote`) once "
                  "per run with `catalog2vec.models.resolve`; every model stage gets this exact version.")
     def resolve_model(**context: Any) -> str:
         from catalog2vec import models
@@ -652,7 +695,7 @@ with DAG(
     tasks["ingest_catalog"] >> tasks[IMPRESSIONS_BRANCH]
     tasks["ingest_images"] >> tasks[BRANCH_TASK]
     tasks[BRANCH_TASK] >> tasks[RESOLVE_TASK]
-    tasks["train"] >> tasks[RESOLVE_TASK]
+    tasks[PROMOTE_TASK] >> tasks[RESOLVE_TASK]  # train >> promote (JOBS) >> resolve_model
     for spec in JOBS:
         for up in spec.upstream:
             tasks[up] >> tasks[spec.task_id]
