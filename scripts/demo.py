@@ -43,6 +43,7 @@ def steps(lh: str, run_id: str, overrides: tuple[str, ...] = (), impressions: in
         ("build_labels", [*common]),
         ("ingest_images", [*common]),
         ("train", [*common]),
+        ("promote", [*common]),  # the gate: train publishes a candidate, promote moves models/LATEST
         ("embed", [*common, *latest]),
         ("neighbors", [*common, *latest]),
         ("cluster", [*common, *latest]),
