@@ -10,6 +10,7 @@
 #   dist/jars/                                    the jars a cluster needs beyond Spark's own (Delta,
 #       hadoop-aws 3.5.0 + the AWS SDK bundle, ...) for spark-submit --jars, and jars.txt naming them;
 #       copied (hard links) from the local Ivy cache `make setup` resolved: nothing is downloaded
+#   dist/mwaa/plugins.zip                         the wheel, for MWAA's plugins (terraform modules/airflow)
 #
 # venv-pack refuses environments with editable installs, and .venv has catalog2vec editable, so
 # the archive is packed from a fresh venv in build/package.XXXXXX/env: the distributions of the
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --compress-level) COMPRESS=$2; shift 2 ;;
     --python-prefix) PY_PREFIX=$2; shift 2 ;;  # where python lives on the cluster nodes, e.g. /usr
     --skip-env) SKIP_ENV=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -80,6 +81,14 @@ if missing:
     sys.exit(f"[package] wheel is missing {missing}")
 print(f"[package] wheel has {len(names)} files")
 PYEOF
+
+# MWAA installs the DAG's own dependency from plugins.zip (requirements.txt names
+# /usr/local/airflow/plugins/<wheel>, terraform/modules/airflow): the wheel at the zip's top level
+mkdir -p "$OUT/mwaa"
+rm -f "$OUT/mwaa/plugins.zip"
+"$PY" -c "import sys, zipfile, os; zipfile.ZipFile(sys.argv[1], 'w').write(sys.argv[2], os.path.basename(sys.argv[2]))" \
+  "$OUT/mwaa/plugins.zip" "$WHEEL"
+echo "[package] $OUT/mwaa/plugins.zip holds $(basename "$WHEEL") (terraform: catalog2vec_wheel)"
 
 echo "[package] 2/4 copying jobs/ and conf/"
 rm -rf "$OUT/jobs" "$OUT/conf"

@@ -25,6 +25,17 @@ locals {
   name = "catalog2vec-prod"
   tags = merge(var.tags, { project = local.name, environment = "prod" })
   art  = "s3://${module.storage.lakehouse_bucket}/artifacts"
+  # `make package` output, uploaded with `aws s3 sync dist/ ${local.art}/` (docs/deploy.md)
+  spark_jars = [for j in var.spark_jar_files : "${local.art}/jars/${j}"]
+  # register_tables' Hive catalog is the Glue Data Catalog (EMR's client, hive-site from modules/spark_cluster)
+  spark_conf = {
+    "spark.sql.catalogImplementation" = "hive"
+    "spark.driver.extraClassPath"     = "/usr/share/aws/hmclient/lib/*"
+  }
+}
+
+data "aws_ec2_managed_prefix_list" "s3" {
+  name = "com.amazonaws.${var.region}.s3"
 }
 
 module "storage" {
@@ -59,6 +70,7 @@ module "spark_cluster" {
   kms_key_arn              = module.storage.kms_key_arn
   logs_bucket              = module.storage.logs_bucket
   artifacts_bucket         = module.storage.lakehouse_bucket
+  lakehouse_uri            = "s3://${module.storage.lakehouse_bucket}/prod"
   core_instance_count      = 3
   gpu_instance_type        = "g5.2xlarge"
   gpu_max_instances        = 8
@@ -68,22 +80,29 @@ module "spark_cluster" {
 }
 
 module "airflow" {
-  source             = "../../modules/airflow"
-  name               = local.name
-  environment_class  = "mw1.medium"
-  execution_role_arn = module.iam.mwaa_execution_role_arn
-  kms_key_arn        = module.storage.kms_key_arn
-  bucket             = module.storage.lakehouse_bucket
-  bucket_arn         = module.storage.lakehouse_bucket_arn
-  vpc_id             = var.vpc_id
-  vpc_cidr           = var.vpc_cidr
-  subnet_ids         = var.private_subnet_ids
-  emr_master_dns     = module.spark_cluster.master_private_dns
-  lakehouse_uri      = "s3://${module.storage.lakehouse_bucket}/prod"
-  config_path        = "${local.art}/conf/cluster.toml"
-  jobs_dir           = "${local.art}/jobs"
-  env_archive        = "${local.art}/catalog2vec-env.tar.gz"
-  input_path         = var.catalog_input_path
-  retrain_every_days = var.retrain_every_days
-  tags               = local.tags
+  source              = "../../modules/airflow"
+  name                = local.name
+  environment_class   = "mw1.medium"
+  execution_role_arn  = module.iam.mwaa_execution_role_arn
+  kms_key_arn         = module.storage.kms_key_arn
+  bucket              = module.storage.lakehouse_bucket
+  bucket_arn          = module.storage.lakehouse_bucket_arn
+  vpc_id              = var.vpc_id
+  vpc_cidr            = var.vpc_cidr
+  subnet_ids          = var.private_subnet_ids
+  emr_master_dns      = module.spark_cluster.master_private_dns
+  lakehouse_uri       = "s3://${module.storage.lakehouse_bucket}/prod"
+  config_path         = "${local.art}/conf/cluster.toml"
+  jobs_dir            = "${local.art}/jobs"
+  env_archive         = "${local.art}/catalog2vec-env.tar.gz"
+  input_path          = var.catalog_input_path
+  retrain_every_days  = var.retrain_every_days
+  plugins_zip         = "${var.dist_dir}/mwaa/plugins.zip"
+  catalog2vec_wheel   = var.catalog2vec_wheel
+  spark_jars          = local.spark_jars
+  spark_conf          = local.spark_conf
+  gpu_pool_slots      = 8
+  s3_prefix_list_id   = data.aws_ec2_managed_prefix_list.s3.id
+  alert_webhook_cidrs = var.alert_webhook_cidrs
+  tags                = local.tags
 }

@@ -4,9 +4,9 @@ variable "name" {
 }
 
 variable "airflow_version" {
-  description = "MWAA Airflow version; the DAG uses the Airflow 3 task SDK, so a 3.x version is required."
+  description = "MWAA Airflow version: the DAG needs >= 3.1 (DeadlineAlert); the version of requirements/airflow.lock, which the tests install."
   type        = string
-  default     = "3.0.6"
+  default     = "3.3.2"
 }
 
 variable "environment_class" {
@@ -54,9 +54,47 @@ variable "airflow_prefix" {
 }
 
 variable "requirements" {
-  description = "Python requirements installed on the MWAA workers (the Spark provider and the pyspark client)."
+  description = "Python requirements of the MWAA workers besides the catalog2vec wheel (pins of requirements/airflow.lock): the Spark provider, pyspark's spark-submit, s3fs for resolve_model."
   type        = list(string)
-  default     = ["apache-airflow-providers-apache-spark==6.3.4", "pyspark==4.2.0"]
+  default     = ["apache-airflow-providers-apache-spark==6.3.4", "pyspark==4.2.0", "s3fs==2026.9.0"]
+}
+
+variable "plugins_zip" {
+  description = "Local path of dist/mwaa/plugins.zip from `make package` (holds the catalog2vec wheel the DAG imports)."
+  type        = string
+}
+
+variable "catalog2vec_wheel" {
+  description = "File name of the catalog2vec wheel inside plugins.zip (dist/catalog2vec-<version>-py3-none-any.whl)."
+  type        = string
+}
+
+variable "spark_jars" {
+  description = "Jar URIs every job is submitted with (--jars): dist/jars/ of `make package` uploaded to the artifacts prefix."
+  type        = list(string)
+}
+
+variable "spark_conf" {
+  description = "Spark conf of every job (CATALOG2VEC_SPARK_CONF), e.g. the Hive catalog of the Glue metastore."
+  type        = map(string)
+  default     = {}
+}
+
+variable "gpu_pool_slots" {
+  description = "Slots of the Airflow pool `gpu` (train, embed): at most this many GPU jobs at once."
+  type        = number
+  default     = 2
+}
+
+variable "s3_prefix_list_id" {
+  description = "Managed prefix list of the S3 gateway endpoint (com.amazonaws.<region>.s3): MWAA egress to S3."
+  type        = string
+}
+
+variable "alert_webhook_cidrs" {
+  description = "CIDRs of the alert webhook (HTTPS) the catalog2vec_alerts connection posts to ([] = no alert egress)."
+  type        = list(string)
+  default     = []
 }
 
 variable "vpc_id" {

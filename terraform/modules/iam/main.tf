@@ -112,6 +112,19 @@ data "aws_iam_policy_document" "emr_node" {
     resources = ["${var.logs_bucket_arn}/emr/*"]
   }
   statement {
+    # register_tables: the EXTERNAL tables and *_latest views live in the Glue Data Catalog
+    sid = "RegisterTablesInGlue"
+    actions = ["glue:GetDatabase", "glue:GetDatabases", "glue:CreateDatabase", "glue:GetTable", "glue:GetTables",
+      "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable", "glue:GetPartitions", "glue:GetUserDefinedFunctions",
+    "glue:BatchGetPartition"]
+    resources = [
+      "arn:${local.partition}:glue:${var.region}:${local.account}:catalog",
+      "arn:${local.partition}:glue:${var.region}:${local.account}:database/${var.glue_database_prefix}_*",
+      "arn:${local.partition}:glue:${var.region}:${local.account}:table/${var.glue_database_prefix}_*/*",
+      "arn:${local.partition}:glue:${var.region}:${local.account}:database/default",
+    ]
+  }
+  statement {
     sid       = "UseLakehouseKeyThroughS3"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"]
     resources = [var.kms_key_arn]
@@ -162,6 +175,12 @@ data "aws_iam_policy_document" "mwaa" {
     sid       = "ReadDagsAndArtifacts"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${local.air_arn}/*", "${local.art_arn}/*"]
+  }
+  statement {
+    # resolve_model and retrain_due read <prefix>/models/LATEST and the model cards from the worker
+    sid       = "ReadPublishedModels"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.data_arn}/models/*"]
   }
   statement {
     sid       = "ListDagBucket"

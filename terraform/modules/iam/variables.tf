@@ -45,3 +45,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "glue_database_prefix" {
+  description = "Prefix of the Glue databases register_tables writes (<prefix>_bronze|silver|gold); the EMR nodes may manage their tables."
+  type        = string
+  default     = "catalog2vec"
+}

@@ -27,6 +27,21 @@ locals {
       Properties = {}
     },
     {
+      # the cluster's Hive metastore is the AWS Glue Data Catalog (hive-site.xml on every node), so
+      # register_tables (metastore.kind = "session", spark.sql.catalogImplementation=hive) registers
+      # into a catalog that outlives the job
+      Classification = "spark-hive-site"
+      Properties = {
+        "hive.metastore.client.factory.class" = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+      }
+    },
+    {
+      Classification = "hive-site"
+      Properties = {
+        "hive.metastore.client.factory.class" = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+      }
+    },
+    {
       Classification = "capacity-scheduler"
       Properties = {
         "yarn.scheduler.capacity.resource-calculator" = "org.apache.hadoop.yarn.util.resource.DominantResourceCalculator"
@@ -202,4 +217,12 @@ resource "aws_emr_managed_scaling_policy" "this" {
     maximum_core_capacity_units     = var.core_instance_count
     maximum_ondemand_capacity_units = var.core_instance_count + 1 + var.gpu_max_instances
   }
+}
+
+# The Glue databases register_tables fills (EXTERNAL Delta tables over the lakehouse + *_latest views)
+resource "aws_glue_catalog_database" "layers" {
+  for_each     = toset(var.glue_layers)
+  name         = "${var.glue_database_prefix}_${each.key}"
+  description  = "catalog2vec ${each.key} tables (registered by jobs/register_tables.py)"
+  location_uri = "${var.lakehouse_uri}/${each.key}"
 }

@@ -17,3 +17,8 @@ output "master_security_group_id" {
   description = "Security group of the primary node."
   value       = aws_security_group.master.id
 }
+
+output "glue_databases" {
+  description = "The Glue databases register_tables writes into."
+  value       = [for db in aws_glue_catalog_database.layers : db.name]
+}

@@ -131,3 +131,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "glue_database_prefix" {
+  description = "Prefix of the Glue databases (<prefix>_<layer>), the metastore.database_prefix of the run configuration."
+  type        = string
+  default     = "catalog2vec"
+}
+
+variable "glue_layers" {
+  description = "Lakehouse layers that get a Glue database."
+  type        = list(string)
+  default     = ["bronze", "silver", "gold"]
+}
+
+variable "lakehouse_uri" {
+  description = "Lakehouse root (s3://bucket/prefix); each Glue database's location is <root>/<layer>."
+  type        = string
+}
