@@ -33,7 +33,7 @@ except ImportError:  # run as a script: python pipelines/<name>.py
     from options import Catalog2vecOptions  # type: ignore[no-redef]
 
 from catalog2vec.errors import InvalidInput
-from catalog2vec.ingest import records
+from catalog2vec.ingest import formats
 from catalog2vec.quality import Reason
 from catalog2vec.schemas import bronze
 from catalog2vec.text.clean import CleanerSettings
@@ -41,7 +41,7 @@ from catalog2vec.text.columnar import clean_arrow_batch
 from catalog2vec.text.options import parse_text_columns
 from catalog2vec.text.vocab import finalize_vocab
 
-FORMATS = records.FORMATS
+FORMATS = formats.FORMATS
 
 
 class TextVocabOptions(Catalog2vecOptions):
@@ -62,9 +62,9 @@ class TextVocabOptions(Catalog2vecOptions):
 class ParseRecords(beam.DoFn):
     """One matched file → ``(item_id, values)`` on the main output, rejects on ``rejected``.
 
-    Parsing is :func:`catalog2vec.ingest.records.iter_records` — the pure CSV / JSON-lines /
+    Parsing is :func:`catalog2vec.ingest.formats.iter_records` — the pure CSV / JSON-lines /
     Parquet reader the Spark ingest_catalog job runs on its executors — and the id rule is
-    :func:`~catalog2vec.ingest.records.keyed_values`, so a record Spark's ingest rejects is
+    :func:`~catalog2vec.ingest.formats.keyed_values`, so a record Spark's ingest rejects is
     rejected here with the same reason. Every value is kept as text."""
 
     def __init__(self, fmt: str, id_column: str, fields: list[str], run_id: str) -> None:
@@ -82,22 +82,22 @@ class ParseRecords(beam.DoFn):
         with readable.open() as fh:
             data = fh.read()
         checked = False
-        for rec in records.iter_records(data, self.fmt):
+        for rec in formats.iter_records(data, self.fmt):
             self.read.inc()
-            record = records.raw_text(rec.raw)
+            record = formats.raw_text(rec.raw)
             if rec.fields is None:
                 reason = rec.reason.value if rec.reason is not None else Reason.MALFORMED_RECORD.value
-                yield self._reject(path, record, reason, rec.detail or records.MALFORMED_DETAIL)
+                yield self._reject(path, record, reason, rec.detail or formats.MALFORMED_DETAIL)
                 continue
             if not checked:
                 missing = [c for c in (self.id_column, *self.fields) if c not in rec.fields]
                 if missing:
                     raise InvalidInput(f"column(s) {missing} not in {path}; it has {sorted(rec.fields)}")
                 checked = True
-            keyed = records.keyed_values(rec.fields, self.id_column, self.fields)
+            keyed = formats.keyed_values(rec.fields, self.id_column, self.fields)
             if keyed is None:
                 yield self._reject(path, record, Reason.MISSING_ITEM_ID.value,
-                                   records.MISSING_ITEM_ID_DETAIL.format(column=self.id_column))
+                                   formats.MISSING_ITEM_ID_DETAIL.format(column=self.id_column))
                 continue
             yield keyed
 

@@ -1,8 +1,9 @@
 """Crawled catalog files → ``bronze/catalog_items`` (+ ``bronze/quarantine``).
 
 Reader (CSV / JSON lines / Parquet bytes, every value kept as text) → the pure per-record parser
-and checks of :mod:`catalog2vec.ingest.records` (inside ``mapInPandas``: one bad record becomes a
-quarantine row, never a failed job) → writer (dedupe on item_id, latest crawled_at wins, MERGE).
+and checks of :mod:`catalog2vec.ingest.formats` and :mod:`~catalog2vec.ingest.canonical` (inside
+``mapInPandas``: one bad record becomes a quarantine row, never a failed job) → writer (dedupe on
+item_id, latest crawled_at wins, MERGE).
 Accounting: ``read = written + quarantined + duplicates``. The job fails (one line, exit 2) only
 for whole-input problems: no input file, an input file over ``ingest.max_file_bytes``, no record
 at all, no readable record at all, a mapping naming a column no record has, an unwritable
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from catalog2vec import storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput, MissingInput
-from catalog2vec.ingest import records
+from catalog2vec.ingest import canonical, formats, image_paths
 from catalog2vec.lakehouse import write_table
 from catalog2vec.quality import MAX_RECORD_CHARS, JobCounts, Reason, write_quarantine
 from catalog2vec.schemas import bronze
@@ -48,7 +49,7 @@ CANONICAL = (
 # fields whose size is limited (ingest.max_field_chars)
 TEXT_FIELDS = ("title", "description", "category", "brand", "color", "gender", "image_uri", "url")
 CORRUPT = "_corrupt_record"
-FORMATS = records.FORMATS
+FORMATS = formats.FORMATS
 
 
 class IngestError(InvalidInput):
@@ -192,18 +193,18 @@ def _rows_to_pandas(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def _finish(rec: records.Record, file: str, mtime_us: Any, rules: records.CanonicalRules) -> dict[str, Any]:
+def _finish(rec: formats.Record, file: str, mtime_us: Any, rules: canonical.CanonicalRules) -> dict[str, Any]:
     """Canonicalise one record; any failure of the record's own becomes a quarantine reason."""
     try:
-        row = records.canonical_row(rec, CANONICAL, rules)
+        row = canonical.canonical_row(rec, CANONICAL, rules)
     except Exception as exc:
         row = dict.fromkeys(CANONICAL)
         row.update(extra=None, _keys=None, _reason=Reason.MALFORMED_RECORD.value,
                    _detail=f"{type(exc).__name__}: {exc}"[:500])
     row["_file"], row["_mtime_us"] = file, None if mtime_us is None else int(mtime_us)
     if row["_reason"] is not None:
-        row["_record"] = records.raw_text(rec.raw[: MAX_RECORD_BYTES])
-        row["_record_bytes"] = records.raw_bytes_if_not_utf8(rec.raw[: MAX_RECORD_BYTES])
+        row["_record"] = formats.raw_text(rec.raw[: MAX_RECORD_BYTES])
+        row["_record_bytes"] = formats.raw_bytes_if_not_utf8(rec.raw[: MAX_RECORD_BYTES])
         row["extra"] = None
     else:
         row["_record"] = row["_record_bytes"] = None
@@ -245,8 +246,8 @@ def check_file_sizes(files: list[str], max_bytes: int) -> None:
                                   "split it into smaller files")
 
 
-def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records.CanonicalRules,
-                 bounds: records.Bounds = records.DEFAULT_BOUNDS) -> DataFrame:
+def read_records(spark: SparkSession, files: list[str], fmt: str, rules: canonical.CanonicalRules,
+                 bounds: formats.Bounds = formats.DEFAULT_BOUNDS) -> DataFrame:
     """Every record of the input as one row of :data:`PARSED_SCHEMA` (canonical columns, or
     ``_reason``/``_detail`` and the raw record): JSON lines split by Spark's text reader (raw
     bytes, any file size, split across tasks); CSV and Parquet files parsed whole per task."""
@@ -266,7 +267,7 @@ def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records
             for pdf in batches:
                 out = []
                 for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
-                    rec = records.parse_json_line(bytes(data), bounds=bounds)
+                    rec = formats.parse_json_line(bytes(data), bounds=bounds)
                     if rec is not None:
                         out.append(_finish(rec, file, mtime, rules))
                 yield _rows_to_pandas(out)
@@ -279,7 +280,7 @@ def read_records(spark: SparkSession, files: list[str], fmt: str, rules: records
         def parse(batches: Iterator[Any]) -> Iterator[Any]:
             for pdf in batches:
                 for data, file, mtime in zip(pdf["data"], pdf["file"], pdf["mtime_us"], strict=True):
-                    out = [_finish(rec, file, mtime, rules) for rec in records.iter_records(bytes(data), fmt, bounds)]
+                    out = [_finish(rec, file, mtime, rules) for rec in formats.iter_records(bytes(data), fmt, bounds)]
                     yield _rows_to_pandas(out)
 
     return src.mapInPandas(parse, PARSED_SCHEMA)
@@ -295,26 +296,26 @@ def dedupe_latest(df: DataFrame) -> DataFrame:
 
 
 def _rules(cfg: Config, input_path: str, mapping: dict[str, str] | None,
-           image_template: str | None) -> records.CanonicalRules:
+           image_template: str | None) -> canonical.CanonicalRules:
     """The per-record rules of this ingest (mapping, id policy, where image paths may point)."""
     if image_template:
-        for name in records.template_fields(image_template):
+        for name in image_paths.template_fields(image_template):
             if name not in CANONICAL:
                 raise IngestError(f"image template field {{{name}}} is not a canonical column")
-    return records.CanonicalRules(
+    return canonical.CanonicalRules(
         mapping=dict(mapping or {}),
         image_template=image_template,
         base_dir=input_base_dir(input_path),
-        images=records.ImagePolicy.from_config(cfg.ingest, cfg.lakehouse),
+        images=image_paths.ImagePolicy.from_config(cfg.ingest, cfg.lakehouse),
         max_field_chars=cfg.ingest.max_field_chars,
         max_record_chars=cfg.ingest.max_record_chars,
-        ids=records.IdPolicy(cfg.ingest.max_id_chars),
+        ids=canonical.IdPolicy(cfg.ingest.max_id_chars),
     )
 
 
-def bounds(cfg: Config) -> records.Bounds:
+def bounds(cfg: Config) -> formats.Bounds:
     """The per-record size bounds of ``[ingest]``."""
-    return records.Bounds(max_record_chars=cfg.ingest.max_record_chars, max_json_depth=cfg.ingest.max_json_depth)
+    return formats.Bounds(max_record_chars=cfg.ingest.max_record_chars, max_json_depth=cfg.ingest.max_json_depth)
 
 
 def _quarantine_rejects(spark: SparkSession, cfg: Config, checked: DataFrame) -> int:

@@ -1,7 +1,7 @@
 """``bronze/catalog_items.image_uri`` → ``silver/images`` (+ ``bronze/quarantine``).
 
 For each item the image_uri is first checked against the one allow-list of image URIs
-(:class:`catalog2vec.ingest.records.ImagePolicy` from ``[ingest]``: nothing is opened for a refused
+(:class:`catalog2vec.ingest.image_paths.ImagePolicy` from ``[ingest]``: nothing is opened for a refused
 URI, whatever an older ingest let into bronze); then the bytes are read (a local path taken
 literally — no glob, no ``~`` — and only if it is a regular file; an allow-listed URI, ``s3://``
 for a lakehouse on S3, through :mod:`catalog2vec.storage`), validated and normalised with Pillow
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog2vec import storage
 from catalog2vec.config import Config, ImagesSection
-from catalog2vec.ingest.records import LOCAL_ONLY, ImagePolicy
+from catalog2vec.ingest.image_paths import LOCAL_ONLY, ImagePolicy
 from catalog2vec.lakehouse import read_table, table_exists, table_path, write_table
 from catalog2vec.lakehouse.io import with_conflict_retry
 from catalog2vec.quality import JobCounts, Reason, write_quarantine

@@ -1,7 +1,7 @@
 """The vocabulary job's ad-hoc input: a CSV / JSON-lines / Parquet file read by Spark into one row
 per item (id + text fields), every unreadable or id-less row kept as a quarantine row.
 
-The reject rules and details are those of :mod:`catalog2vec.ingest.records` (the Beam pipeline
+The reject rules and details are those of :mod:`catalog2vec.ingest.formats` (the Beam pipeline
 applies them per record), so both engines quarantine the same rows with the same words.
 """
 
@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from catalog2vec.errors import InvalidInput
-from catalog2vec.ingest import records
+from catalog2vec.ingest import formats
 from catalog2vec.ingest.catalog import CORRUPT, read_source, resolve_inputs, text_column
 from catalog2vec.quality import Reason
 from catalog2vec.text.parquet_splits import FILE_COLUMN, needs_split_read, split_read_frame
@@ -45,8 +45,8 @@ def read_adhoc(
     reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(Reason.MALFORMED_RECORD.value)).when(
         item_id.isNull() | (item_id == ""), F.lit(Reason.MISSING_ITEM_ID.value)
     )
-    detail = F.when(F.col(CORRUPT).isNotNull(), F.lit(records.MALFORMED_DETAIL)).otherwise(
-        F.lit(records.MISSING_ITEM_ID_DETAIL.format(column=id_column))
+    detail = F.when(F.col(CORRUPT).isNotNull(), F.lit(formats.MALFORMED_DETAIL)).otherwise(
+        F.lit(formats.MISSING_ITEM_ID_DETAIL.format(column=id_column))
     )
     checked = raw.select(
         item_id.alias("item_id"),

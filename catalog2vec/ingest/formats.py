@@ -1,4 +1,6 @@
-"""The one parser of crawled catalog records (pure Python; Spark and Beam call the same functions).
+"""The one parser of crawled catalog records: CSV, JSON lines and Parquet bytes → :class:`Record`
+(pure Python; Spark and Beam call the same functions). What a parsed record becomes in
+bronze/catalog_items is :mod:`catalog2vec.ingest.canonical`.
 
 Every input record becomes exactly one :class:`Record`: either parsed ``fields`` (source column →
 text) or a quarantine ``reason`` with the error in ``detail`` — one bad record never takes the
@@ -37,38 +39,24 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import posixpath
 import re
 import sys
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from catalog2vec import storage
 from catalog2vec.errors import InvalidInput
-from catalog2vec.quality import MAX_RECORD_CHARS, Reason
-
-if TYPE_CHECKING:
-    from catalog2vec.config import IngestSection
+from catalog2vec.quality import Reason
 
 FORMATS = ("csv", "json", "parquet")  # what iter_records reads
 BOM = "\ufeff"
 # characters stripped from both ends of ids and counted as blank in text: Unicode White_Space
 # (str.isspace) plus the zero-width ones crawlers leave behind
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
-# C0 and C1 control characters (and DEL) but tab and newline: dropped from text fields at ingest
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # linear-time (no backtracking) bracket counting: escape pairs out first, then "..." strings
 _JSON_ESCAPE = re.compile(r"\\.", re.S)
 _JSON_STRING = re.compile(r'"[^"]*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-# crawled_at outside this range is not a crawl time (and would overflow pandas' datetime64[ns])
-CRAWLED_AT_MIN = dt.datetime(1970, 1, 1)
-CRAWLED_AT_MAX = dt.datetime(2200, 1, 1)
 
 
 @dataclass
@@ -102,119 +90,6 @@ class Bounds:
 DEFAULT_BOUNDS = Bounds()
 
 
-@dataclass(frozen=True)
-class IdPolicy:
-    """What an ``item_id`` may be (after stripping surrounding whitespace): 1 to ``max_chars``
-    characters, none of them a control, format, surrogate, private-use or unassigned code point
-    (categories Cc, Cf, Cs, Co, Cn) or a line/paragraph separator (Zl, Zp). Anything else —
-    slashes, dots, ``*``, ``[``, spaces, non-Latin letters — is data and allowed."""
-
-    max_chars: int = 256
-
-    def check(self, item_id: str) -> str | None:
-        """``None`` if the id is allowed, else why not."""
-        if len(item_id) > self.max_chars:
-            return f"item_id has {len(item_id)} characters (at most {self.max_chars})"
-        for i, ch in enumerate(item_id):
-            cat = unicodedata.category(ch)
-            if cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-                return f"item_id holds {ch!a} (category {cat}) at position {i}"
-        return None
-
-
-# object stores by family: a lakehouse on one admits its own family's image URIs by default
-_STORE_FAMILY = {**dict.fromkeys(storage.S3_SCHEMES, "s3"), "gs": "gs", "gcs": "gs", "abfs": "abfs", "abfss": "abfs",
-                 "az": "abfs"}
-#: schemes that name a local file: never allow-listed (a local image is named by its path, and
-#: must then lie under the input's directory or ``ingest.image_roots``)
-LOCAL_SCHEMES = ("file", "local")
-
-
-def _family(sch: str) -> str:
-    return _STORE_FAMILY.get(sch.lower(), sch.lower())
-
-
-def _uri_parts(uri: str) -> tuple[str, str]:
-    sch, rest = uri.split("://", 1)
-    return _family(sch), rest
-
-
-@dataclass(frozen=True)
-class ImagePolicy:
-    """The one allow-list of image URIs (catalog ingest quarantines, image ingest re-checks before
-    anything is opened). A local path must lie under the input's directory or one of ``roots``;
-    a URI must use one of ``schemes`` (the scheme families ``s3``/``s3a``/``s3n``, ``gs``/``gcs``,
-    ``abfs``/``abfss``/``az`` count as one) and, when ``prefixes`` are given, lie under one of
-    them — or lie under one of ``roots`` (a root may be a URI folder). Never: ``file://``,
-    ``local://``, fsspec chains (``a::b``), ``..`` segments, control characters."""
-
-    roots: tuple[str, ...] = ()
-    schemes: tuple[str, ...] = ()
-    prefixes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for sch in self.schemes:
-            if sch.lower() in LOCAL_SCHEMES or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", sch):
-                raise InvalidInput(f"ingest.image_schemes: {sch!r} cannot be allow-listed (a scheme name; "
-                                 f"local images are allowed by ingest.image_roots)")
-        allowed = {_family(x) for x in self.schemes}
-        for pre in self.prefixes:
-            if not _SCHEME.match(pre) or _uri_parts(pre)[0] not in allowed:
-                raise InvalidInput(f"ingest.image_prefixes: {pre!r} is not a URI with a scheme in "
-                                 f"ingest.image_schemes {list(self.schemes)}")
-
-    @classmethod
-    def from_config(cls, ingest: IngestSection, lakehouse: str) -> ImagePolicy:
-        """``[ingest]`` image_roots / image_schemes / image_prefixes; image_schemes unset = the
-        lakehouse's object-store scheme when the lakehouse is on an object store, else none."""
-        schemes = ingest.image_schemes
-        if schemes is None:
-            sch = storage.scheme(lakehouse)
-            schemes = [sch] if sch in _STORE_FAMILY else []
-        return cls(roots=tuple(storage.normalize(r) for r in ingest.image_roots), schemes=tuple(schemes),
-                   prefixes=tuple(p.rstrip("/") for p in ingest.image_prefixes))
-
-    def refuse_uri(self, uri: str) -> str | None:
-        """``None`` if the URI (one with a scheme) may be read, else why not."""
-        if "::" in uri:
-            return f"image_uri {uri[:300]!r} chains filesystems (::)"
-        if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in uri):
-            return f"image_uri {uri[:200]!a} holds control characters"
-        fam, rest = _uri_parts(uri)
-        if ".." in rest.split("/") or "." in rest.split("/")[1:]:
-            return f"image_uri {uri[:300]!r} holds a . or .. segment"
-        if any(_SCHEME.match(r) and _inside(uri, r) for r in self.roots):
-            return None
-        sch = uri.split("://", 1)[0]
-        if fam not in {_family(x) for x in self.schemes}:
-            return (f"image_uri {uri[:300]!r}: scheme {sch!r} is not in ingest.image_schemes "
-                    f"{sorted(self.schemes)}")
-        if self.prefixes and not any(
-            fam == _uri_parts(p)[0] and (rest == _uri_parts(p)[1] or rest.startswith(_uri_parts(p)[1] + "/"))
-            for p in self.prefixes
-        ):
-            return f"image_uri {uri[:300]!r} is not under ingest.image_prefixes {list(self.prefixes)}"
-        return None
-
-
-#: local paths under the input's directory only, no URI
-LOCAL_ONLY = ImagePolicy()
-
-
-@dataclass(frozen=True)
-class CanonicalRules:
-    """How parsed fields become a canonical catalog row (see :func:`canonical_row`)."""
-
-    mapping: Mapping[str, str] = field(default_factory=dict)  # source column -> canonical column
-    image_template: str | None = None
-    base_dir: str = "."  # the input's directory: relative image paths resolve against it
-    images: ImagePolicy = field(default_factory=ImagePolicy)  # where image paths may point
-    max_field_chars: int = 65536
-    max_record_chars: int = MAX_RECORD_CHARS  # the extra map is bounded like the raw record
-    ids: IdPolicy = field(default_factory=IdPolicy)
-
-
-# ------------------------------------------------------------------ text helpers
 def strip_ws(text: str) -> str:
     return text.strip().strip(_ZERO_WIDTH).strip()
 
@@ -542,11 +417,11 @@ def iter_records(data: bytes, fmt: str, bounds: Bounds = DEFAULT_BOUNDS) -> Iter
         return iter_json_records(data, bounds)
     if fmt == "parquet":
         return iter_parquet_records(data, bounds)
-    raise ValueError(f"unknown format {fmt!r}")
+    raise InvalidInput(f"unknown format {fmt!r}; choose from {FORMATS}")
 
 
 # ------------------------------------------------------------------ ad-hoc (id + text columns) rows
-#: the ad-hoc reject details both build_vocab engines write (Spark: text.spark_text.read_adhoc;
+#: the ad-hoc reject details both build_vocab engines write (Spark: text.adhoc_input.read_adhoc;
 #: Beam: pipelines/text_vocab.py)
 MISSING_ITEM_ID_DETAIL = "{column} is missing or blank"
 MALFORMED_DETAIL = "could not parse the record"
@@ -568,223 +443,25 @@ def keyed_values(
     return item_id, tuple(None if fields.get(c) in (None, "") else fields.get(c) for c in columns)
 
 
-# ------------------------------------------------------------------ canonical rows
-def escape_path_value(value: str) -> str:
-    """A field value made safe as (part of) one file name: ``%``, ``/``, ``\\`` and every
-    non-printable character percent-encoded, and ``.``/``..`` as ``%2E``/``%2E%2E`` — so a
-    templated path can never leave its directory, and glob characters stay literal."""
-    if value in (".", ".."):
-        return value.replace(".", "%2E")
-    out = []
-    for ch in value:
-        if ch in "%/\\" or not (ch.isprintable() or ch == " "):
-            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def expand_template(template: str, values: Mapping[str, str | None], base_dir: str) -> str | None:
-    """``images/{item_id}.jpg`` → ``<base_dir>/images/<escaped id>.jpg`` (None if a field is null)."""
-    parts: list[str] = []
-    pos = 0
-    for m in _TEMPLATE_FIELD.finditer(template):
-        parts.append(template[pos:m.start()])
-        v = values.get(m.group(1))
-        if v is None:
-            return None
-        parts.append(escape_path_value(v))
-        pos = m.end()
-    parts.append(template[pos:])
-    out = "".join(parts)
-    if _SCHEME.match(template) or template.startswith("/"):
-        return out
-    return _join(base_dir, out)
-
-
-def template_fields(template: str) -> list[str]:
-    return _TEMPLATE_FIELD.findall(template)
-
-
-def _join(base: str, rel: str) -> str:
-    if _SCHEME.match(base):
-        return base.rstrip("/") + "/" + rel
-    return os.path.join(base, rel)
-
-
-def _inside(path: str, root: str) -> bool:
-    if _SCHEME.match(root) or _SCHEME.match(path):
-        p, r = posixpath.normpath(path.split("://", 1)[-1]), posixpath.normpath(root.split("://", 1)[-1])
-        return path.split("://", 1)[0] == root.split("://", 1)[0] and (p == r or p.startswith(r.rstrip("/") + "/"))
-    p, r = os.path.normpath(path), os.path.normpath(root)
-    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
-
-
-def resolve_image_path(
-    value: str | None, base_dir: str, policy: ImagePolicy = LOCAL_ONLY
-) -> tuple[str | None, str | None]:
-    """An ``image_uri`` given in the data → (resolved URI or None, why it is refused or None).
-
-    A URI (``scheme://``) is kept as it is if ``policy`` allows it (read later through the storage
-    layer); ``file://``, ``local://``, ``memory://``, ``http://``, chains (``a::b``) and every
-    scheme not allow-listed are refused. A local path — relative ones resolve against the input's
-    directory ``base_dir`` — must lie inside ``base_dir`` or one of ``policy.roots`` after
-    normalisation (``..`` cannot climb out), and may hold no control character."""
-    if value is None or is_blank(value):
-        return None, None
-    v = strip_ws(value)
-    if "::" in v:
-        return None, f"image_uri {v[:300]!r} chains filesystems (::)"
-    if _SCHEME.match(v):
-        why = policy.refuse_uri(v)
-        return (None, why) if why else (v, None)
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in v):
-        return None, f"image path {v[:200]!a} holds control characters"
-    is_abs = v.startswith("/") or (os.sep != "/" and os.path.isabs(v))
-    path = v if is_abs else _join(base_dir, v)
-    if not _SCHEME.match(path):
-        path = os.path.normpath(path)
-    else:
-        sch, rest = path.split("://", 1)
-        path = f"{sch}://{posixpath.normpath(rest)}"
-    allowed = (base_dir, *policy.roots)
-    if not any(_inside(path, r) for r in allowed if r):
-        return None, f"image path {v[:300]!r} is outside the input directory {base_dir}" + (
-            f" and ingest.image_roots {list(policy.roots)}" if policy.roots else "")
-    return path, None
-
-
-def clean_text(value: str | None) -> str | None:
-    """A text field as stored: CR LF and lone CR become LF, every other C0/C1 control character
-    (ESC, BEL, NUL, DEL, …) is dropped; tab and newline stay."""
-    if value is None:
-        return None
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", value)
-
-
-def parse_crawled_at(value: str | None) -> tuple[str | None, str | None]:
-    """(ISO-8601 text Spark casts to a timestamp, or None if absent; why it is refused or None)."""
-    if value is None or is_blank(value):
-        return None, None
-    s = strip_ws(value)
-    try:
-        when = dt.datetime.fromisoformat(s)
-    except ValueError:
-        return None, f"crawled_at {s[:100]!r} is not an ISO-8601 date/time"
-    naive = when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
-    if not CRAWLED_AT_MIN <= naive < CRAWLED_AT_MAX:
-        return None, f"crawled_at {s[:100]!r} is outside {CRAWLED_AT_MIN.year}..{CRAWLED_AT_MAX.year}"
-    return when.isoformat(), None
-
-
-TEXT_FIELDS = ("title", "description", "category", "brand", "color", "gender", "image_uri", "url")
-# text fields whose control characters are dropped (item_id and image_uri refuse them instead)
-CLEANED_FIELDS = ("title", "description", "category", "brand", "color", "gender", "url")
-
-
-def _refuse_templated(uri: str | None, rules: CanonicalRules) -> str | None:
-    """Why an image URI made by an absolute or ``scheme://`` template is refused (a relative
-    template stays under the input's directory: its fields are escaped)."""
-    template = rules.image_template or ""
-    if uri is None:
-        return None
-    if _SCHEME.match(template):
-        return rules.images.refuse_uri(uri)
-    if template.startswith("/") and not any(_inside(os.path.normpath(uri), r) for r in (rules.base_dir, *rules.images.roots)):
-        return f"image path {uri[:300]!r} is outside the input directory and ingest.image_roots"
-    return None
-
-
-def canonical_row(rec: Record, canonical: tuple[str, ...], rules: CanonicalRules) -> dict[str, Any]:
-    """A parsed record → canonical columns + ``extra`` + ``_reason``/``_detail`` (first failing
-    check wins, in the documented order: malformed_record / invalid_utf8 / duplicate_key /
-    record_too_large (from the parser), record_too_large (the extra map), missing_item_id,
-    invalid_id, field_too_large, invalid_timestamp, image_path_invalid, no_text). Control
-    characters are dropped from the text fields first (:func:`clean_text`), so a title of only
-    ESC/BEL is no title."""
-    row: dict[str, Any] = dict.fromkeys(canonical)
-    row.update(extra=None, _keys=None, _reason=None, _detail=None)
-    if rec.fields is None:
-        row["_reason"], row["_detail"] = rec.reason.value if rec.reason else Reason.MALFORMED_RECORD.value, rec.detail
-        return row
-    fields = rec.fields
-    target = dict(rules.mapping)
-    for c in fields:  # columns already named canonically map themselves
-        if c in canonical and c not in target and c not in target.values():
-            target[c] = c
-    by_dst = {dst: src for src, dst in target.items()}
-    values: dict[str, str | None] = {name: fields.get(by_dst[name]) if name in by_dst else None for name in canonical}
-    for name in CLEANED_FIELDS:
-        if values.get(name) is not None:
-            values[name] = clean_text(values[name])
-    row.update(values)
-    extra = {k: v for k, v in fields.items() if k not in target}
-    row["extra"] = extra
-    row["_keys"] = list(fields)
-    item_id = values.get("item_id")
-    row["item_id"] = strip_ws(item_id) if item_id is not None else None
-
-    def reject(reason: Reason, detail: str) -> dict[str, Any]:
-        row["_reason"], row["_detail"] = reason.value, detail
-        if row["item_id"] is not None and not is_utf8_clean(row["item_id"]):
-            row["item_id"] = None
-        return row
-
-    extra_chars = sum(len(k) + len(v or "") for k, v in extra.items())
-    if extra_chars > rules.max_record_chars:
-        return reject(Reason.RECORD_TOO_LARGE, f"the extra map (unmapped columns) has {extra_chars} characters "
-                      f"(ingest.max_record_chars={rules.max_record_chars})")
-    if not row["item_id"]:
-        return reject(Reason.MISSING_ITEM_ID, "item_id is missing or blank")
-    why = rules.ids.check(row["item_id"])
-    if why:
-        return reject(Reason.INVALID_ID, why)
-    too_large = [c for c in TEXT_FIELDS if values.get(c) is not None and len(values[c] or "") > rules.max_field_chars]
-    if too_large:
-        return reject(Reason.FIELD_TOO_LARGE, f"over {rules.max_field_chars} chars: {','.join(too_large)}")
-    crawled, why = parse_crawled_at(values.get("crawled_at"))
-    if why:
-        return reject(Reason.INVALID_TIMESTAMP, why)
-    row["crawled_at"] = crawled
-    if rules.image_template:
-        subst = {**values, "item_id": row["item_id"]}
-        row["image_uri"] = expand_template(rules.image_template, subst, rules.base_dir)
-        why = _refuse_templated(row["image_uri"], rules)
-        if why:
-            return reject(Reason.IMAGE_PATH_INVALID, why)
-    else:
-        row["image_uri"], why = resolve_image_path(values.get("image_uri"), rules.base_dir, rules.images)
-        if why:
-            return reject(Reason.IMAGE_PATH_INVALID, why)
-    if is_blank(values.get("title")) and is_blank(values.get("description")):
-        return reject(Reason.NO_TEXT, "no title and no description")
-    return row
-
-
 __all__ = [
+    "BOM",
     "DEFAULT_BOUNDS",
-    "LOCAL_ONLY",
+    "FORMATS",
+    "MALFORMED_DETAIL",
+    "MISSING_ITEM_ID_DETAIL",
     "Bounds",
-    "CanonicalRules",
-    "IdPolicy",
-    "ImagePolicy",
     "Record",
-    "canonical_row",
-    "clean_text",
-    "escape_path_value",
-    "expand_template",
     "is_blank",
+    "is_utf8_clean",
     "iter_csv_records",
     "iter_json_records",
     "iter_parquet_records",
     "iter_records",
     "json_too_deep",
-    "parse_crawled_at",
+    "keyed_values",
     "parse_json_line",
     "raw_bytes_if_not_utf8",
     "raw_text",
-    "resolve_image_path",
+    "split_lines",
     "strip_ws",
 ]

@@ -1,4 +1,4 @@
-"""The pure record parser (catalog2vec.ingest.records): strict JSON lines, CSV that resyncs after a
+"""The pure record parser (catalog2vec.ingest.formats, .image_paths, .canonical): strict JSON lines, CSV that resyncs after a
 broken quote, Parquet as text, the id policy, image-path templating and crawled_at checks."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog2vec.ingest import records as R
+from catalog2vec.ingest import canonical, formats, image_paths
 from catalog2vec.quality import Reason
 
 CANON = ("item_id", "title", "description", "image_uri", "crawled_at")
@@ -32,16 +32,16 @@ CANON = ("item_id", "title", "description", "image_uri", "crawled_at")
     ],
 )
 def test_json_line_rejections(line: bytes, reason: Reason) -> None:
-    rec = R.parse_json_line(line)
+    rec = formats.parse_json_line(line)
     assert rec is not None and rec.fields is None and rec.reason == reason and rec.detail
     assert rec.raw == line
 
 
 def test_json_line_values_keep_their_text() -> None:
-    rec = R.parse_json_line(b'\xef\xbb\xbf{"item_id": 12, "p": 19.90, "ok": true, "n": null, "t": [1, 2.50], "o": {"a": "\xc3\xa9"}}\r')
+    rec = formats.parse_json_line(b'\xef\xbb\xbf{"item_id": 12, "p": 19.90, "ok": true, "n": null, "t": [1, 2.50], "o": {"a": "\xc3\xa9"}}\r')
     assert rec is not None and rec.reason is None
     assert rec.fields == {"item_id": "12", "p": "19.90", "ok": "true", "n": None, "t": "[1,2.5]", "o": '{"a":"é"}'}
-    assert R.parse_json_line(b"   ") is None and R.parse_json_line(b"") is None  # blank lines are not records
+    assert formats.parse_json_line(b"   ") is None and formats.parse_json_line(b"") is None  # blank lines are not records
 
 
 def test_csv_broken_quote_swallows_nothing() -> None:
@@ -57,7 +57,7 @@ def test_csv_broken_quote_swallows_nothing() -> None:
         b"7,short\n"
         b"8,last,row"
     )
-    recs = list(R.iter_csv_records(data))
+    recs = list(formats.iter_csv_records(data))
     got = [(r.fields["item_id"] if r.fields else r.raw, r.reason) for r in recs]
     assert got == [
         (b'1,"Broken quote,desc', Reason.MALFORMED_RECORD),
@@ -75,7 +75,7 @@ def test_csv_broken_quote_swallows_nothing() -> None:
 
 
 def test_csv_repeated_header_column_is_duplicate_key() -> None:
-    recs = list(R.iter_csv_records(b"item_id,title,title\n1,a,b\n"))
+    recs = list(formats.iter_csv_records(b"item_id,title,title\n1,a,b\n"))
     assert [r.reason for r in recs] == [Reason.DUPLICATE_KEY]
 
 
@@ -90,15 +90,15 @@ def test_parquet_as_text(tmp_path: Path) -> None:
         "item_id": ["a", "b"], "title": pa.array([b"ok", b"\xff"], pa.binary()), "n": [1, None],
         "ts": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)] * 2, pa.timestamp("us")), "l": [["x"], []],
     }), buf)
-    recs = list(R.iter_parquet_records(buf.getvalue()))
+    recs = list(formats.iter_parquet_records(buf.getvalue()))
     assert recs[0].fields == {"item_id": "a", "title": "ok", "n": "1", "ts": "2024-01-02T03:04:05", "l": '["x"]'}
     assert recs[1].reason == Reason.INVALID_UTF8
-    bad = list(R.iter_parquet_records(b"PAR1 not parquet"))
+    bad = list(formats.iter_parquet_records(b"PAR1 not parquet"))
     assert len(bad) == 1 and bad[0].reason == Reason.MALFORMED_RECORD
 
 
 def _row(fields: dict[str, str | None], **rules: object) -> dict[str, object]:
-    return R.canonical_row(R.Record(b"", fields=fields), CANON, R.CanonicalRules(**rules))  # type: ignore[arg-type]
+    return canonical.canonical_row(formats.Record(b"", fields=fields), CANON, canonical.CanonicalRules(**rules))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_template_cannot_escape_or_glob() -> None:
     ],
 )
 def test_image_path_policy(uri: str, expect: tuple[str | None, str | None]) -> None:
-    path, why = R.resolve_image_path(uri, "/in", R.ImagePolicy(roots=("/data/pics",)))
+    path, why = image_paths.resolve_image_path(uri, "/in", image_paths.ImagePolicy(roots=("/data/pics",)))
     assert path == expect[0]
     assert (why is None) == (expect[1] is None) and (expect[1] is None or expect[1] in (why or ""))
     if why and uri.isprintable():  # the quarantine detail names the URI
@@ -179,40 +179,40 @@ def test_image_path_policy(uri: str, expect: tuple[str | None, str | None]) -> N
     ],
 )
 def test_image_scheme_allow_list_with_prefixes(uri: str, allowed: bool) -> None:
-    policy = R.ImagePolicy(schemes=("s3",), prefixes=("s3://shop-images/img",))
-    path, why = R.resolve_image_path(uri, "/in", policy)
+    policy = image_paths.ImagePolicy(schemes=("s3",), prefixes=("s3://shop-images/img",))
+    path, why = image_paths.resolve_image_path(uri, "/in", policy)
     assert (path == uri and why is None) if allowed else (path is None and why and uri[:12] in why)
 
 
 def test_uri_image_roots_admit_their_folder_only() -> None:
-    policy = R.ImagePolicy(roots=("s3://b/pics",))  # no scheme listed: the root alone admits
+    policy = image_paths.ImagePolicy(roots=("s3://b/pics",))  # no scheme listed: the root alone admits
     assert policy.refuse_uri("s3://b/pics/a.jpg") is None
     assert policy.refuse_uri("s3://b/other/a.jpg") and policy.refuse_uri("s3://b/pics/../x/a.jpg")
-    assert R.resolve_image_path("pics/a.jpg", "s3://b")[0] == "s3://b/pics/a.jpg"  # relative under an s3 input
+    assert image_paths.resolve_image_path("pics/a.jpg", "s3://b")[0] == "s3://b/pics/a.jpg"  # relative under an s3 input
 
 
 def test_image_policy_from_config() -> None:
     from catalog2vec.config import IngestSection
     from catalog2vec.errors import InvalidInput
 
-    assert R.ImagePolicy.from_config(IngestSection(), "/tmp/lake").schemes == ()  # local lakehouse: no URI
-    assert R.ImagePolicy.from_config(IngestSection(), "s3a://b/lake").schemes == ("s3a",)  # its own store
-    assert R.ImagePolicy.from_config(IngestSection(), "memory://lake").schemes == ()  # not an object store
-    on_s3 = R.ImagePolicy.from_config(IngestSection(), "s3a://b/lake")
+    assert image_paths.ImagePolicy.from_config(IngestSection(), "/tmp/lake").schemes == ()  # local lakehouse: no URI
+    assert image_paths.ImagePolicy.from_config(IngestSection(), "s3a://b/lake").schemes == ("s3a",)  # its own store
+    assert image_paths.ImagePolicy.from_config(IngestSection(), "memory://lake").schemes == ()  # not an object store
+    on_s3 = image_paths.ImagePolicy.from_config(IngestSection(), "s3a://b/lake")
     assert on_s3.refuse_uri("s3://b/img/a.jpg") is None and on_s3.refuse_uri("http://b/a.jpg")
-    explicit = R.ImagePolicy.from_config(IngestSection(image_schemes=["https"]), "s3a://b/lake")
+    explicit = image_paths.ImagePolicy.from_config(IngestSection(image_schemes=["https"]), "s3a://b/lake")
     assert explicit.refuse_uri("https://cdn.example/a.jpg") is None and explicit.refuse_uri("s3://b/a.jpg")
     for bad in (IngestSection(image_schemes=["file"]), IngestSection(image_schemes=["local"]),
                 IngestSection(image_schemes=["s3"], image_prefixes=["gs://b/x"])):
         with pytest.raises(InvalidInput, match=r"ingest\.image_"):
-            R.ImagePolicy.from_config(bad, "/tmp/lake")
+            image_paths.ImagePolicy.from_config(bad, "/tmp/lake")
 
 
 def test_templated_uri_passes_the_allow_list() -> None:
     rules = {"image_template": "memory://x/{item_id}.jpg", "base_dir": "/in"}
     row = _row({"item_id": "1", "title": "x"}, **rules)
     assert row["_reason"] == "image_path_invalid" and "memory://x/1.jpg" in row["_detail"]
-    ok = _row({"item_id": "1", "title": "x"}, images=R.ImagePolicy(schemes=("s3",)),
+    ok = _row({"item_id": "1", "title": "x"}, images=image_paths.ImagePolicy(schemes=("s3",)),
               image_template="s3://b/{item_id}.jpg", base_dir="/in")
     assert ok["_reason"] is None and ok["image_uri"] == "s3://b/1.jpg"
     outside = _row({"item_id": "1", "title": "x"}, image_template="/etc/{item_id}", base_dir="/in")
@@ -225,28 +225,28 @@ def test_deep_json_is_malformed_without_recursion() -> None:
 
     for depth in (65, 400, 1000, 100_000):
         line = b'{"item_id": "1", "n": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
-        rec = R.parse_json_line(line)
+        rec = formats.parse_json_line(line)
         assert rec is not None and rec.reason == Reason.MALFORMED_RECORD and "max_json_depth=64" in (rec.detail or "")
     ok = b'{"item_id": "1", "n": ' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels with the object itself
-    assert R.parse_json_line(ok).fields["n"] == "[" * 63 + "]" * 63  # type: ignore[union-attr]
+    assert formats.parse_json_line(ok).fields["n"] == "[" * 63 + "]" * 63  # type: ignore[union-attr]
     # brackets inside strings are text, not nesting
-    assert R.parse_json_line(b'{"item_id": "1", "t": "' + b"[{" * 500 + b'"}').reason is None  # type: ignore[union-attr]
+    assert formats.parse_json_line(b'{"item_id": "1", "t": "' + b"[{" * 500 + b'"}').reason is None  # type: ignore[union-attr]
     # escaped quotes and backslashes: brackets after a closing quote count, inside a string they do not
-    assert R.json_too_deep('{"a": "x\\\\"' + "[" * 70 + "]" * 70 + "}", 64)
-    assert not R.json_too_deep('{"a": "x\\"' + "[" * 70 + '"}', 64)
+    assert formats.json_too_deep('{"a": "x\\\\"' + "[" * 70 + "]" * 70 + "}", 64)
+    assert not formats.json_too_deep('{"a": "x\\"' + "[" * 70 + '"}', 64)
     # linear time on adversarial text (a backtracking string regex took 10 s on 20 KB of \")
     import time
 
     start = time.perf_counter()
     for text in ('{"a": "' + '\\"' * 500_000 + "[" * 100, '"' * 1_000_000 + "[" * 100, "[" * 1_000_000):
-        assert R.json_too_deep(text, 64)
+        assert formats.json_too_deep(text, 64)
     assert time.perf_counter() - start < 5
     # a tighter cap, and a walk that stays iterative even under a low recursion limit
-    assert R.parse_json_line(b'{"a": {"b": {}}}', bounds=R.Bounds(max_json_depth=2)).reason == Reason.MALFORMED_RECORD  # type: ignore[union-attr]
+    assert formats.parse_json_line(b'{"a": {"b": {}}}', bounds=formats.Bounds(max_json_depth=2)).reason == Reason.MALFORMED_RECORD  # type: ignore[union-attr]
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(120)
     try:
-        assert R.parse_json_line(b'{"a": ' + b"[" * 60 + b"]" * 60 + b"}").reason is None  # type: ignore[union-attr]
+        assert formats.parse_json_line(b'{"a": ' + b"[" * 60 + b"]" * 60 + b"}").reason is None  # type: ignore[union-attr]
     finally:
         sys.setrecursionlimit(limit)
 
@@ -255,16 +255,16 @@ def test_record_too_large_json_csv_parquet() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    bounds = R.Bounds(max_record_chars=100)
+    bounds = formats.Bounds(max_record_chars=100)
     big = b'{"item_id": "1", "title": "' + b"x" * 100 + b'"}'
-    rec = R.parse_json_line(big, bounds=bounds)
+    rec = formats.parse_json_line(big, bounds=bounds)
     assert rec is not None and rec.reason == Reason.RECORD_TOO_LARGE and "max_record_chars=100" in (rec.detail or "")
-    assert R.parse_json_line(b'{"item_id": "1", "title": "' + "é".encode() * 40 + b'"}', bounds=bounds).reason is None  # type: ignore[union-attr]
+    assert formats.parse_json_line(b'{"item_id": "1", "title": "' + "é".encode() * 40 + b'"}', bounds=bounds).reason is None  # type: ignore[union-attr]
     huge = b'{"item_id": "1", "t": "' + b"x" * 500 + b'"}'  # over 4 bytes per allowed character: not even decoded
-    assert R.parse_json_line(huge, bounds=bounds).reason == Reason.RECORD_TOO_LARGE  # type: ignore[union-attr]
+    assert formats.parse_json_line(huge, bounds=bounds).reason == Reason.RECORD_TOO_LARGE  # type: ignore[union-attr]
 
     data = b"item_id,title\n1,short\n2," + b"y" * 150 + b'\n3,"' + b"z" * 60 + b'"\n4,' + b"w" * 99 + b"\n5,last\n"  # 4: each field fits, the record does not
-    recs = list(R.iter_csv_records(data, bounds))
+    recs = list(formats.iter_csv_records(data, bounds))
     assert [(r.fields or {}).get("item_id") for r in recs] == ["1", None, "3", None, "5"]
     assert [r.reason for r in recs] == [None, Reason.RECORD_TOO_LARGE, None, Reason.RECORD_TOO_LARGE, None]
     import csv
@@ -273,10 +273,10 @@ def test_record_too_large_json_csv_parquet() -> None:
 
     buf = io.BytesIO()
     pq.write_table(pa.table({"item_id": ["a", "b"], "title": ["ok", "v" * 200]}), buf)
-    got = list(R.iter_parquet_records(buf.getvalue(), bounds))
+    got = list(formats.iter_parquet_records(buf.getvalue(), bounds))
     assert [r.reason for r in got] == [None, Reason.RECORD_TOO_LARGE]
     # the default bounds (ad-hoc text pipelines) cap depth, not size: build_vocab truncates long text
-    assert [r.reason for f, x in (("json", big), ("csv", data)) for r in R.iter_records(x, f)] == [None] * 6
+    assert [r.reason for f, x in (("json", big), ("csv", data)) for r in formats.iter_records(x, f)] == [None] * 6
 
 
 def test_extra_map_is_bounded() -> None:
@@ -288,9 +288,9 @@ def test_extra_map_is_bounded() -> None:
 
 # ------------------------------------------------------------------ control characters
 def test_control_characters_are_dropped_from_text() -> None:
-    assert R.clean_text("Red\x1b[31m shirt\x07\x00\x7f\x9b") == "Red[31m shirt"
-    assert R.clean_text("a\tb\nc\r\nd\re") == "a\tb\nc\nd\ne"  # tab and newline stay, CR becomes LF
-    assert R.clean_text("Grüße 👗 \u00a0") == "Grüße 👗 \u00a0" and R.clean_text(None) is None
+    assert canonical.clean_text("Red\x1b[31m shirt\x07\x00\x7f\x9b") == "Red[31m shirt"
+    assert canonical.clean_text("a\tb\nc\r\nd\re") == "a\tb\nc\nd\ne"  # tab and newline stay, CR becomes LF
+    assert canonical.clean_text("Grüße 👗 \u00a0") == "Grüße 👗 \u00a0" and canonical.clean_text(None) is None
     row = _row({"item_id": "1", "title": "\x1b]0;pwned\x07Red shirt", "description": "ok\x9d"})
     assert row["_reason"] is None and row["title"] == "]0;pwnedRed shirt" and row["description"] == "ok"
     empty = _row({"item_id": "1", "title": "\x1b\x07", "description": "\x00\x1b"})
@@ -310,5 +310,5 @@ def test_crawled_at(value: str, ok: bool) -> None:
 
 def test_raw_bytes_are_kept_losslessly() -> None:
     raw = b"1,Bad \xff\xfe,x"
-    assert R.raw_text(raw) == "1,Bad \\xff\\xfe,x" and R.raw_bytes_if_not_utf8(raw) == raw
-    assert R.raw_bytes_if_not_utf8("é".encode()) is None
+    assert formats.raw_text(raw) == "1,Bad \\xff\\xfe,x" and formats.raw_bytes_if_not_utf8(raw) == raw
+    assert formats.raw_bytes_if_not_utf8("é".encode()) is None
