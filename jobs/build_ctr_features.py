@@ -12,6 +12,7 @@ examples:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -21,7 +22,7 @@ from catalog2vec.ctr.features import build_ctr_features
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("build_ctr_features", __doc__ or "")
     parser.add_argument("--model-version", default=None, type=names.arg_type("model_version", model_ref=True), help="item feature model version, or 'latest'")
     parser.add_argument("--source", default=None, help="only impressions of this source (e.g. synthetic, ipinyou)")

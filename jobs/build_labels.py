@@ -12,6 +12,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -19,7 +20,7 @@ from _common import base_parser, config_from_args, run_job
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("build_labels", __doc__ or "")
     parser.add_argument(
         "--vocab-version", default=None, help="vocabulary to label with (default: <lakehouse>/vocab/CURRENT)"

@@ -23,6 +23,7 @@ examples:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -32,7 +33,7 @@ from catalog2vec.ingest.catalog import FORMATS
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("build_vocab", __doc__ or "")
     parser.add_argument("--vocab-size", type=int, default=None, help="K, the number of words kept (text.vocab_size)")
     parser.add_argument("--min-count", type=int, default=None, help="drop words seen fewer times (text.min_count)")

@@ -14,6 +14,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import config_from_args, model_parser, run_job
@@ -23,7 +24,7 @@ from catalog2vec.clustering.build import build_clusters
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = model_parser("cluster", __doc__ or "")
     parser.add_argument("-k", type=int, default=None, help="number of clusters (default cluster.k)")
     return parser

@@ -22,6 +22,7 @@ examples:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -31,7 +32,7 @@ from catalog2vec.embed.job import merge_staged, run_embed
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("embed", __doc__ or "")
     parser.add_argument(
         "--model-version",

@@ -14,6 +14,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import config_from_args, model_parser, run_job
@@ -23,7 +24,7 @@ from catalog2vec.evaluation.report import evaluate, reports_dir
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = model_parser("evaluate", __doc__ or "")
     parser.add_argument(
         "--reports", default=None, help="output directory (default <lakehouse>/reports/<model_version>)"

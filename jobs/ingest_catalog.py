@@ -20,6 +20,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -28,7 +29,7 @@ from catalog2vec.ingest.catalog import FORMATS, IngestError, ingest_catalog, par
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("ingest_catalog", __doc__ or "")
     parser.add_argument("--input", required=True, help="input file, directory or glob (local path or URI)")
     parser.add_argument("--format", required=True, choices=FORMATS, help="input format (json = JSON lines)")

@@ -18,6 +18,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -26,7 +27,7 @@ from catalog2vec.ingest.images import ingest_images
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     return base_parser("ingest_images", __doc__ or "")
 
 

@@ -13,6 +13,7 @@ example (real iPinYou RTB impressions):
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -22,7 +23,7 @@ from catalog2vec.ingest.catalog import FORMATS, IngestError
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("ingest_impressions", __doc__ or "")
     parser.add_argument("--input", required=True, help="input file, directory or glob")
     parser.add_argument("--format", required=True, choices=FORMATS, help="input format (json = JSON lines)")

@@ -13,6 +13,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -21,7 +22,7 @@ from catalog2vec.lakehouse.maintenance import maintain_tables
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("maintain_tables", __doc__ or "")
     parser.add_argument("--tables", default="", help="comma-separated layer.table names (default: every declared table)")
     parser.add_argument("--every-days", type=float, default=0.0,

@@ -17,6 +17,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import config_from_args, model_parser, run_job
@@ -26,7 +27,7 @@ from catalog2vec.retrieval.neighbors import build_neighbors, update_neighbors
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = model_parser("neighbors", __doc__ or "")
     parser.add_argument("-k", type=int, default=None, help="neighbours per item (default retrieval.k)")
     parser.add_argument(

@@ -21,6 +21,7 @@ examples:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -33,7 +34,7 @@ from catalog2vec.spark import get_spark
 NOT_PROMOTED_EXIT = 3  # the candidate was rejected by the gate (the DAG: skipped + alert, no retry)
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("promote", __doc__ or "")
     parser.add_argument("--candidate", default="newest", type=names.arg_type("model_version"),
                         help="candidate model version (default 'newest': the most recently trained one)")

@@ -17,6 +17,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -26,7 +27,7 @@ from catalog2vec.lakehouse import metastore
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("register_tables", __doc__ or "")
     parser.add_argument("--model-version", default="", type=names.arg_type("model_version", optional=True),
                         help="model version of the _latest views (default: the one models/LATEST names)")

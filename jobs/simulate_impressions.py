@@ -11,6 +11,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -19,7 +20,7 @@ from catalog2vec.ctr.simulate import SimulationParams, items_from_catalog, simul
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("simulate_impressions", __doc__ or "")
     d = SimulationParams()
     parser.add_argument("--impressions", type=int, default=d.n_impressions, help="number of impressions")

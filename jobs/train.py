@@ -34,7 +34,7 @@ from catalog2vec.config import load_config
 from catalog2vec.vision.train import run_distributed, run_local
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("train", __doc__ or "")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (0 = no cap)")
     parser.add_argument("--vocab-version", default=None, type=names.arg_type("vocab_version"), help="train on this vocab_version (default: the latest)")

@@ -12,6 +12,7 @@ examples:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import base_parser, config_from_args, run_job
@@ -22,7 +23,7 @@ from catalog2vec.ctr.train import train_ctr
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = base_parser("train_ctr", __doc__ or "")
     parser.add_argument("--feature-version", required=True, type=names.arg_type("feature_version"), help="gold.ctr_features version to train on")
     parser.add_argument("--version", default=None, type=names.arg_type("version"), help="CTR model version (default: the feature version)")

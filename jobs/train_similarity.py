@@ -13,6 +13,7 @@ example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from _common import config_from_args, model_parser, run_job
@@ -22,7 +23,7 @@ from catalog2vec.similarity.training import train_similarity
 from catalog2vec.spark import get_spark
 
 
-def get_args_parser():  # type: ignore[no-untyped-def]
+def get_args_parser() -> argparse.ArgumentParser:
     parser = model_parser("train_similarity", __doc__ or "")
     return parser
 
