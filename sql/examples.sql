@@ -9,9 +9,15 @@
 -- tests/integration/test_analyst_reads.py for DuckDB) and check the answers.
 --
 -- Format: a `-- name:` line, an `-- engines:` line, comment lines describing the query, then one
--- statement ending with `;`. Parameters are `:item_id` and `:tag`: catalog2vec.lakehouse.sql_examples
--- binds them ($item_id in DuckDB, a quoted literal in Spark SQL).
--- In an interactive session replace them with literals: '10039', 'floral'.
+-- statement ending with `;`. Parameters are `:item_id`, `:tag`, `:model_version` and `:k`:
+-- catalog2vec.lakehouse.sql_examples binds them ($item_id in DuckDB, a quoted literal in Spark SQL;
+-- one quoting rule per engine, catalog2vec.names). In an interactive session replace them with
+-- literals: '10039', 'floral'.
+--
+-- The first part asks the `*_latest` views. The second part (after the `-- pinned:` line below)
+-- asks the same questions of the base tables (`gold.item_tags`, … as `duckdb_connect` and
+-- `register_spark_tables` name them) for one explicit :model_version; `catalog2vec.lakehouse.gold.query`
+-- fills those in. This file is the one registry: the package ships it as a resource.
 
 -- name: model_versions
 -- engines: duckdb, spark
@@ -85,3 +91,46 @@ FROM item_vectors_hnsw AS o,
 WHERE o.item_id <> :item_id
 ORDER BY array_cosine_distance(o.vector, q.vector)
 LIMIT 10;
+
+-- pinned: the version-pinned forms (catalog2vec.lakehouse.gold.query), one :model_version each
+
+-- name: top_tags_of_item
+-- engines: duckdb, spark
+-- The top tags of :item_id under :model_version, most likely first.
+SELECT tag, probability, rank FROM gold.item_tags
+WHERE model_version = :model_version AND item_id = :item_id
+ORDER BY rank;
+
+-- name: items_with_top_tag
+-- engines: duckdb, spark
+-- Items whose most likely tag under :model_version is :tag.
+SELECT item_id, probability FROM gold.item_tags
+WHERE model_version = :model_version AND rank = 1 AND tag = :tag
+ORDER BY probability DESC, item_id;
+
+-- name: nearest_neighbours
+-- engines: duckdb
+-- The :k items most cosine-similar to :item_id under :model_version (exact scan, DuckDB lists).
+SELECT o.item_id, list_cosine_similarity(o.embedding, q.embedding) AS score
+FROM gold.item_embeddings q JOIN gold.item_embeddings o
+  ON o.model_version = q.model_version AND o.item_id <> q.item_id
+WHERE q.model_version = :model_version AND q.item_id = :item_id
+ORDER BY score DESC, o.item_id LIMIT :k;
+
+-- name: nearest_neighbours
+-- engines: spark
+-- The same in Spark SQL: the dot product with higher-order functions, divided by the stored norms.
+SELECT o.item_id,
+  aggregate(zip_with(o.embedding, q.embedding, (x, y) -> x * y), 0D, (acc, v) -> acc + v)
+    / (o.norm * q.norm) AS score
+FROM gold.item_embeddings q JOIN gold.item_embeddings o
+  ON o.model_version = q.model_version AND o.item_id <> q.item_id
+WHERE q.model_version = :model_version AND q.item_id = :item_id
+ORDER BY score DESC, o.item_id LIMIT :k;
+
+-- name: tag_counts
+-- engines: duckdb, spark
+-- How often each tag is an item's top tag under :model_version.
+SELECT tag, count(*) AS items FROM gold.item_tags
+WHERE model_version = :model_version AND rank = 1
+GROUP BY tag ORDER BY items DESC, tag;

@@ -1,5 +1,6 @@
-"""Analyst helpers over the gold embedding tables (no JVM: delta-rs + numpy / DuckDB), and the
-example queries documented in docs/embed.md (Spark SQL and DuckDB; tests run every one of them).
+"""Analyst helpers over the gold embedding tables (no JVM: delta-rs + numpy / DuckDB), and
+:func:`query`: the version-pinned example queries of ``sql/examples.sql`` (the one registry, read
+by :mod:`catalog2vec.lakehouse.sql_examples`), filled in for Spark SQL or DuckDB.
 
 >>> from catalog2vec.lakehouse import gold
 >>> v = gold.latest_model_version("lakehouse")
@@ -15,76 +16,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from catalog2vec import models, names
+from catalog2vec import models
+from catalog2vec.lakehouse import sql_examples
 from catalog2vec.lakehouse.analyst import read_arrow
 from catalog2vec.lakehouse.io import table_exists
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# {model_version}, {item_id}, {tag}, {k} are filled by :func:`query` (values are SQL-quoted there).
-EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
-    "top_tags_of_item": {
-        "duckdb": (
-            "SELECT tag, probability, rank FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND item_id = {item_id}\nORDER BY rank"
-        ),
-        "spark": (
-            "SELECT tag, probability, rank FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND item_id = {item_id}\nORDER BY rank"
-        ),
-    },
-    "items_with_top_tag": {
-        "duckdb": (
-            "SELECT item_id, probability FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND rank = 1 AND tag = {tag}\n"
-            "ORDER BY probability DESC, item_id"
-        ),
-        "spark": (
-            "SELECT item_id, probability FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND rank = 1 AND tag = {tag}\n"
-            "ORDER BY probability DESC, item_id"
-        ),
-    },
-    "nearest_neighbours": {
-        "duckdb": (
-            "SELECT o.item_id, list_cosine_similarity(o.embedding, q.embedding) AS score\n"
-            "FROM gold.item_embeddings q JOIN gold.item_embeddings o\n"
-            "  ON o.model_version = q.model_version AND o.item_id <> q.item_id\n"
-            "WHERE q.model_version = {model_version} AND q.item_id = {item_id}\n"
-            "ORDER BY score DESC, o.item_id LIMIT {k}"
-        ),
-        "spark": (
-            "SELECT o.item_id,\n"
-            "  aggregate(zip_with(o.embedding, q.embedding, (x, y) -> x * y), 0D, (acc, v) -> acc + v)\n"
-            "    / (o.norm * q.norm) AS score\n"
-            "FROM gold.item_embeddings q JOIN gold.item_embeddings o\n"
-            "  ON o.model_version = q.model_version AND o.item_id <> q.item_id\n"
-            "WHERE q.model_version = {model_version} AND q.item_id = {item_id}\n"
-            "ORDER BY score DESC, o.item_id LIMIT {k}"
-        ),
-    },
-    "tag_counts": {
-        "duckdb": (
-            "SELECT tag, count(*) AS items FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND rank = 1\nGROUP BY tag ORDER BY items DESC, tag"
-        ),
-        "spark": (
-            "SELECT tag, count(*) AS items FROM gold.item_tags\n"
-            "WHERE model_version = {model_version} AND rank = 1\nGROUP BY tag ORDER BY items DESC, tag"
-        ),
-    },
-}
-
-
 def query(name: str, engine: str, model_version: str, item_id: str = "", tag: str = "", k: int = 10) -> str:
-    """An example query with its parameters filled in (``engine``: ``duckdb`` | ``spark``)."""
-    try:
-        template = EXAMPLE_QUERIES[name][engine]
-    except KeyError:
-        raise KeyError(f"no example query {name!r} for {engine!r}; have {sorted(EXAMPLE_QUERIES)}") from None
-    lit = names.spark_literal if engine == "spark" else names.duckdb_literal  # each engine's own rule
-    return template.format(model_version=lit(model_version), item_id=lit(item_id), tag=lit(tag), k=int(k))
+    """The version-pinned example query ``name`` of ``sql/examples.sql`` (``engine``: ``duckdb`` |
+    ``spark``) with its parameters filled in as literals (:func:`.sql_examples.render`)."""
+    example = sql_examples.find(name, engine, pinned=True)
+    return sql_examples.render(example, engine, model_version=model_version, item_id=item_id, tag=tag, k=int(k))
 
 
 def model_versions(root: str | os.PathLike[str]) -> list[str]:
@@ -141,7 +85,6 @@ def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> 
 
 
 __all__ = [
-    "EXAMPLE_QUERIES",
     "embedding_matrix",
     "latest_model_version",
     "model_versions",
