@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from catalog2vec import models
+from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.lakehouse import sql_examples
 from catalog2vec.lakehouse.analyst import read_arrow
 from catalog2vec.lakehouse.io import table_exists
@@ -43,7 +44,7 @@ def latest_model_version(root: str | os.PathLike[str]) -> str:
     """The model owner's ``latest`` (:func:`catalog2vec.models.resolve`), checked to have embeddings."""
     version = models.resolve(root, "latest")
     if version not in model_versions(root):
-        raise FileNotFoundError(f"latest model {version!r} has no rows in gold/item_embeddings under {root} "
+        raise MissingInput(f"latest model {version!r} has no rows in gold/item_embeddings under {root} "
                                 "(run jobs/embed.py first)")
     return version
 
@@ -53,7 +54,7 @@ def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[
     table = read_arrow(root, "gold.item_embeddings", columns=["item_id", "embedding"],
                        filters=[("model_version", "=", model_version)]).sort_by("item_id")
     if table.num_rows == 0:
-        raise ValueError(f"no embeddings for model_version {model_version!r} in {root}")
+        raise InvalidInput(f"no embeddings for model_version {model_version!r} in {root}")
     flat = table.column("embedding").combine_chunks()
     dim = len(flat[0])
     mat = np.asarray(flat.flatten(), dtype=np.float32).reshape(table.num_rows, dim)
