@@ -45,7 +45,7 @@ def latest_model_version(root: str | os.PathLike[str]) -> str:
     version = models.resolve(root, "latest")
     if version not in model_versions(root):
         raise MissingInput(f"latest model {version!r} has no rows in gold/item_embeddings under {root} "
-                                "(run jobs/embed.py first)")
+                           "(run jobs/embed.py first)")
     return version
 
 
