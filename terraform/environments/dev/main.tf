@@ -96,6 +96,7 @@ module "airflow" {
   jobs_dir            = "${local.art}/jobs"
   env_archive         = "${local.art}/catalog2vec-env.tar.gz"
   input_path          = var.catalog_input_path
+  input_roots         = ["s3://${module.storage.lakehouse_bucket}/landing"]
   retrain_every_days  = var.retrain_every_days
   plugins_zip         = "${var.dist_dir}/mwaa/plugins.zip"
   catalog2vec_wheel   = var.catalog2vec_wheel

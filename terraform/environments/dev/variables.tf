@@ -31,7 +31,7 @@ variable "emr_release_label" {
 }
 
 variable "catalog_input_path" {
-  description = "Crawled catalog the daily run ingests (e.g. s3://bucket/landing/catalog/*.json)."
+  description = "Crawled catalog the daily run ingests (under s3://<bucket>/landing/, e.g. s3://bucket/landing/catalog/*.json: the DAG accepts inputs under CATALOG2VEC_INPUT_ROOTS only)."
   type        = string
 }
 

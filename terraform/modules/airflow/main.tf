@@ -40,6 +40,7 @@ resource "aws_s3_object" "startup" {
     spark_jars         = join(",", var.spark_jars)
     spark_conf         = jsonencode(var.spark_conf)
     gpu_pool_slots     = var.gpu_pool_slots
+    input_roots        = join(",", concat(var.input_roots, ["${var.lakehouse_uri}/landing"]))
   })
   kms_key_id = var.kms_key_arn
   tags       = var.tags

@@ -153,3 +153,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "input_roots" {
+  description = "Where a run may read its catalog and impression log from besides <lakehouse>/landing (CATALOG2VEC_INPUT_ROOTS; input_path must lie under one)."
+  type        = list(string)
+  default     = []
+}
