@@ -19,13 +19,12 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 __all__ = ["Split", "needs_split_read", "plan_splits", "read_split", "split_read_frame"]
 
@@ -105,9 +104,6 @@ def split_read_frame(spark: SparkSession, files: Sequence[str], columns: Sequenc
                      split_bytes: int = DEFAULT_SPLIT_BYTES) -> DataFrame:
     """A DataFrame of ``files`` (``columns`` or all, plus ``_file``) read by :func:`read_split`,
     one Spark task per split."""
-    from pyspark.sql import types as T
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     arrow_schema = _footer(files[0]).schema.to_arrow_schema()
     names = list(columns) if columns is not None else list(arrow_schema.names)
     fields = [arrow_schema.field(n) for n in names]
