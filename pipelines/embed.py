@@ -1,9 +1,10 @@
 """Bulk embedding on Apache Beam: an export of silver/images (Parquet) → RunInference → Parquet staging.
 
 The same model directory and the same batch function as the Spark job (catalog2vec.embed.core):
-``KeyedModelHandler`` around ``PytorchModelHandlerTensor`` (state dict = ``<model dir>/model.pt``,
-model class = the model directory's own loader, custom ``inference_fn`` returning embedding, norm
-and top-N tags). The staged rows are merged into the gold tables with
+``KeyedModelHandler`` around :class:`catalog2vec.embed.beam_handler.JpegModelHandler`, which takes
+the raw JPEG bytes and decodes each RunInference batch in one call on the model's device (nvJPEG on
+a GPU worker; the batched input path of catalog2vec.vision.batch_input), like the Spark UDF;
+undecodable images come back with ``ok = 0``. The staged rows are merged into the gold tables with
 ``spark-submit jobs/embed.py --from-staging STAGING``.
 
 examples:
@@ -19,15 +20,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
-from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from catalog2vec import names
+from catalog2vec.embed.beam_handler import JpegModelHandler
 
 try:
     from pipelines.options import Catalog2vecOptions
@@ -54,70 +54,6 @@ class EmbedOptions(Catalog2vecOptions):
         parser.add_argument("--device", default="", help="auto | cpu | cuda (default: embed.device)")
         parser.add_argument("--full-probabilities", dest="full_probabilities", action="store_true",
                             help="also stage the full probability vector")
-
-
-def load_lakehouse_model(model_dir: str, device: str = "auto", threads: int = 0) -> Any:
-    """``model_class`` for PytorchModelHandlerTensor: the model directory's own loader (architecture and
-    loss from the model card). Beam then loads ``model.pt`` into it and calls ``eval()``."""
-    from catalog2vec.embed.core import InferenceModel
-
-    return InferenceModel.from_dir(model_dir, top_n=1, device=device, threads=threads).model
-
-
-def make_inference_fn(top_n: int, full_probabilities: bool) -> Any:
-    """A Beam ``TensorInferenceFn``: stacked tensors → one dict per image (same maths as Spark)."""
-
-    def inference_fn(
-        batch: Sequence[Any],
-        model: Any,
-        device: Any,
-        inference_args: dict[str, Any] | None = None,
-        model_id: str | None = None,
-    ) -> Iterable[PredictionResult]:
-        import numpy as np
-        import torch
-
-        from catalog2vec.embed.core import InferenceModel
-
-        dev = device if isinstance(device, torch.device) else torch.device("cpu")
-        tokens = [""] * int(model.num_words)  # indices only; the merge maps them to the model's vocab
-        im = InferenceModel(model, tokens, int(batch[0].shape[-1]), dev, top_n, full_probabilities)
-        out = im.predict_tensors(torch.stack(list(batch)), np.ones(len(batch), np.int32))
-        results = []
-        for i, example in enumerate(batch):
-            pred = {
-                "embedding": out.embedding[i].tolist(),
-                "norm": float(out.norm[i]),
-                "tag_index": out.tag_index[i].tolist(),
-                "tag_probability": out.tag_probability[i].tolist(),
-            }
-            if out.probabilities is not None:
-                pred["probabilities"] = out.probabilities[i].tolist()
-            results.append(PredictionResult(example, pred, model_id))
-        return results
-
-    return inference_fn
-
-
-class Preprocess(beam.DoFn):  # type: ignore[misc]
-    """silver/images row → ((item_id, sha256), tensor); undecodable images go to the 'failed' output."""
-
-    def __init__(self, image_size: int) -> None:
-        self.image_size = image_size
-        self._pre: Any = None
-
-    def setup(self) -> None:
-        from catalog2vec.embed.core import Preprocessor
-
-        self._pre = Preprocessor(self.image_size)
-
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
-        tensor, ok = self._pre.one(row.get("image"))
-        key = (str(row["item_id"]), str(row["sha256"]))
-        if ok:
-            yield key, tensor
-        else:
-            yield beam.pvalue.TaggedOutput("failed", key)
 
 
 def staging_schema(full_probabilities: bool) -> Any:
@@ -172,7 +108,7 @@ def run(argv: list[str] | None = None, test_pipeline: Any = None) -> Any:
     cfg = opts.load_config()
     lakehouse = cfg.lakehouse  # --lakehouse, else the config's (holds models/<version>/)
     version = resolve_model_version(lakehouse, opts.model_version)
-    loaded = open_model(lakehouse, version)  # fails before any work on a bad model
+    open_model(lakehouse, version)  # fails before any work on a bad model
     path = model_dir(lakehouse, version)
     batch_size = int(opts.batch_size or cfg.embed.batch_size)
     top_n = int(opts.top_n or cfg.embed.top_n)
@@ -183,37 +119,25 @@ def run(argv: list[str] | None = None, test_pipeline: Any = None) -> Any:
         log.info("exported %d silver/images rows to %s", n, opts.input)
 
     handler = KeyedModelHandler(
-        PytorchModelHandlerTensor(
-            state_dict_path=f"{path}/model.pt",
-            model_class=load_lakehouse_model,
-            model_params={"model_dir": path, "device": "cpu"},
-            device="GPU" if device in ("cuda", "gpu") else "CPU",
-            inference_fn=make_inference_fn(top_n, full_probs),
-            min_batch_size=1,
-            max_batch_size=batch_size,
-        )
+        JpegModelHandler(path, top_n, device=device, full_probabilities=full_probs, min_batch_size=1,
+                         max_batch_size=batch_size)
     )
 
-    def to_row(keyed: tuple[tuple[str, str], PredictionResult]) -> dict[str, Any]:
-        (item_id, sha), result = keyed
-        return {"item_id": item_id, "sha256": sha, "model_version": version, "ok": 1, **result.inference}
+    def keyed(row: dict[str, Any]) -> tuple[tuple[str, str], Any]:
+        return (str(row["item_id"]), str(row["sha256"])), row.get("image")
 
-    def failed_row(key: tuple[str, str]) -> dict[str, Any]:
-        row: dict[str, Any] = {"item_id": key[0], "sha256": key[1], "model_version": version, "ok": 0,
-                               "embedding": [], "norm": 0.0, "tag_index": [], "tag_probability": []}
-        if full_probs:
-            row["probabilities"] = []
-        return row
+    def to_row(item: tuple[tuple[str, str], PredictionResult]) -> dict[str, Any]:
+        (item_id, sha), result = item
+        return {"item_id": item_id, "sha256": sha, "model_version": version, **result.inference}
 
     p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     rows = p | "ReadImages" >> beam.io.ReadFromParquet(_input_pattern(opts.input),
                                                        columns=["item_id", "sha256", "image"])
-    pre = rows | "Decode" >> beam.ParDo(Preprocess(loaded.image_size)).with_outputs("failed", main="ok")
-    embedded = pre.ok | "RunInference" >> RunInference(handler) | "ToRow" >> beam.Map(to_row)
-    failed = pre.failed | "FailedRow" >> beam.Map(failed_row)
     (
-        (embedded, failed)
-        | "Merge" >> beam.Flatten()
+        rows
+        | "KeyBytes" >> beam.Map(keyed)
+        | "RunInference" >> RunInference(handler)
+        | "ToRow" >> beam.Map(to_row)
         | "WriteStaging" >> beam.io.WriteToParquet(
             f"{opts.staging.rstrip('/')}/part", staging_schema(full_probs), file_name_suffix=".parquet"
         )
