@@ -66,8 +66,14 @@ def airflow_db() -> Path:
         [str(VENV_BIN / "airflow"), "db", "migrate"], env=airflow_env(), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    # the pool that bounds concurrent GPU jobs (train, embed), as a deployment creates it (README)
-    proc = subprocess.run([str(VENV_BIN / "airflow"), "pools", "set", "gpu", "2", "GPU stages: train, embed"],
+    # the pool that bounds concurrent GPU jobs (train, embed), created the way terraform's startup
+    # script creates it: `airflow pools import` of the pools file it renders (dev environment)
+    from tests.deploy import tf_render
+
+    script = tf_render.startup_script(tf_render.airflow_module_vars("dev", catalog2vec_wheel="catalog2vec.whl"))
+    pools = _AIRFLOW_HOME / "catalog2vec-pools.json"
+    pools.write_text(json.dumps(tf_render.pools_json(script)))
+    proc = subprocess.run([str(VENV_BIN / "airflow"), "pools", "import", str(pools)],
                           env=airflow_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return _AIRFLOW_HOME

@@ -162,3 +162,64 @@ def test_terraform_validate(environment: str, tmp_path: Path) -> None:
     assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
     val = subprocess.run([tf, "validate", "-no-color"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert val.returncode == 0 and "Success" in val.stdout, val.stdout + val.stderr
+
+
+# --------------------------------------------------------------------------------------------- issue 33
+# what the production route needs from terraform (the production-shaped run: test_production_env.py)
+
+
+def _resources(path: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for block in _parse(path).get("resource", []):
+        for rtype, named in block.items():
+            for name, body in named.items():
+                out[f"{rtype}.{name}"] = body
+    return out
+
+
+def _lock_pins(lock: str) -> dict[str, str]:
+    text = (REPO / "requirements" / lock).read_text()
+    return {m.group(1).lower(): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+
+
+def test_mwaa_runs_the_locked_airflow_and_installs_the_wheel_with_locked_pins() -> None:
+    from tests.deploy import tf_render
+
+    mv = tf_render.airflow_module_vars("prod", catalog2vec_wheel="catalog2vec-1.0-py3-none-any.whl")
+    pins = _lock_pins("airflow.lock")
+    version = mv["var.airflow_version"]
+    assert version == pins["apache-airflow"]  # >= 3.1: the DAG's DeadlineAlert
+    assert tuple(int(x) for x in version.split(".")[:2]) >= (3, 1)
+    reqs = tf_render.worker_requirements(mv)
+    for req in reqs[:-1]:
+        name, ver = req.split("==")
+        assert pins[name.lower()] == ver, req
+    assert {"apache-airflow-providers-apache-spark", "pyspark", "s3fs"} <= {r.split("==")[0] for r in reqs[:-1]}
+    assert reqs[-1] == "/usr/local/airflow/plugins/catalog2vec-1.0-py3-none-any.whl"
+    mwaa = _resources(TF / "modules" / "airflow" / "main.tf")["aws_mwaa_environment.this"]
+    assert "aws_s3_object.plugins" in str(mwaa["plugins_s3_path"])
+
+
+def test_mwaa_egress_reaches_s3_by_prefix_list_and_reads_published_models() -> None:
+    res = _resources(TF / "modules" / "airflow" / "main.tf")
+    s3 = res["aws_security_group_rule.mwaa_egress_s3"]
+    assert _v(s3["type"]) == "egress" and _v(s3["to_port"]) == 443 and "s3_prefix_list_id" in str(s3["prefix_list_ids"])
+    assert "alert_webhook_cidrs" in str(res["aws_security_group_rule.mwaa_egress_webhook"]["cidr_blocks"])
+    prod = (TF / "environments" / "prod" / "main.tf").read_text()
+    assert 'name = "com.amazonaws.${var.region}.s3"' in prod and "data.aws_ec2_managed_prefix_list.s3.id" in prod
+    iam = (TF / "modules" / "iam" / "main.tf").read_text()
+    block = iam[iam.index('sid       = "ReadPublishedModels"'):][:200]
+    assert '"s3:GetObject"' in block and '"${local.data_arn}/models/*"' in block
+
+
+def test_prod_registers_into_glue() -> None:
+    res = _resources(TF / "modules" / "spark_cluster" / "main.tf")
+    assert "aws_glue_catalog_database.layers" in res
+    main = (TF / "modules" / "spark_cluster" / "main.tf").read_text()
+    factory = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+    block = main[main.index('Classification = "spark-hive-site"'):][:400]
+    assert f'"hive.metastore.client.factory.class" = "{factory}"' in block
+    from tests.deploy import tf_render
+
+    mv = tf_render.airflow_module_vars("prod", catalog2vec_wheel="w.whl")
+    assert mv["var.spark_conf"]["spark.sql.catalogImplementation"] == "hive"  # register_tables' check_session passes
