@@ -27,7 +27,8 @@ EXPECTED_UPSTREAM: dict[str, set[str]] = {
     "ingest_images": {"build_labels"},
     "retrain_due": {"ingest_images"},
     "train": {"retrain_due"},
-    "resolve_model": {"retrain_due", "train"},
+    "promote": {"train"},
+    "resolve_model": {"retrain_due", "promote"},
     "embed": {"resolve_model"},
     "neighbors": {"embed"},
     "cluster": {"embed"},
@@ -46,7 +47,8 @@ SPARK_TASKS = [t for t in EXPECTED_UPSTREAM if t not in PYTHON_TASKS]
 OUTLETS = {"embed": {"gold/item_embeddings", "gold/item_tags"}, "neighbors": {"gold/item_neighbors"},
            "cluster": {"gold/clusters", "gold/item_clusters"}, "build_ctr_features": {"gold/ctr_features"},
            "train_ctr": {"gold/ctr_predictions", "gold/ctr_metrics"}}
-DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "resolve_model", "embed",
+DESIGN_ORDER = ["ingest_catalog", "build_vocab", "build_labels", "ingest_images", "train", "promote", "resolve_model",
+                "embed",
                 "neighbors", "build_ctr_features", "train_ctr"]
 
 
@@ -391,10 +393,11 @@ def test_daily_run_skips_training_but_runs_everything_downstream(airflow_db: Pat
     states, _ = run_dag(tmp_path, {"lakehouse": str(lakehouse)}, mark_success=r"^(?!retrain_due$).*")
     assert states.pop("__dagrun__") == "success"
     assert states.pop("train") == "skipped"
+    assert states.pop("promote") == "skipped"  # no candidate: the champion stays
     assert states.pop("retrain_due") == "success"
     assert states.pop("resolve_model") == "success"
     assert states.pop("impressions_source") == "success"
-    assert set(states.values()) == {"success"} and set(states) == set(SPARK_TASKS) - {"train"}
+    assert set(states.values()) == {"success"} and set(states) == set(SPARK_TASKS) - {"train", "promote"}
 
 
 # --------------------------------------------------------------------------------------------- real runs

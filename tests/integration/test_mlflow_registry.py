@@ -1,7 +1,8 @@
 """MLflow tracking + registry on a local sqlite tracking store under tmp_path (no server): training with
 train.mlflow = true logs params, per-epoch metrics, the model card and the model (signature), registers
-it and moves the alias ``champion``; ``jobs/embed.py --model-version champion`` embeds with that
-version (resolved by the model owner, catalog2vec.models); a newer run takes the alias over."""
+it as a candidate (alias ``challenger``, never ``champion``); the promotion step moves ``champion``;
+``jobs/embed.py --model-version champion`` embeds with that version (resolved by the model owner,
+catalog2vec.models); a newer run takes ``challenger`` and ``champion`` follows only when promoted."""
 
 from __future__ import annotations
 
@@ -75,7 +76,15 @@ def test_training_is_tracked_registered_and_embed_resolves_the_champion(spark: A
     logged_card = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/model_card.json")
     assert logged_card["model_version"] == "tracked-1" and logged_card["metrics"] == card["metrics"]
 
-    # registered, tagged with the catalog2vec version, alias champion
+    # registered, tagged with the catalog2vec version, alias challenger: a candidate, no champion yet
+    mv = client.get_model_version_by_alias("catalog2vec", "challenger")
+    assert str(mv.version) == "1" and mv.tags[tracking.VERSION_TAG] == "tracked-1"
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("catalog2vec", "champion")
+    from catalog2vec.evaluation import gate
+
+    moved = gate.promote(cfg, "tracked-1")  # the promotion step's model half (the gate is test_promotion.py's)
+    assert moved["registry_version"] == "1" and models.read_latest(root) == "tracked-1"
     mv = client.get_model_version_by_alias("catalog2vec", "champion")
     assert str(mv.version) == "1" and mv.tags[tracking.VERSION_TAG] == "tracked-1" and mv.run_id == run.info.run_id
     mlflow.set_tracking_uri(uri)
@@ -93,8 +102,9 @@ def test_training_is_tracked_registered_and_embed_resolves_the_champion(spark: A
     reg = tracking.registry(cfg)
     assert models.resolve(root, "champion", reg) == "tracked-1"
     assert models.resolve(root, "models:/catalog2vec@champion", tracking.Registry(uri)) == "tracked-1"
-    with pytest.raises(models.ModelNotFoundError, match="unknown model_version 'challenger'"):
-        models.resolve(root, "challenger", reg)
+    assert models.resolve(root, "challenger", reg) == "tracked-1"
+    with pytest.raises(models.ModelNotFoundError, match="unknown model_version 'runner-up'"):
+        models.resolve(root, "runner-up", reg)
     with pytest.raises(tracking.TrackingError, match="no alias 'nope'"):
         models.resolve(root, "models:/catalog2vec@nope", reg)
     with monkeypatch.context() as m:  # no registry configured (mlflow.set_tracking_uri sets the variable)
@@ -109,8 +119,11 @@ def test_training_is_tracked_registered_and_embed_resolves_the_champion(spark: A
     emb = read_pandas(root, "gold.item_embeddings")
     assert set(emb["model_version"]) == {"tracked-1"} and len(emb) == 48
 
-    # a newer run registers version 2 and takes the alias over
-    _train(root, uri, "tracked-2")
+    # a newer run registers version 2 and takes challenger; champion moves only when it is promoted
+    cfg2 = _train(root, uri, "tracked-2")
+    assert str(client.get_model_version_by_alias("catalog2vec", "challenger").version) == "2"
+    assert models.resolve(root, "champion", reg) == "tracked-1" and models.read_latest(root) == "tracked-1"
+    gate.promote(cfg2, "tracked-2")
     assert str(client.get_model_version_by_alias("catalog2vec", "champion").version) == "2"
     assert models.resolve(root, "champion", reg) == "tracked-2"
     assert client.get_model_version("catalog2vec", "1").tags[tracking.VERSION_TAG] == "tracked-1"
