@@ -29,6 +29,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -185,6 +186,71 @@ class RetryPolicy:
                 pre + "attempts.maximum": "1",
                 pre + "connection.establish.timeout": f"{int(self.connect_timeout_s)}s",
                 pre + "connection.timeout": f"{int(self.read_timeout_s)}s"}
+
+
+_RETRIES: Counter[str] = Counter()
+
+
+def retry_counts(reset: bool = False) -> dict[str, int]:
+    """Requests of this process's s3fs/botocore client that failed with a transient cause and were
+    retried, per cause (``s3:SlowDown``, ``s3:503``, ``s3:EndpointConnectionError``,
+    ``s3:ReadTimeoutError``, ...). The job runner puts them in the run record (``retries``).
+    Not counted here: S3A's retries (Hadoop-side, see :func:`s3a_retry_counts`), delta-rs's (Rust
+    ``object_store``, not observable from Python), and retries made in other processes (executors,
+    TorchDistributor ranks)."""
+    out = {k: v for k, v in sorted(_RETRIES.items())}
+    if reset:
+        _RETRIES.clear()
+    return out
+
+
+def _count_retry(**kwargs: Any) -> None:
+    """botocore ``needs-retry`` hook: count a failed attempt — one botocore's standard retry policy
+    retries (its own decision: connection errors, 5xx, throttling codes) or an exception s3fs's own
+    retry loop sees (a read timeout)."""
+    from botocore.retries.standard import RetryEventAdapter, StandardRetryConditions
+
+    context = RetryEventAdapter().create_retry_context(**kwargs)
+    retried = StandardRetryConditions(max_attempts=RetryPolicy.from_env().attempts).is_retryable(context)
+    if not retried and context.caught_exception is None:
+        return  # a definite answer (404, 403, ...), not a transient failure
+    if context.caught_exception is not None:
+        cause = type(context.caught_exception).__name__
+    else:
+        cause = str(context.get_error_code() or (context.http_response.status_code if context.http_response else "?"))
+    _RETRIES[f"s3:{cause}"] += 1
+
+
+def _counting_session() -> Any:
+    """An aiobotocore session for s3fs whose clients count their retries (:func:`retry_counts`)."""
+    from aiobotocore.session import AioSession
+
+    session = AioSession()
+    session.register("needs-retry.s3", _count_retry)
+    return session
+
+
+def s3a_retry_counts(root: str | os.PathLike[str] | None) -> dict[str, int]:
+    """S3A's cumulative retry counters (Hadoop IOStatistics ``store_io_retry``,
+    ``store_io_throttled``) of the active Spark session's filesystem for ``root``; ``{}`` for a
+    local root or without a session. In local mode the executors share the driver's filesystem
+    instance, so these include theirs; on a cluster they are the driver's only."""
+    if root is None or scheme(root) not in S3_SCHEMES:
+        return {}
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return {}
+    jvm: Any = spark.sparkContext._jvm
+    uri = jvm.java.net.URI(to_spark_uri(root))
+    fs = jvm.org.apache.hadoop.fs.FileSystem.get(uri, spark.sparkContext._jsc.hadoopConfiguration())
+    try:
+        counters = fs.getIOStatistics().counters()
+    except Exception:  # not an S3AFileSystem, or statistics unavailable: nothing to count
+        return {}
+    return {f"s3a:{k}": int(counters.get(k)) for k in ("store_io_retry", "store_io_throttled")
+            if counters.get(k) is not None}
 
 
 # ------------------------------------------------------------------ S3 settings
@@ -354,7 +420,7 @@ def filesystem(path: str | os.PathLike[str]) -> tuple[AbstractFileSystem, str]:
     fs = _fs_cache.get(cache_key)
     if fs is None:
         try:
-            fs = fsspec.filesystem(sch, **opts)
+            fs = fsspec.filesystem(sch, **opts, **({"session": _counting_session()} if sch == "s3" else {}))
         except (ImportError, ValueError) as exc:
             raise StorageError(f"cannot open {p!r}: no filesystem for scheme {sch!r} ({exc})") from exc
         _fs_cache[cache_key] = fs

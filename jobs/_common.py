@@ -96,6 +96,20 @@ def write_run_record(lakehouse: str, run_id: str, job: str, record: dict[str, An
         return None
 
 
+def _s3a_retries(root: str | None) -> dict[str, int]:
+    """S3A's retry counters now (never fails the job: the record is best effort)."""
+    from catalog2vec import storage
+
+    try:
+        return storage.s3a_retry_counts(root)
+    except Exception:
+        return {}
+
+
+def _since(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0) > 0}
+
+
 def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehouse: str | None = "") -> int:
     """Run ``fn`` with logging set up and return the exit code.
 
@@ -119,6 +133,8 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
     started = datetime.now(UTC).isoformat()
     quality.reason_counts(reset=True)
     retry_counts(reset=True)
+    storage.retry_counts(reset=True)
+    s3a_before = _s3a_retries(root)
     record: dict[str, Any] = {"job": name, "run_id": run_id, "lakehouse": root, "started_at": started}
     rc, result = 0, None
     try:
@@ -144,7 +160,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
                 exit_code=rc,
                 counts=_jsonable(result),
                 reasons=quality.reason_counts(),
-                retries=retry_counts(),
+                retries={**retry_counts(), **storage.retry_counts(), **_since(_s3a_retries(root), s3a_before)},
             )
             write_run_record(root, run_id, name, redact(record))  # no secret in a file
     return rc

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 MODES = ("pass", "refuse", "reset", "hang", "slowdown")
@@ -45,6 +45,7 @@ class FaultProxy:
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy", daemon=True)
         self._thread.start()
         self._call(self._listen())
@@ -107,6 +108,34 @@ class FaultProxy:
         t = threading.Thread(target=run, name=f"outage-{mode}", daemon=True)
         t.start()
         return t
+
+    def outage_when(self, ready: Callable[[], bool], mode: str, seconds: float, poll: float = 0.2,
+                    give_up: float = 900.0) -> threading.Thread:
+        """Like :meth:`outage`, started the moment ``ready()`` is true (e.g. the job's first output
+        object exists: the outage then lands in the middle of its writes). ``ready`` must not talk
+        through the proxy. Gives up (no outage; ``stats['outage:missed']``) after ``give_up`` s or
+        once :meth:`cancel` is called."""
+        self._cancel.clear()
+
+        def run() -> None:
+            end = time.monotonic() + give_up
+            while not ready():
+                if self._cancel.is_set() or time.monotonic() > end:
+                    self.stats["outage:missed"] += 1
+                    return
+                time.sleep(poll)
+            self.set_mode(mode)
+            self.stats[f"outage:{mode}"] += 1
+            time.sleep(seconds)
+            self.set_mode("pass")
+
+        t = threading.Thread(target=run, name=f"outage-{mode}", daemon=True)
+        t.start()
+        return t
+
+    def cancel(self) -> None:
+        """Stop a pending :meth:`outage_when` that has not started."""
+        self._cancel.set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         mode = self.mode

@@ -61,10 +61,17 @@ def test_an_artifact_publish_rides_out_an_outage(s3_server: Any, proxy: FaultPro
     clean, faulty = f"s3://{bucket}/clean", f"s3://{bucket}/faulty"
     _publish(clean, "v1")
     t0 = time.monotonic()
+    storage.retry_counts(reset=True)
     outage = proxy.outage(mode, OUTAGE_S)
     time.sleep(0.5)  # the store is down when the publish starts
     _publish(faulty, "v1")
     outage.join()
+    retries = storage.retry_counts()  # botocore's failed attempts, per cause, as the run record gets them
+    # (a hung endpoint that answers once the outage ends is a slow request, not a failed one)
+    assert mode == "hang" or sum(retries.values()) >= 1, retries
+    assert all(k.startswith("s3:") for k in retries), retries
+    # 503 SlowDown, or the connection the proxy closed before the upload's body was read
+    assert mode != "slowdown" or {"s3:SlowDown", "s3:ConnectionClosedError"} & set(retries), retries
     took = time.monotonic() - t0
     assert took >= OUTAGE_S - 1, f"the publish finished in {took:.1f}s, inside a {OUTAGE_S}s outage"
     if mode != "refuse":

@@ -202,3 +202,31 @@ def test_s3_roundtrip_on_a_real_s3_api_server(s3_server: Any) -> None:
     assert storage.list_files(root)[0] == "s3a://c2v-storage-unit/lake/models/LATEST"
     storage.remove(storage.join(root, "models"), recursive=True)
     assert s3_server.keys(bucket) == []
+
+
+def test_botocore_retries_are_counted_per_cause() -> None:
+    """The s3fs clients' ``needs-retry`` hook: transient failures counted by cause (the run record's
+    ``retries``), definite answers (404) not; botocore's standard policy decides what is transient."""
+    from types import SimpleNamespace
+
+    from botocore.exceptions import EndpointConnectionError
+    from botocore.session import get_session
+
+    op = get_session().get_service_model("s3").operation_model("PutObject")
+    storage.retry_counts(reset=True)
+
+    def attempt(status: int | None, code: str = "", exc: BaseException | None = None, n: int = 1) -> None:
+        response = None if status is None else (SimpleNamespace(status_code=status, headers={}),
+                                                {"Error": {"Code": code}, "ResponseMetadata": {}})
+        storage._count_retry(response=response, caught_exception=exc, attempts=n, operation=op,
+                             request_dict={"context": {}})
+
+    attempt(503, "SlowDown")
+    attempt(503, "SlowDown")
+    attempt(500, "InternalError")
+    attempt(None, exc=EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    attempt(404, "NoSuchKey")
+    attempt(200)
+    assert storage.retry_counts(reset=True) == {"s3:EndpointConnectionError": 1, "s3:InternalError": 1,
+                                                "s3:SlowDown": 2}
+    assert storage.retry_counts() == {}
