@@ -173,6 +173,8 @@ RULES: dict[str, Rule] = {
     # evaluation
     "evaluation.max_test_items": at_least(1),
     "evaluation.max_train_items": at_least(1),
+    # promotion (evaluation.gate.METRICS)
+    "promotion.metric": one_of("tag_recall@3", "tag_recall@5", "tag_recall@10", "retrieval_precision@10"),
     # ctr
     "ctr.num_trees": at_least(1),
     "ctr.num_leaves": at_least(2),

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAG_KS = (3, 5, 10)
+METRICS = (*(f"tag_recall@{k}" for k in TAG_KS), "retrieval_precision@10")  # [promotion] metric choices
 DECISION_FILE = "promotion.json"
 
 

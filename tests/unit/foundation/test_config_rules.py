@@ -86,6 +86,7 @@ def test_a_job_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_names_agree_with_the_packages_that_use_them() -> None:
+    from catalog2vec.evaluation.gate import METRICS
     from catalog2vec.lakehouse import metastore
     from catalog2vec.retrieval.index import INDEX_KINDS
     from catalog2vec.similarity.pan import ATTRIBUTE_FNS
@@ -101,6 +102,7 @@ def test_names_agree_with_the_packages_that_use_them() -> None:
     assert set(rules["retrieval.index"].choices) == {"auto", *INDEX_KINDS}
     assert rules["similarity.attribute_fn"].choices == ATTRIBUTE_FNS
     assert rules["metastore.kind"].choices == metastore.KINDS
+    assert rules["promotion.metric"].choices == METRICS
     # every rule names a key the config has
     for key in rules:
         section, name = key.split(".")
