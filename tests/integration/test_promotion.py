@@ -123,7 +123,7 @@ def test_a_worse_candidate_is_rejected_and_a_better_one_promoted(spark: Any, tmp
     assert models.read_latest(root) == "weak-1" and _aliases(tmp_path)["champion"] == "weak-1"
 
     # 2. a better candidate (trained for real) beats it on the same held-out items and is promoted
-    _train(root, tmp_path, "good-2", "train.epochs=3", "train.seed=2")
+    _train(root, tmp_path, "good-2", "train.epochs=4", "train.seed=2")
     assert models.read_latest(root) == "weak-1" and _aliases(tmp_path) == {"champion": "weak-1", "challenger": "good-2"}
     rc, record = _promote(root, tmp_path, "p2")
     good, weak = record["scores"]["good-2"]["tag_recall@5"], record["scores"]["weak-1"]["tag_recall@5"]
