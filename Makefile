@@ -8,6 +8,8 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONUNBUFFERED := 1
+# the project's Spark settings (Delta, the jars, memory), written by make setup: conf/spark/README.md
+export SPARK_CONF_DIR := $(abspath conf/spark)
 PATH := $(abspath $(VENV))/bin:$(PATH)
 export PATH
 

@@ -6,9 +6,11 @@
   small-machine defaults and the Delta jars resolved by Spark from Maven
   (``spark.jars.packages``, cached under ``~/.ivy2.5.2`` by ``make setup``).
 
-``python -m catalog2vec.spark --install-defaults --warm`` (run by ``make setup``) writes
-``$SPARK_HOME/conf/spark-defaults.conf`` so that a bare ``spark-submit jobs/x.py`` also gets
-Delta, and resolves the jars once so no job downloads anything at run time.
+``python -m catalog2vec.spark --install-defaults --warm`` (run by ``make setup``) writes the
+project's ``SPARK_CONF_DIR`` (``conf/spark/``, exported by the Makefile; never site-packages) so that
+a bare ``spark-submit jobs/x.py`` also gets Delta, and resolves the jars once so no job downloads
+anything at run time. The Spark UI and the console progress bar keep Spark's defaults (on); the
+test suite turns them off in its own copy of that directory (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -89,9 +89,16 @@ def jar_packages() -> str:
     return f"{delta_maven_coordinates()},{hadoop_aws_coordinates()}"
 
 
+def conf_dir() -> Path:
+    """Spark's configuration directory: ``$SPARK_CONF_DIR`` (the Makefile exports the project's
+    ``conf/spark``), else the installation's own ``conf/`` (what spark-submit reads then)."""
+    env = os.environ.get("SPARK_CONF_DIR", "")
+    return Path(env) if env else spark_home() / "conf"
+
+
 def jars_manifest() -> Path:
     """The local jar files ``make setup`` resolved for :func:`jar_packages` (one path a line)."""
-    return spark_home() / "conf" / "catalog2vec-jars.txt"
+    return conf_dir() / "catalog2vec-jars.txt"
 
 
 def resolved_jars() -> list[str]:
@@ -218,7 +225,7 @@ def local_memory_defaults(total_mb: int | None = None) -> dict[str, str]:
 
 
 def install_spark_defaults(jars: list[str] | None = None) -> Path:
-    """Write $SPARK_HOME/conf/spark-defaults.conf so bare ``spark-submit`` has Delta, S3A and
+    """Write ``spark-defaults.conf`` into :func:`conf_dir` so bare ``spark-submit`` has Delta, S3A and
     memory settings that fit this machine (:func:`local_memory_defaults`; ``--conf`` /
     ``--driver-memory`` on the command line still win).
 
@@ -229,9 +236,9 @@ def install_spark_defaults(jars: list[str] | None = None) -> Path:
     (resolved from Maven at start). On a real cluster pass
     ``--packages …`` (README).
     """
-    conf_dir = spark_home() / "conf"
-    conf_dir.mkdir(parents=True, exist_ok=True)
-    path = conf_dir / "spark-defaults.conf"
+    directory = conf_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "spark-defaults.conf"
     classpath = extra_classpath(jars)
     jar_lines = ([f"spark.driver.extraClassPath {classpath}", f"spark.executor.extraClassPath {classpath}"]
                  if classpath else [f"spark.jars.packages {jar_packages()}"])
@@ -240,14 +247,13 @@ def install_spark_defaults(jars: list[str] | None = None) -> Path:
         *jar_lines,
         f"spark.sql.extensions {DELTA_EXTENSION}",
         f"spark.sql.catalog.spark_catalog {DELTA_CATALOG}",
-        "spark.ui.showConsoleProgress false",
         "spark.sql.session.timeZone UTC",
         "# memory for local spark-submit runs (see catalog2vec.spark.local_memory_defaults)",
         *(f"{k} {v}" for k, v in local_memory_defaults().items()),
     ]
     path.write_text("\n".join(lines) + "\n")
     # quiet console: WARN and above (Spark's own default template logs INFO under spark-submit)
-    (conf_dir / "log4j2.properties").write_text(
+    (directory / "log4j2.properties").write_text(
         "rootLogger.level = warn\n"
         "rootLogger.appenderRef.stdout.ref = console\n"
         "appender.console.type = Console\n"
@@ -267,7 +273,7 @@ def warm() -> list[str]:
     import tempfile
 
     jars_manifest().unlink(missing_ok=True)
-    (spark_home() / "conf" / "spark-defaults.conf").unlink(missing_ok=True)  # resolve our own packages
+    (conf_dir() / "spark-defaults.conf").unlink(missing_ok=True)  # resolve our own packages
     spark = get_spark("catalog2vec-warm", conf={"spark.jars.packages": jar_packages()})
     resolved = [j.removeprefix("file:").removeprefix("//") for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
     with tempfile.TemporaryDirectory() as tmp:
@@ -285,7 +291,8 @@ def warm() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--install-defaults", action="store_true", help="write $SPARK_HOME/conf/spark-defaults.conf")
+    parser.add_argument("--install-defaults", action="store_true",
+                        help="write spark-defaults.conf into $SPARK_CONF_DIR (else $SPARK_HOME/conf)")
     parser.add_argument("--warm", action="store_true", help="resolve the Delta jars and write a test table")
     args = parser.parse_args(argv)
     if args.warm:

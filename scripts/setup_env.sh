@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent environment set-up: .venv with the locked dependencies, the package in editable
-# mode, Spark defaults that enable Delta, and a warm Delta jar cache (Maven, via Spark's own
-# resolver) so that jobs and tests never resolve jars mid-run.
+# mode, Spark defaults that enable Delta (in the project's SPARK_CONF_DIR, conf/spark/), and a
+# warm Delta jar cache (Maven, via Spark's own resolver) so that jobs and tests never resolve jars
+# mid-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,10 @@ echo "[setup] installing the locked development environment (requirements/dev.lo
 
 bash scripts/install_browser.sh
 
-echo "[setup] writing Spark defaults (Delta) and warming the Delta jar cache"
+echo "[setup] writing Spark defaults (Delta) into conf/spark (SPARK_CONF_DIR) and warming the Delta jar cache"
+export SPARK_CONF_DIR="$PWD/conf/spark"
+# an older setup wrote them into the installed pyspark (site-packages): no longer
+SITE_CONF="$("$VENV/bin/python" -c 'import pyspark, os; print(os.path.join(os.path.dirname(pyspark.__file__), "conf"))')"
+rm -f "$SITE_CONF/spark-defaults.conf" "$SITE_CONF/catalog2vec-jars.txt" "$SITE_CONF/log4j2.properties"
 "$VENV/bin/python" -m catalog2vec.spark --install-defaults --warm
 echo "[setup] done"

@@ -24,6 +24,31 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests never phone home
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
+
+def _test_spark_conf_dir() -> str:
+    """The project's SPARK_CONF_DIR (conf/spark, written by make setup; an older setup's copy in
+    pyspark's conf/ otherwise) copied to a temporary directory with the Spark UI and the console
+    progress bar off: every Spark of the suite (in-process sessions, spark-submit, cluster
+    executors) reads it, and parallel test JVMs do not race for UI ports."""
+    import shutil
+    import tempfile
+
+    import pyspark
+
+    src = Path(os.environ.get("SPARK_CONF_DIR") or REPO / "conf" / "spark")
+    if not (src / "spark-defaults.conf").is_file():
+        src = Path(pyspark.__file__).parent / "conf"
+    dst = Path(tempfile.mkdtemp(prefix="catalog2vec-spark-conf-"))
+    for f in src.glob("*") if src.is_dir() else []:
+        if f.is_file():
+            shutil.copy2(f, dst / f.name)
+    with (dst / "spark-defaults.conf").open("a") as fh:
+        fh.write("\n# tests only (tests/conftest.py)\nspark.ui.enabled false\nspark.ui.showConsoleProgress false\n")
+    return str(dst)
+
+
+os.environ["SPARK_CONF_DIR"] = _test_spark_conf_dir()
+
 MYNTRA_MAPPING = "id=item_id,productDisplayName=title,articleType=category,baseColour=color,gender=gender"
 
 
