@@ -66,11 +66,11 @@ from catalog2vec.vision.losses import (
     bce_pos_weight,
     finish,
     frequency_baseline,
-    multi_hot,
     ranking_sums,
     softmax_loss,
 )
 from catalog2vec.vision.model import WeakLabelNet, atomic_torch_save, build_model, save_model_dir, torch_load
+from catalog2vec.vision.prefetch import prefetch, step_inputs, to_device
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -476,19 +476,16 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
     # back only every log_every steps and at the end: no host sync per step
     ema: torch.Tensor | None = None if p.loss_ema is None else torch.tensor(p.loss_ema, dtype=torch.float64,
                                                                              device=device)
-    for batch in run.loader:
+    def prepare(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # JPEG bytes → augmented batch on the GPU (same seeds) when batch_input, else the loader's
+        return step_inputs(batch, device, index.vocab.size, run.batch_input, t.scale_min, t.augment, run.use_amp)
+
+    # the next batch is prepared while this step computes (a side CUDA stream; vision/prefetch.py)
+    for batch, (x, positive, targets) in prefetch(run.loader, prepare, device):
         t_step = time.time()
         # every random draw of a step is a function of (seed, step, rank): exact resume
         torch.manual_seed(sample_seed(t.seed, p.step, 2_000_000 + run.rank))
         gen = torch.Generator().manual_seed(sample_seed(t.seed, p.step, 3_000_000))
-        if run.batch_input is not None:  # JPEG bytes → augmented batch on the GPU, same seeds
-            x = run.batch_input.train(batch["jpeg"], batch["seed"], t.scale_min, t.augment).x
-        else:
-            x = batch["image"].to(device, non_blocking=True)
-        if run.use_amp:
-            x = x.to(memory_format=torch.channels_last)
-        positive = batch["positive"].to(device, non_blocking=True)
-        targets = to_device(multi_hot(batch["labels"], index.vocab.size), device)
         negatives = torch.empty(0, dtype=torch.long)
         if t.loss == "softmax":
             # the same negatives on every rank (generator seeded by step), none a positive of this batch
@@ -521,13 +518,6 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
     if ema is not None:
         p.loss_ema = float(ema)
     return n_epoch
-
-
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A host tensor to the device without a host sync: pinned, copied ``non_blocking`` on CUDA."""
-    if device.type != "cuda":
-        return x.to(device)
-    return x.pin_memory().to(device, non_blocking=True)
 
 
 def end_epoch(run: RunSetup, p: Progress, epoch: int, n_epoch: int, t_epoch: float,

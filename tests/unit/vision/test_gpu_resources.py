@@ -69,3 +69,31 @@ def test_vendor_instead_of_discovery_script_and_bad_purpose() -> None:
                          "train")
     with pytest.raises(ValueError, match="purpose"):
         check_spark_gpu_conf(BASE, "serve")
+
+
+def test_gpu_config_scales_batch_and_learning_rate_together() -> None:
+    """cluster-gpu.toml: the linear scaling rule from cluster.toml's paper setting, with a warm-up."""
+    base = load_config(REPO / "conf" / "cluster.toml").train
+    gpu = load_config(REPO / "conf" / "cluster-gpu.toml").train
+    assert (base.batch_size, base.lr) == (20, 0.1) and gpu.batch_size == 256
+    assert gpu.lr == pytest.approx(base.lr * gpu.batch_size / base.batch_size)
+    assert gpu.lr_schedule == "cosine" and 0 < gpu.warmup_epochs < gpu.epochs
+    assert (gpu.num_processes, gpu.epochs, gpu.optimizer) == (base.num_processes, base.epochs, base.optimizer)
+    # the schedule it gives: lr/100 at the first step, linear up to lr at the end of epoch 2, then down
+    import torch
+
+    from catalog2vec.vision.train import make_scheduler
+
+    steps_per_epoch = 50
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=gpu.lr)
+    sched = make_scheduler(gpu, opt, steps_per_epoch * gpu.epochs)
+    lrs = []
+    for _ in range(steps_per_epoch * 4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    warm = int(gpu.warmup_epochs * steps_per_epoch)
+    assert lrs[0] == pytest.approx(gpu.lr / 100)
+    assert lrs[warm // 2] == pytest.approx(gpu.lr * (0.01 + 0.99 * 0.5))
+    assert lrs[warm] == pytest.approx(gpu.lr) and max(lrs) == pytest.approx(gpu.lr)
+    assert lrs[-1] < gpu.lr and all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:], strict=False))
