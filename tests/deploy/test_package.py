@@ -52,6 +52,11 @@ def test_package_builds_wheel_archive_jobs_and_manifest(packaged: Path) -> None:
     assert not any(n.startswith(("tests/", "jobs/")) for n in names)
     assert (packaged / "jobs" / "ingest_catalog.py").is_file() and (packaged / "jobs" / "_common.py").is_file()
     assert (packaged / "conf" / "cluster.toml").is_file()
+    # the jars a cluster needs (spark-submit --jars, CATALOG2VEC_JARS) and the wheel for MWAA's plugins
+    jars = (packaged / "jars" / "jars.txt").read_text().split()
+    assert {"hadoop-aws-3.5.0.jar", "delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar"} <= set(jars)
+    assert any(j.startswith("bundle-") for j in jars) and all((packaged / "jars" / j).is_file() for j in jars)
+    assert zipfile.ZipFile(packaged / "mwaa" / "plugins.zip").namelist() == [wheel.name]
     manifest = (packaged / "catalog2vec-env.manifest.txt").read_text().splitlines()
     assert "pyspark==4.2.0" in manifest and "delta-spark==4.4.0" in manifest
     assert "# EXCLUDED torch==2.14.1" in manifest  # exclusions are recorded, never silent
