@@ -26,8 +26,10 @@ table and model built from it is labelled ``synthetic``.
 Deployment settings are environment variables of the Airflow workers, read when the DAG is parsed
 (``CATALOG2VEC_SPARK_CONN_ID``, ``CATALOG2VEC_ENV_ARCHIVE``, ``CATALOG2VEC_GPU_POOL``,
 ``CATALOG2VEC_LAKEHOUSE``, ``CATALOG2VEC_CONFIG``, ``CATALOG2VEC_JOBS_DIR``, ``CATALOG2VEC_SPARK_CONF``,
-``CATALOG2VEC_GPU_CONF``, ``CATALOG2VEC_INPUT_ROOTS`` …) and handed to ``SparkSubmitOperator`` through its
-public arguments (``conn_id``, ``archives``, ``conf``, ``files``, ``application_args``). Per-run choices
+``CATALOG2VEC_GPU_CONF``, ``CATALOG2VEC_INPUT_ROOTS``, ``CATALOG2VEC_JARS`` …) and handed to
+``SparkSubmitOperator`` through its public arguments (``conn_id``, ``archives``, ``jars``, ``conf``,
+``files``, ``application_args``); one function, :func:`render_submission`, renders every task's
+submission (object-store URIs as ``s3a://``; docs/deploy.md shows the production one). Per-run choices
 are DAG params (overridable with ``--conf`` / the trigger form), each constrained by an ``enum`` or a
 ``pattern`` that Airflow checks when the run is created: whoever may trigger with conf can choose
 *what* to process (an input under ``CATALOG2VEC_INPUT_ROOTS``, a model version, tuning values of an
