@@ -162,7 +162,8 @@ class EmbedSection:
 
 @dataclass(frozen=True)
 class RetrievalSection:
-    # auto: exact (flat) up to exact_max_items, IVF above | flat | ivf | hnsw (hnsw: CLI/browser only)
+    # auto: exact (flat) up to exact_max_items, IVF above (IVF-PQ above index_memory_mb)
+    # | flat | ivf | ivfpq | hnsw (hnsw: CLI/browser only)
     index: str = "auto"
     k: int = 10
     nlist: int = 0  # ivf lists (0 = min(4*sqrt(n), train_sample/39))
@@ -173,6 +174,9 @@ class RetrievalSection:
     train_sample: int = 100_000  # ivf: vectors sampled to the driver to train the coarse quantizer
     target_recall: float = 0.95  # ivf, nprobe = 0: recall@k vs exact search the nprobe must reach
     recall_queries: int = 1000  # ivf: items whose top-k is checked against exact search (recall@k)
+    index_memory_mb: int = 0  # auto: IVF-PQ when IVF-Flat would exceed this (0 = no budget); sizes pq_m
+    pq_m: int = 0  # ivfpq: PQ code bytes per vector (0 = the largest that fits index_memory_mb)
+    pq_refine: str = ""  # ivfpq re-ranking: flat | fp16 | sq8 | none ("" = chosen with pq_m)
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ RULES: dict[str, Rule] = {
     "embed.device": Rule(choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+"),
     "embed.torch_threads": at_least(0),
     # retrieval
-    "retrieval.index": one_of("auto", "flat", "ivf", "hnsw"),
+    "retrieval.index": one_of("auto", "flat", "ivf", "ivfpq", "hnsw"),
     "retrieval.k": at_least(1),
     "retrieval.nlist": at_least(0),
     "retrieval.nprobe": at_least(0),
@@ -152,6 +152,9 @@ RULES: dict[str, Rule] = {
     "retrieval.train_sample": at_least(1),
     "retrieval.target_recall": FRACTION,
     "retrieval.recall_queries": at_least(1),
+    "retrieval.index_memory_mb": at_least(0),
+    "retrieval.pq_m": at_least(0),
+    "retrieval.pq_refine": one_of("", "flat", "fp16", "sq8", "none"),
     # cluster
     "cluster.k": at_least(2),
     "cluster.prototypes": at_least(1),

@@ -1,9 +1,11 @@
 """A faiss kNN index over item embeddings, with its item_id mapping.
 
 Vectors are L2-normalised, so inner product = cosine similarity. ``flat`` (``IndexFlatIP``) is
-exact and the default; ``ivf`` (``IndexIVFFlat``, inner product) and ``hnsw`` (``IndexHNSWFlat``
-over normalised vectors, L2 ranks exactly like cosine) trade recall for speed on large catalogs:
-measure it with :func:`recall_vs_exact`. Scores returned are always cosine similarities.
+exact and the default; ``ivf`` (``IndexIVFFlat``, inner product), ``ivfpq`` (``IndexIVFPQ``
+re-ranked by 8-bit scalar-quantized vectors, ``IndexRefine``: the index sized to a memory budget,
+:func:`choose_pq`) and ``hnsw`` (``IndexHNSWFlat`` over normalised vectors, L2 ranks exactly like
+cosine) trade recall for speed or memory on large catalogs: measure it with
+:func:`recall_vs_exact`. Scores returned are always cosine similarities.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INDEX_KINDS = ("flat", "ivf", "hnsw")
+INDEX_KINDS = ("flat", "ivf", "ivfpq", "hnsw")
+IVF_KINDS = ("ivf", "ivfpq")  # inverted-list indexes: nlist, nprobe, parts merged with shifted ids
+# ivfpq re-ranking of the PQ candidates: by float32 (exact; 4·d bytes a vector), float16 (2·d) or
+# 8-bit scalar-quantized (d) vectors, or none; a memory budget picks the first that fits after flat
+PQ_REFINES = ("flat", "fp16", "sq8", "none")
+REFINE_BYTES = {"flat": 4, "fp16": 2, "sq8": 1, "none": 0}
 INDEX_FILE = "index.faiss"
 IDS_FILE = "item_ids.json"
 META_FILE = "index.json"
@@ -41,6 +48,9 @@ class IndexParams:
     hnsw_m: int = 32  # hnsw: graph degree
     ef_search: int = 64  # hnsw: search beam width
     ef_construction: int = 80
+    pq_m: int = 0  # ivfpq: bytes of PQ code per vector (sub-quantizers of 8 bits; 0 = from the budget)
+    refine: str = "fp16"  # ivfpq: re-rank the k_factor·k PQ candidates by flat | fp16 | sq8 vectors | none
+    k_factor: int = 8  # ivfpq with refine: PQ candidates per neighbour re-ranked
 
     def validate(self) -> None:
         if self.kind not in INDEX_KINDS:
@@ -54,6 +64,12 @@ def _build_faiss(vectors: np.ndarray, params: IndexParams) -> faiss.Index:
     index: Any
     if params.kind == "flat":
         index = faiss.IndexFlatIP(d)
+    elif params.kind == "ivfpq":
+        nlist = params.nlist or int(min(4 * np.sqrt(n), n / 39))
+        m = params.pq_m = params.pq_m or choose_pq(n, d, 0)[0]
+        index = empty_index("ivfpq", d, vectors, max(1, nlist), pq_m=m, refine=params.refine,
+                            k_factor=params.k_factor)
+        set_nprobe(index, params.nprobe)
     elif params.kind == "ivf":
         # faiss wants >= 39 training points per list; 4*sqrt(n) lists for large catalogs
         nlist = params.nlist or int(min(4 * np.sqrt(n), n / 39))
@@ -179,14 +195,14 @@ class EmbeddingIndex:
         if meta.get("layout") == PARTS_LAYOUT:
             merged: Any
             merged, part_ids = assemble_parts(d, meta)
-            if params.kind == "ivf":
+            if params.kind == "ivf":  # (ivfpq: its re-ranking index reconstructs)
                 merged.make_direct_map()  # reconstruct() for lookups by item_id
             return cls(merged, part_ids, params, meta.get("model_version", ""), None)
         digests = meta.get("sha256", {})
         raw = np.frombuffer(read_verified(storage.join(d, INDEX_FILE), digests, INDEX_FILE), dtype=np.uint8)
         index: Any = faiss.deserialize_index(raw)
-        if params.kind == "ivf":
-            index.nprobe = params.nprobe
+        if params.kind in IVF_KINDS:
+            set_nprobe(index, params.nprobe)
         elif params.kind == "hnsw":
             index.hnsw.efSearch = params.ef_search
         ids = json.loads(read_verified(storage.join(d, IDS_FILE), digests, IDS_FILE))
@@ -236,22 +252,94 @@ def ivf_nlist(n_total: int, n_train: int, nlist: int = 0) -> int:
     return max(1, min(want, cap, n_train))
 
 
-def empty_index(kind: str, dim: int, sample: np.ndarray | None = None, nlist: int = 0) -> faiss.Index:
-    """An index with no vectors yet: ``flat`` (nothing to train) or ``ivf`` (inverted lists over
-    inner product, the coarse quantizer trained on the L2-normalised ``sample``)."""
+PQ_BITS = 8  # bits per PQ sub-quantizer code: 256 centroids each (faiss wants 39 x 256 training vectors)
+ID_BYTES = 8  # an inverted list stores a 64-bit id per vector
+
+
+def ivf_bytes_per_vector(dim: int, kind: str = "ivf", pq_m: int = 0, refine: str = "fp16") -> int:
+    """Index memory per vector: IVF-Flat keeps the float32 vector, IVF-PQ ``pq_m`` code bytes plus
+    the vector its re-ranking reads (``REFINE_BYTES[refine]`` per dimension); both an id in the lists."""
+    if kind == "ivf":
+        return ID_BYTES + 4 * dim
+    return ID_BYTES + pq_m + REFINE_BYTES[refine] * dim
+
+
+def choose_pq(n: int, dim: int, budget_bytes: int) -> tuple[int, str]:
+    """(pq_m, refine) of an IVF-PQ index over ``n`` vectors of ``dim`` that fits ``budget_bytes``
+    (autofaiss's rule: the largest code that fits) with the most exact re-ranking that fits beside
+    it: fp16 (2·dim bytes; flat, 4·dim, would need more than IVF-Flat), then sq8, then PQ codes alone;
+    ``pq_m`` divides ``dim``, at most dim/2 (≥ 2 dimensions per sub-quantizer). ``budget_bytes`` 0:
+    no budget, dim/4 bytes and fp16. :class:`InvalidInput` if nothing fits."""
+    ms = [m for m in range(max(1, dim // 2), 0, -1) if dim % m == 0]
+    if budget_bytes <= 0:
+        return next(m for m in ms if m <= max(1, dim // 4)), "fp16"
+    for refine in PQ_REFINES[1:]:
+        for m in ms:
+            if n * ivf_bytes_per_vector(dim, "ivfpq", m, refine) <= budget_bytes:
+                return m, refine
+    raise InvalidInput(
+        f"retrieval.index_memory_mb={budget_bytes / 2**20:.0f}: an IVF-PQ index of {n} vectors needs at least "
+        f"{n * ivf_bytes_per_vector(dim, 'ivfpq', ms[-1], 'none') / 2**20:.0f} MB; raise it (or shard the search)"
+    )
+
+
+def set_nprobe(index: faiss.Index, nprobe: int) -> None:
+    """Lists visited per query of an IVF index, also inside an ``IndexRefine`` (ivfpq)."""
+    import faiss
+
+    ivf = faiss.extract_index_ivf(index)
+    ivf.nprobe = max(1, min(int(nprobe), int(ivf.nlist)))
+
+
+def merge_into(index: faiss.Index, piece: faiss.Index, shift: int) -> None:
+    """``index.merge_from(piece, shift)``; an ``IndexRefine`` (which faiss cannot merge) merges its
+    PQ index (ids shifted) and its re-ranking vectors (in the same row order) one by one."""
+    import faiss
+
+    if isinstance(index, faiss.IndexRefine):
+        other: Any = piece
+        index.base_index.merge_from(faiss.downcast_index(other.base_index), shift)
+        index.refine_index.merge_from(faiss.downcast_index(other.refine_index), 0)
+        index.ntotal = index.base_index.ntotal
+    else:
+        index.merge_from(piece, shift)
+
+
+def empty_index(
+    kind: str, dim: int, sample: np.ndarray | None = None, nlist: int = 0, pq_m: int = 0, refine: str = "fp16",
+    k_factor: int = 8,
+) -> faiss.Index:
+    """An index with no vectors yet: ``flat`` (nothing to train), ``ivf`` (inverted lists over
+    inner product, the coarse quantizer trained on the L2-normalised ``sample``) or ``ivfpq``
+    (the same lists holding ``pq_m``-byte PQ codes of the residuals; with a ``refine``, wrapped in an
+    ``IndexRefine`` that re-ranks the ``k_factor``·k best PQ candidates by flat/fp16/sq8 vectors)."""
     import faiss
 
     if kind == "flat":
         return faiss.IndexFlatIP(dim)
-    if kind != "ivf":
-        raise ValueError(f"an index built in parts is flat or ivf, not {kind!r}")
+    if kind not in IVF_KINDS:
+        raise ValueError(f"an index built in parts is flat, ivf or ivfpq, not {kind!r}")
     if sample is None or len(sample) == 0:
-        raise ValueError("an ivf index needs a training sample")
+        raise ValueError(f"an {kind} index needs a training sample")
+    if kind == "ivfpq" and (pq_m < 1 or dim % pq_m or refine not in PQ_REFINES):
+        raise InvalidInput(f"ivfpq: pq_m={pq_m} must divide the dimension {dim}; refine one of {PQ_REFINES}")
     x = l2_normalize(sample)
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, max(1, min(nlist, len(x))), faiss.METRIC_INNER_PRODUCT)
+    lists = max(1, min(nlist, len(x)))
+    index: Any
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFPQ(quantizer, dim, lists, pq_m, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+        if refine != "none":
+            qt = {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}
+            fine = (faiss.IndexFlatIP(dim) if refine == "flat"
+                    else faiss.IndexScalarQuantizer(dim, qt[refine], faiss.METRIC_INNER_PRODUCT))
+            index = faiss.IndexRefine(index, fine)
+            index.k_factor = float(k_factor)
     index.train(x)
-    return index
+    # a serialised copy owns its sub-indexes (the Python wrappers above do not outlive this call)
+    return faiss.deserialize_index(faiss.serialize_index(index))
 
 
 def choose_nprobe(
@@ -270,14 +358,15 @@ def choose_nprobe(
     exact = faiss.IndexFlatIP(x.shape[1])
     exact.add(x)
     _, epos = exact.search(q, kk)
+    nlist = int(faiss.extract_index_ivf(index).nlist)
     nprobe, recall = 1, 0.0
     while True:
-        index.nprobe = nprobe
+        set_nprobe(index, nprobe)
         _, apos = index.search(q, kk)
         recall = recall_vs_exact(apos, epos)
-        if recall >= target or nprobe >= index.nlist:
+        if recall >= target or nprobe >= nlist:
             return nprobe, recall
-        nprobe = min(2 * nprobe, int(index.nlist))
+        nprobe = min(2 * nprobe, nlist)
 
 
 def part_paths(directory: str | os.PathLike[str], build_id: str, part: int) -> tuple[str, str]:
@@ -360,19 +449,19 @@ def assemble_parts(
     raw = np.frombuffer(read_verified(storage.join(d, trained), meta.get("sha256", {}), trained), dtype=np.uint8)
     index: Any = faiss.deserialize_index(raw)
     ids: list[str] = []
-    shift = meta.get("kind") == "ivf"
+    shift = meta.get("kind") in IVF_KINDS
     for part in sorted(meta["parts"], key=lambda p: int(p["part"])):
         if only is not None and str(part["path"]) not in only:
             continue
         base = storage.join(d, *str(part["path"]).split("/"))
         digests = part.get("sha256", {})
         piece = faiss.deserialize_index(np.frombuffer(read_verified(base + ".faiss", digests, "faiss"), dtype=np.uint8))
-        index.merge_from(piece, int(index.ntotal) if shift else 0)
+        merge_into(index, piece, int(index.ntotal) if shift else 0)
         ids.extend(json.loads(read_verified(base + ".ids.json", digests, "ids")))
     if len(ids) != index.ntotal:
         raise ValueError(f"{d}: {len(ids)} item ids for {index.ntotal} index rows")
-    if meta.get("kind") == "ivf":
-        index.nprobe = int(meta.get("params", {}).get("nprobe") or 1)
+    if meta.get("kind") in IVF_KINDS:
+        set_nprobe(index, int(meta.get("params", {}).get("nprobe") or 1))
     return index, ids
 
 

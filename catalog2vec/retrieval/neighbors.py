@@ -7,6 +7,8 @@ Every pass over items runs on the executors; the driver holds O(k) (see docs/sca
 2. up to ``retrieval.exact_max_items`` items the index is exact (``flat``); above, an IVF index's
    coarse quantizer is trained on the driver from a sample of ``retrieval.train_sample`` vectors
    (nlist ≈ 4·sqrt(N), nprobe the fewest reaching ``retrieval.target_recall`` on the sample);
+   IVF-PQ (codes re-ranked by fp16/sq8 vectors) where an IVF-Flat index would not fit
+   ``retrieval.index_memory_mb``;
 3. each executor task adds its partition's vectors to a copy of the trained index and saves it as
    one part under ``indexes/<model_version>/parts/<build_id>/``; the driver publishes the manifest;
 4. each executor Python worker loads the assembled index once (module-level cache keyed by the
@@ -31,10 +33,13 @@ from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import write_table
 from catalog2vec.retrieval.index import (
+    IVF_KINDS,
     IndexParams,
     cached_parts_index,
     choose_nprobe,
+    choose_pq,
     empty_index,
+    ivf_bytes_per_vector,
     ivf_nlist,
     publish_parts,
     write_part,
@@ -50,20 +55,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOB_KINDS = ("auto", "flat", "ivf")
+JOB_KINDS = ("auto", "flat", "ivf", "ivfpq")
 
 
 def index_params(cfg: Config) -> IndexParams:
     r = cfg.retrieval
     kind = "flat" if r.index == "auto" else r.index
-    params = IndexParams(kind=kind, nlist=r.nlist, nprobe=r.nprobe, hnsw_m=r.hnsw_m, ef_search=r.ef_search)
+    params = IndexParams(kind=kind, nlist=r.nlist, nprobe=r.nprobe, hnsw_m=r.hnsw_m, ef_search=r.ef_search,
+                         pq_m=r.pq_m, refine=r.pq_refine or "fp16")
     params.validate()
     return params
 
 
-def job_index_kind(cfg: Config, n_items: int) -> str:
-    """``flat`` or ``ivf`` for a catalog of ``n_items``: ``retrieval.index = auto`` is exact up to
-    ``retrieval.exact_max_items`` and IVF above."""
+def job_index_kind(cfg: Config, n_items: int, dim: int = 0) -> str:
+    """``flat``, ``ivf`` or ``ivfpq`` for a catalog of ``n_items`` vectors of ``dim``:
+    ``retrieval.index = auto`` is exact up to ``retrieval.exact_max_items``, IVF above, and IVF-PQ
+    where an IVF-Flat index would exceed ``retrieval.index_memory_mb`` (> 0)."""
     r = cfg.retrieval
     if r.index not in JOB_KINDS:
         raise InvalidInput(
@@ -72,7 +79,10 @@ def job_index_kind(cfg: Config, n_items: int) -> str:
         )
     if r.index != "auto":
         return r.index
-    return "flat" if n_items <= r.exact_max_items else "ivf"
+    if n_items <= r.exact_max_items:
+        return "flat"
+    budget = r.index_memory_mb * 2**20
+    return "ivfpq" if budget > 0 and n_items * ivf_bytes_per_vector(dim) > budget else "ivf"
 
 
 # ---- executor-side functions (module level: pickled by reference, run in the Python workers) ----
@@ -266,11 +276,16 @@ def _trained_index(valid: DataFrame, n: int, dim: int, k: int, cfg: Config, para
     nprobe chosen for ``retrieval.target_recall`` (``params`` and ``counts`` updated). Returns
     (index, sample item ids, sample vectors) — the sample also serves the recall measurement."""
     r = cfg.retrieval
-    if params.kind != "ivf":
+    if params.kind not in IVF_KINDS:
         return empty_index("flat", dim), [], np.zeros((0, dim), dtype=np.float32)
+    if params.kind == "ivfpq":
+        params.pq_m, params.refine = choose_pq(n, dim, r.index_memory_mb * 2**20)
+        params.pq_m, params.refine = r.pq_m or params.pq_m, r.pq_refine or params.refine
+        counts.update(pq_m=params.pq_m, refine=params.refine, k_factor=params.k_factor)
+    counts["index_mb"] = round(n * ivf_bytes_per_vector(dim, params.kind, params.pq_m, params.refine) / 2**20, 1)
     sample_ids, sample = _train_sample(valid, n, r.train_sample, dim)
     params.nlist = ivf_nlist(n, len(sample), r.nlist)
-    trained = empty_index("ivf", dim, sample, params.nlist)
+    trained = empty_index(params.kind, dim, sample, params.nlist, params.pq_m, params.refine, params.k_factor)
     probe, sample_recall = choose_nprobe(trained, sample, k, r.target_recall, r.recall_queries or 1000)
     params.nprobe = min(r.nprobe, params.nlist) if r.nprobe > 0 else probe
     counts.update(nlist=params.nlist, nprobe=params.nprobe, train_sample=len(sample),
@@ -303,7 +318,7 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
     n, dim = frames.n_valid, frames.dim
     if n == 0:
         raise InvalidInput(f"no valid embeddings for model_version {model_version!r} ({quarantined} quarantined)")
-    kind = job_index_kind(cfg, n)
+    kind = job_index_kind(cfg, n, dim)
     params = IndexParams(kind=kind, nlist=r.nlist, nprobe=r.nprobe, hnsw_m=r.hnsw_m, ef_search=r.ef_search)
     valid = frames.valid.orderBy("item_id").persist(StorageLevel.MEMORY_AND_DISK)
     counts: dict[str, Any] = {"model_version": model_version, "rows_in": frames.rows_in, "items_indexed": n,
@@ -333,7 +348,7 @@ def build_neighbors(spark: SparkSession, cfg: Config, model_version: str, k: int
         t_search = time.perf_counter()
         write_table(spark, result, analysis.ITEM_NEIGHBORS, cfg.lakehouse, mode="replace_where", version=model_version)
         t_write = time.perf_counter()
-        if kind == "ivf" and r.recall_queries > 0:
+        if kind in IVF_KINDS and r.recall_queries > 0:
             q = min(r.recall_queries, len(sample_ids))
             counts["recall_at_k"] = round(measure_recall(result, valid, sample_ids[:q], sample[:q], k, dim), 4)
             counts["recall_queries"] = q

@@ -37,7 +37,7 @@ def test_shipped_configs_pass(path: Path) -> None:
         ('train.head="cosin"', "train.head = 'cosin' is not allowed: choose one of \"linear\", \"cosine\""),
         ('train.augment="flip"', "train.augment = 'flip' is not allowed: choose one of \"crop\", \"product\""),
         ('retrieval.index="hnws"', "retrieval.index = 'hnws' is not allowed: choose one of \"auto\", \"flat\", "
-                                   "\"ivf\", \"hnsw\""),
+                                   "\"ivf\", \"ivfpq\", \"hnsw\""),
         ('cluster.metric="manhattan"', "cluster.metric = 'manhattan' is not allowed"),
         ('similarity.attribute_fn="xor"', "similarity.attribute_fn = 'xor' is not allowed"),
         ('embed.device="gpu"', "embed.device = 'gpu' is not allowed: choose one of \"auto\", \"cpu\", \"cuda\""),
