@@ -211,14 +211,14 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     for name, argv in steps:
         if args.stages and name not in args.stages:
             continue
-        r = run_job(name, argv, work / "jobs.log")
+        r = run_job(name, [*argv, *[f"--set={o}" for o in args.set]], work / "jobs.log")
         r["us_per_item"] = round(r["seconds"] * 1e6 / n, 1)
         runs = work / "lake" / "_runs" / "scale" / f"{name}.json"
         if name == "neighbors" and runs.exists():
             counts = json.loads(runs.read_text()).get("counts", {})
-            r["neighbors"] = {k: counts.get(k) for k in ("index", "nlist", "nprobe", "train_sample",
-                                                          "recall_on_sample", "recall_at_k", "recall_queries",
-                                                          "seconds")}
+            r["neighbors"] = {k: counts.get(k) for k in ("index", "nlist", "nprobe", "train_sample", "pq_m",
+                                                          "refine", "index_mb", "recall_on_sample", "recall_at_k",
+                                                          "recall_queries", "seconds")}
         out["stages"][name] = r
         print(f"  {name:<22} {r['seconds']:8.1f} s {r['us_per_item']:9.1f} µs/item  python {r['driver_python_mb']:7.0f} MB"
               f"  jvm {r['driver_jvm_mb']:7.0f} MB  tree {r['tree_mb']:7.0f} MB  load {os.getloadavg()[0]:.1f}",
@@ -259,6 +259,8 @@ def main() -> int:
     p.add_argument("--titles", type=Path, default=TITLES, help="the real titles CSV to re-sample")
     p.add_argument("--work", default=None, help="directory for the temporary lakehouses")
     p.add_argument("--keep", action="store_true", help="keep the lakehouses")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override passed to every job (repeatable), e.g. retrieval.index=ivfpq")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
     args.stages = [s for s in args.stages.split(",") if s]
