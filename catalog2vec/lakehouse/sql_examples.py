@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from catalog2vec import names
 from catalog2vec.errors import InvalidInput
@@ -30,6 +30,8 @@ _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 #: the line that starts the version-pinned part of the file
 PINNED_MARKER = "-- pinned:"
 ENGINES = ("duckdb", "spark")
+#: what a ``:name`` parameter may be bound to
+SqlValue = str | int | float
 
 
 @dataclass(frozen=True)
@@ -104,21 +106,21 @@ def find(name: str, engine: str, *, pinned: bool = False, path: str | os.PathLik
     raise InvalidInput(f"no example query {name!r} for {engine!r}; have {sorted({e.name for e in examples})}")
 
 
-def _bind(example: SqlExample, params: dict[str, Any]) -> dict[str, Any]:
+def _bind(example: SqlExample, params: dict[str, SqlValue]) -> dict[str, SqlValue]:
     missing = [p for p in example.params if p not in params]
     if missing:
         raise InvalidInput(f"example {example.name!r} needs parameter(s) {missing}")
     return {p: params[p] for p in example.params}
 
 
-def run_duckdb(con: duckdb.DuckDBPyConnection, example: SqlExample, **params: Any) -> pd.DataFrame:
+def run_duckdb(con: duckdb.DuckDBPyConnection, example: SqlExample, **params: SqlValue) -> pd.DataFrame:
     """Run ``example`` on a DuckDB connection (``:name`` bound as ``$name``); a pandas DataFrame."""
     args = _bind(example, params)
     sql = _PARAM.sub(lambda m: "$" + m.group(1), example.sql)
     return con.execute(sql, args or None).df()
 
 
-def literal(value: Any, engine: str) -> str:
+def literal(value: SqlValue, engine: str) -> str:
     """``value`` as one SQL literal of ``engine``: a number as written, anything else as a string
     quoted by that engine's rule (:func:`catalog2vec.names.spark_literal` /
     :func:`~catalog2vec.names.duckdb_literal`: Spark un-escapes backslashes, DuckDB does not)."""
@@ -129,14 +131,14 @@ def literal(value: Any, engine: str) -> str:
     return names.spark_literal(str(value)) if engine == "spark" else names.duckdb_literal(str(value))
 
 
-def render(example: SqlExample, engine: str, **params: Any) -> str:
+def render(example: SqlExample, engine: str, **params: SqlValue) -> str:
     """The statement with every ``:name`` parameter replaced by its :func:`literal` (text to run
     or to show; :func:`run_duckdb` binds instead)."""
     args = _bind(example, params)
     return _PARAM.sub(lambda m: literal(args[m.group(1)], engine), example.sql)
 
 
-def run_spark(spark: SparkSession, example: SqlExample, **params: Any) -> pd.DataFrame:
+def run_spark(spark: SparkSession, example: SqlExample, **params: SqlValue) -> pd.DataFrame:
     """Run ``example`` with Spark SQL; a pandas DataFrame. The ``:name`` parameters are bound as
     quoted literals here: ``spark.sql(text, args=…)`` named markers left ``item_id`` unbound
     (UNBOUND_SQL_PARAMETER) on pyspark 4.2 in the metastore test, so the runner does not rely on them."""

@@ -42,7 +42,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -327,7 +327,8 @@ class ColumnarCleaner:
         return FieldResult(tokens, rows, n_raw, truncated & valid)
 
     def _splice(self, column: pa.Array, fallback: NDArray[np.bool_], tokens: pa.Array, rows: NDArray[np.int64],
-                n_raw: NDArray[np.int64], truncated: NDArray[np.bool_]) -> tuple[Any, Any, Any, Any]:
+                n_raw: NDArray[np.int64], truncated: NDArray[np.bool_]
+                ) -> tuple[pa.Array, NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
         """Replace the results of ``fallback`` rows by the reference path's."""
         fb_idx = np.flatnonzero(fallback)
         self.fallback_rows += len(fb_idx)
@@ -350,7 +351,7 @@ class ColumnarCleaner:
         return merged_tokens.take(pa.array(order)), merged_rows[order], n_raw, truncated
 
     # -- a batch of items ------------------------------------------------------------------------
-    def clean_columns(self, columns: Sequence[pa.Array | pa.ChunkedArray], n_rows: int) -> dict[str, Any]:
+    def clean_columns(self, columns: Sequence[pa.Array | pa.ChunkedArray], n_rows: int) -> dict[str, pa.Array]:
         """The configured fields' columns (in ``settings.fields`` order) → per item: tokens (text
         order, fields in order), n_raw_tokens, truncated, uniq_tokens (first-seen order),
         uniq_counts (weighted occurrences), as Arrow arrays."""

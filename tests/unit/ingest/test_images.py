@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from catalog2vec import storage
-from catalog2vec.ingest.images import ImageRejected, normalise_image, read_image_bytes
 from catalog2vec.ingest.image_paths import ImagePolicy
+from catalog2vec.ingest.images import ImageRejected, normalise_image, read_image_bytes
 from catalog2vec.quality import Reason
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "data" / "images"
