@@ -4,6 +4,7 @@ same model, batch and threads, in one run. Target ratio >= 0.8 (the input pipeli
 starve the model).
 
   .venv/bin/python benchmarks/train_throughput.py                       # CPU: ResNet-18, 96 px
+  .venv/bin/python benchmarks/train_throughput.py --workers 0 --batched # CPU: in-process batched decode
   .venv/bin/python benchmarks/train_throughput.py --arch resnet50 --image-size 224 --batch 256 \\
       --device cuda --steps 30                                          # GPU: bf16 + channels_last
 
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from catalog2vec.vision.batch_input import BatchInput
 from catalog2vec.vision.data import (
     EpochBatchSampler,
     ImageLabelDataset,
@@ -48,6 +50,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--batched", action="store_true",
+                   help="the loader hands over JPEG bytes; BatchInput.train decodes and augments a batch at a "
+                        "time in the training process (the CUDA branch of train_one_epoch)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,7 +73,14 @@ def main() -> None:
     index = load_index(str(root), vv)
     split = index.splits["train"]
     K = index.vocab.size
-    ds = ImageLabelDataset(load_image_bytes(str(root), split.item_ids), split.labels, args.image_size, train=True)
+    ds = ImageLabelDataset(load_image_bytes(str(root), split.item_ids), split.labels, args.image_size, train=True,
+                           raw=args.batched)
+    batch_input = BatchInput(args.image_size, device) if args.batched else None
+
+    def images(batch: dict) -> torch.Tensor:
+        if batch_input is not None:
+            return batch_input.train(batch["jpeg"], batch["seed"]).x
+        return batch["image"].to(device, non_blocking=True)
     n_steps = args.warmup + args.steps
     per_epoch = len(ds) // args.batch
 
@@ -104,7 +116,7 @@ def main() -> None:
             if done == args.warmup:
                 sync()
                 t0 = time.perf_counter()
-            step(batch["image"].to(device, non_blocking=True), multi_hot(batch["labels"], K, device))
+            step(images(batch), multi_hot(batch["labels"], K, device))
             done += 1
             if done >= n_steps:
                 break
@@ -114,7 +126,7 @@ def main() -> None:
 
     # bare model step on one batch already in memory (on the device)
     assert first is not None
-    x, targets = first["image"].to(device), multi_hot(first["labels"], K, device)
+    x, targets = images(first), multi_hot(first["labels"], K, device)
     for _ in range(args.warmup):
         step(x, targets)
     sync()
@@ -124,7 +136,7 @@ def main() -> None:
     sync()
     bare = args.steps * args.batch / (time.perf_counter() - t0)
     res = {"arch": args.arch, "image_size": args.image_size, "batch": args.batch, "steps": args.steps,
-           "workers": args.workers, "threads": torch.get_num_threads(), "device": str(device), "bf16": amp,
+           "workers": args.workers, "batched": args.batched, "threads": torch.get_num_threads(), "device": str(device), "bf16": amp,
            "full_loop_images_per_s": round(full, 2), "bare_step_images_per_s": round(bare, 2),
            "ratio": round(full / bare, 3)}
     print(json.dumps(res))
