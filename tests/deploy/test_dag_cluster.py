@@ -2,7 +2,15 @@
 standalone cluster (a master and two 1-core workers on 127.0.0.1, separate JVMs) and the lakehouse
 on the local S3 API server, on the 384-item core of the bundled sample — then a second run on the
 next logical date with new items in the crawl, which skips training (retrain interval) and embeds
-only the new items with the model version the first run trained."""
+only the new items with the model version the first run trained.
+
+The submissions are the production route's (issue 33, docs/deploy.md): ``make package``'s jobs/ and
+conf/ uploaded to ``<bucket>/artifacts/`` and the DAG's ``render_submission`` pointing at them
+(``CATALOG2VEC_JOBS_DIR`` / ``CATALOG2VEC_CONFIG``), so spark-submit fetches the application,
+``--py-files`` and ``--files`` from ``s3a://`` and the jobs read their config from the bucket. Not
+the production part here: the env archive (the workers' Python is .venv: a 4 GB archive does not
+fit the in-memory S3 server) and the jars (the local cluster's JVMs load them from conf/spark's
+class path rather than fetching 690 MB per application)."""
 
 from __future__ import annotations
 
@@ -43,6 +51,23 @@ def crawl(dst: Path, n: int | None) -> Path:
     return out
 
 
+def production_submissions(bucket: str) -> dict[str, str]:
+    """Upload jobs/ and conf/ as `aws s3 sync dist/ <artifacts>/` does (docs/deploy.md) and return
+    the deployment environment whose rendered submissions fetch them from the bucket."""
+    from catalog2vec import storage
+
+    art = f"s3://{bucket}/artifacts"
+    for name in ("jobs", "conf"):
+        for f in sorted((REPO / name).glob("*.py" if name == "jobs" else "*.toml")):
+            storage.put_file(f, f"{art}/{name}/{f.name}")
+    # spark-submit opens s3a:// before any Python runs: the endpoint comes from the deployment's
+    # Spark conf (credentials from the AWS_* environment, S3A's default chain)
+    s3a = {k: v for k, v in storage.s3_settings().spark_conf().items()
+           if not k.endswith((".access.key", ".secret.key", "aws.credentials.provider"))}
+    return {"CATALOG2VEC_JOBS_DIR": f"{art}/jobs", "CATALOG2VEC_CONFIG": f"{art}/conf/standalone.toml",
+            "CATALOG2VEC_SPARK_CONF": json.dumps(s3a)}
+
+
 @pytest.mark.timeout(3000)
 def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, cluster: Any, s3_server: Any,
                                                                tmp_path: Path) -> None:
@@ -54,10 +79,10 @@ def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, 
     inputs.mkdir()
     # the deployment's settings: the cluster's Spark connection, the lakehouse (also the Assets' URIs)
     env = {"AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": cluster.master_url}),
-           "CATALOG2VEC_LAKEHOUSE": ROOT}
+           "CATALOG2VEC_LAKEHOUSE": ROOT, **production_submissions(BUCKET)}
     # the embedded (Derby) metastore of register_tables lives on local disk beside an S3 lakehouse
     small = [*SMALL, f"metastore.dir={json.dumps(str(tmp_path / 'metastore'))}"]
-    base = {"lakehouse": ROOT, "config": str(REPO / "conf" / "standalone.toml"), "extra_set": small,
+    base = {"lakehouse": ROOT, "extra_set": small,
             "impressions": "synthetic", "simulated_impressions": 3000}
     day1 = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
@@ -68,6 +93,9 @@ def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, 
     assert states.pop("ingest_impressions") == "skipped"
     assert states == dict.fromkeys(set(EXPECTED_UPSTREAM) - {"ingest_impressions"}, "success")
     assert f"--master {cluster.master_url}" in log1  # every job went to the standalone master
+    # ... from the bucket: the application and --py-files over s3a://, the config with --files
+    assert f"s3a://{BUCKET}/artifacts/jobs/embed.py" in log1 and f"--py-files s3a://{BUCKET}/artifacts/jobs/_common.py" in log1
+    assert f"--files s3a://{BUCKET}/artifacts/conf/standalone.toml" in log1
     events = asset_events(log1)
     assert {e["asset"] for e in events} == {"catalog2vec." + t.replace("/", ".") for ts in OUTLETS.values() for t in ts}
     assert all(e["uri"].startswith(f"s3://{BUCKET}/lake/gold/") for e in events)
