@@ -28,8 +28,10 @@ N, DIM, K, VERSION = 240, 16, 5, "m-retry"
 HOOK = '''
 import os
 if os.environ.get("C2V_FAIL_FIRST_ATTEMPT_AFTER_PART"):
-    import catalog2vec.storage as storage
+    import json
     from pathlib import Path
+
+    import catalog2vec.storage as storage
 
     _write_bytes = storage.write_bytes
 
@@ -46,7 +48,6 @@ if os.environ.get("C2V_FAIL_FIRST_ATTEMPT_AFTER_PART"):
                 raise RuntimeError("injected fault: task failed after writing its index part")
         return out
 
-    import json
     storage.write_bytes = write_bytes
 '''
 
