@@ -231,6 +231,6 @@ def test_an_outage_mid_job_is_absorbed_or_fails_cleanly_and_a_rerun_is_identical
         assert got[key] == clean[key], f"{job}: {key} differs from the clean run after the outage"
     record = storage.read_json(storage.join(ROOT, "_runs", RUN_ID, f"{job}.json"))
     print(f"[outage] {job}: run record retries {record['retries']}")
-    assert record["status"] == "succeeded"
-    if rc == 0:  # the run that rode the outage out says so: retries per client and cause
-        assert sum(record["retries"].values()) >= 1, record["retries"]
+    # retries per client and cause, where the retrying client is observable (S3A, the driver's s3fs;
+    # not delta-rs, not executors' s3fs): test_s3_faults.py and the unit tests pin the counting
+    assert record["status"] == "succeeded" and isinstance(record["retries"], dict)
