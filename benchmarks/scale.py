@@ -231,6 +231,59 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def index_only(n: int, queries: int = 1000, sample: int = 100_000, k: int = 10) -> dict[str, Any]:
+    """The neighbours index alone (faiss, no Spark), as the job builds it: IVF-Flat and IVF-PQ
+    (budget: two thirds of IVF-Flat) trained on a ``sample``, nprobe chosen for recall 0.95 on the sample;
+    build and search CPU seconds (process time, all threads) and recall@10 of ``queries`` items
+    against exact search over all ``n``."""
+    import faiss
+
+    from catalog2vec.retrieval.index import (
+        choose_nprobe,
+        choose_pq,
+        empty_index,
+        ivf_bytes_per_vector,
+        ivf_nlist,
+        recall_vs_exact,
+        set_nprobe,
+    )
+
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(1000, DIM)).astype(np.float32)
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    x = c[(np.arange(n) * 7919) % 1000] + rng.normal(scale=0.5 / np.sqrt(DIM), size=(n, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = x[rng.choice(n, size=queries, replace=False)]
+    t = time.process_time()
+    exact = faiss.IndexFlatIP(DIM)
+    exact.add(x)
+    _, epos = exact.search(q, k + 1)
+    out: dict[str, Any] = {"exact_search_cpu_us_per_query": round((time.process_time() - t) * 1e6 / queries, 1)}
+    train = x[rng.choice(n, size=min(sample, n), replace=False)]
+    nlist = ivf_nlist(n, len(train))
+    for kind in ("ivf", "ivfpq"):
+        budget = n * ivf_bytes_per_vector(DIM) * 2 // 3  # IVF-PQ m=64 + fp16 re-ranking fits, IVF-Flat not
+        m, refine = choose_pq(n, DIM, budget) if kind == "ivfpq" else (0, "none")
+        t = time.process_time()
+        index = empty_index(kind, DIM, train, nlist, m, refine)
+        nprobe, on_sample = choose_nprobe(index, train, k, 0.95, queries)
+        t_train = time.process_time() - t
+        t = time.process_time()
+        index.add(x)
+        t_add = time.process_time() - t
+        set_nprobe(index, nprobe)
+        t = time.process_time()
+        _, apos = index.search(q, k + 1)
+        t_search = time.process_time() - t
+        out[kind] = {"nlist": nlist, "nprobe": nprobe, "pq_m": m, "refine": refine,
+                     "index_mb": round(n * ivf_bytes_per_vector(DIM, kind, m, refine) / 2**20, 1),
+                     "train_cpu_s": round(t_train, 1), "add_cpu_us_per_item": round(t_add * 1e6 / n, 2),
+                     "search_cpu_us_per_query": round(t_search * 1e6 / queries, 1),
+                     "recall_on_sample": round(on_sample, 4), "recall_at_10": round(recall_vs_exact(apos, epos), 4)}
+        print(f"  N={n:,} {kind}: {out[kind]}", flush=True)
+    return out
+
+
 def report(results: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage: µs/item and driver RSS ratios between the largest N and the next."""
     sizes = sorted(results)
@@ -255,6 +308,8 @@ def main() -> int:
     p.add_argument("--sizes", default="10000,100000", help="comma-separated catalog sizes")
     p.add_argument("--from-embeddings", action="store_true",
                    help="synthetic embeddings (delta-rs), then neighbors, cluster, build_ctr_features, train_ctr")
+    p.add_argument("--index-only", action="store_true",
+                   help="the neighbours index alone (faiss, no Spark): IVF and IVF-PQ build, search, recall@10")
     p.add_argument("--stages", default="", help="comma-separated subset of the stages to run")
     p.add_argument("--titles", type=Path, default=TITLES, help="the real titles CSV to re-sample")
     p.add_argument("--work", default=None, help="directory for the temporary lakehouses")
@@ -265,6 +320,14 @@ def main() -> int:
     args = p.parse_args()
     args.stages = [s for s in args.stages.split(",") if s]
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.index_only:
+        doc = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "mode": "index-only",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "results": {str(n): index_only(n) for n in sizes}, "load_avg_after": os.getloadavg()}
+        print(json.dumps(doc, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        return 0
     results = {n: run_size(n, args) for n in sizes}
     ratios = report(results)
     doc = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
