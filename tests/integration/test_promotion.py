@@ -83,12 +83,12 @@ def test_the_first_candidate_is_promoted_and_a_worse_one_rejected(spark: Any, tm
     torch.set_num_threads(2)
     root = tmp_path / "lh"
     write_sample_tables(root, limit=120, short_side=40)
-    no_mlflow = "train.mlflow=false"
-    _train(root, tmp_path, "good-1", no_mlflow, "train.epochs=3", "train.seed=2")
+    no_mlflow = "train.mlflow=false", "train.deterministic=true"  # the same weights on every run
+    _train(root, tmp_path, "good-1", *no_mlflow, "train.epochs=3", "train.seed=2")
     assert models.read_latest(root) == ""  # training publishes a candidate only
     assert promote.main(["--lakehouse", str(root), "--run-id", "p1"]) == 0
     assert models.read_latest(root) == "good-1"
-    _train(root, tmp_path, "worse-2", no_mlflow, "train.max_steps=1", "train.seed=3")
+    _train(root, tmp_path, "worse-2", *no_mlflow, "train.max_steps=1", "train.seed=3")
     assert promote.main(["--lakehouse", str(root), "--run-id", "p2"]) == 3
     record = json.loads(Path(gate.decision_path(root, "worse-2")).read_text())
     worse, good = record["scores"]["worse-2"]["tag_recall@5"], record["scores"]["good-1"]["tag_recall@5"]
