@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import traceback
 from collections.abc import Iterator
@@ -114,30 +115,54 @@ def _table(table: str) -> list[tuple[Any, ...]]:
 
 def _artifacts(prefix: str) -> dict[str, Any]:
     """Every file under ``<root>/<prefix>``: the weights as tensors (a pickle's bytes may differ),
-    JSON without wall-clock fields, anything else as bytes."""
-    import io
-
-    import torch
-
+    JSON without wall-clock fields, anything else as bytes (:func:`_content`). Fresh ids in names
+    are masked; a second file under the same masked name (a duplicate) is a key of its own."""
     out: dict[str, Any] = {}
     base = storage.join(ROOT, prefix)
     if not storage.exists(base):
         return out
     for path in storage.list_files(base):
-        rel = path[len(base):]
-        data = storage.read_bytes(path)
-        if rel.endswith(".pt"):
-            state = torch.load(io.BytesIO(data), weights_only=True)
-            out[rel] = {k: v.tolist() for k, v in state.items()} if isinstance(state, dict) and "/checkpoints/" \
-                not in rel else len(data) > 0
-        elif rel.endswith(".json"):
-            doc = json.loads(data)
-            out[rel] = _drop_clock(doc)
-        elif rel.endswith((".html", ".png")):
-            out[rel] = len(data) > 0  # rendered with timestamps
-        else:
-            out[rel] = data
+        rel = _UUID.sub("<uuid>", _BUILD_ID.sub("<build>", path[len(base):]))  # fresh ids per write
+        key, n = rel, 1
+        while key in out:
+            n += 1
+            key = f"{rel}#{n}"
+        out[key] = _content(rel, storage.read_bytes(path))
     return out
+
+
+def _content(rel: str, data: bytes) -> Any:
+    """What of one artifact must equal the clean run's: weights as tensors, JSON without wall-clock
+    fields (a model card: what it says about the model), Parquet by its rows, Spark ML metadata
+    without its timestamp."""
+    import io
+
+    import pyarrow.parquet as pq
+    import torch
+
+    if rel.endswith(".pt"):
+        if "/checkpoints/" in rel:
+            return len(data) > 0
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        return {k: v.tolist() for k, v in state.items()} if isinstance(state, dict) else len(data) > 0
+    if rel.endswith("model_card.json") and "/ctr/" not in rel:
+        card = json.loads(data)
+        return {k: card.get(k) for k in ("model_version", "vocab_version", "steps", "complete", "world_size",
+                                         "images_trained", "data")} | {"test": card.get("metrics", {}).get("test")}
+    if rel.endswith(".json"):
+        return _drop_clock(json.loads(_BUILD_ID.sub("<build>", data.decode("utf-8"))))
+    if rel.endswith(".parquet"):
+        return pq.read_table(io.BytesIO(data)).to_pylist()
+    if "/metadata/" in rel and not rel.endswith(("_SUCCESS", ".crc")):
+        return [_drop_clock({k: v for k, v in json.loads(ln).items() if k not in ("timestamp", "uid")})
+                for ln in data.decode("utf-8").splitlines() if ln.strip()]
+    if rel.endswith((".html", ".png")):
+        return len(data) > 0  # rendered with timestamps
+    return data
+
+
+_BUILD_ID = re.compile(r"\b[0-9a-f]{12}\b")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _drop_clock(doc: Any) -> Any:
