@@ -16,9 +16,10 @@ result: exact resume holds.
   and the transforms run beside the step's kernels. Before the next step the current stream waits
   for the side stream, and the tensors are marked as used by it (``record_stream``), so the caching
   allocator never hands their memory to the side stream while the step still reads it.
-* **CPU**: a plain one-batch lookahead in the same thread; the DataLoader's own workers
-  (``prefetch_factor``) produce batches ahead. A second thread preparing batches would compete with
-  the intra-op threads of the step for the same cores (measured in docs/performance.md).
+* **CPU**: the batch is prepared in line, with no lookahead of its own; the DataLoader's workers
+  (``prefetch_factor``) already produce batches ahead. A second thread preparing batches would
+  compete with the step's intra-op threads for the same cores. That was not measured, but a loader
+  worker on those cores already costs the step time on 2 cores (docs/performance.md).
 """
 
 from __future__ import annotations
