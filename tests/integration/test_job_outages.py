@@ -122,7 +122,7 @@ def _artifacts(prefix: str) -> dict[str, Any]:
     if not storage.exists(base):
         return out
     for path in storage.list_files(base):
-        rel = _UUID.sub("<uuid>", _BUILD_ID.sub("<build>", path[len(base):]))  # fresh ids per write
+        rel = _BUILD_ID.sub("<build>", _UUID.sub("<uuid>", path[len(base):]))  # fresh ids per write
         key, n = rel, 1
         while key in out:
             n += 1
