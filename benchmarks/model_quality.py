@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-train", type=int, default=1_000_000,
                     help="train-split items the probe and kNN transfer use (default: all of them)")
     ap.add_argument("--out", default="")
+    ap.add_argument("--data-only", action="store_true", help="build the four data tables, train nothing")
     args = ap.parse_args(argv)
     if not (args.data / "styles.csv").is_file():
         print(f"model_quality: {args.data}/styles.csv not found", file=sys.stderr)
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     have_tables = storage.exists(storage.join(lh, "silver", "images"))
     pipeline = [] if (args.reuse and have_tables) else data_steps
+    if args.data_only:
+        print("timings (s):", json.dumps({k: round(v, 1) for k, v in run_steps(pipeline)}))
+        return 0
     pipeline += [
         ("train", [*common, "--model-version", name]),
         ("embed", [*common, "--model-version", name]),

@@ -145,6 +145,15 @@ class TrainSection:
     no_decay_1d: bool = False  # no weight decay on biases, BatchNorm and the temperature
     bce_pos_weight_power: float = 0.0  # bce: positive weight ((N - n_w) / n_w) ** power per word (0 = off)
     max_label_share: float = 1.0  # drop words labelling more than this share of training items (1 = keep all)
+    # attribute heads (issue 31): softmax heads over bronze/catalog_items fields beside the word head,
+    # reading the gold embedding; classes from the train split, rarer than attribute_min_count -> "other"
+    attribute_heads: list[str] = field(default_factory=list)  # of category | color | gender ([] = off)
+    attribute_weight: float = 0.5  # loss weight of each attribute head (cross-entropy, added to the word loss)
+    attribute_weights: dict[str, float] = field(default_factory=dict)  # per-field weight overriding attribute_weight
+    attribute_min_count: int = 5  # training items a value needs to be its own class
+    # brightness/contrast-only jitter (never hue/saturation: colour words are labels); factor in [1-x, 1+x]
+    brightness: float = 0.0
+    contrast: float = 0.0
     top_k: int = 5  # validation: precision/recall@k
     log_every: int = 10  # steps between progress lines
     amp: bool = True  # bf16 autocast + channels_last (CUDA only)

@@ -203,10 +203,10 @@ class BatchInput:
 
     # ------------------------------------------------------------------ train
     def train(self, images: Sequence[Any], seeds: Sequence[int], scale_min: float = 0.25,
-              augment: str = "crop") -> InputBatch:
+              augment: str = "crop", brightness: float = 0.0, contrast: float = 0.0) -> InputBatch:
         """The train transform of :func:`catalog2vec.vision.transforms.train_transform`, sample i's
         randomness seeded by ``seeds[i]`` exactly as :class:`catalog2vec.vision.data.ImageLabelDataset`
-        seeds it (so both paths draw the same crop and flip)."""
+        seeds it (so both paths draw the same crop, flip and brightness/contrast factors)."""
         from torchvision.transforms.v2 import functional as F
 
         if augment not in AUGMENTS:
@@ -222,12 +222,16 @@ class BatchInput:
             if t is None:
                 crops.append(None)
                 continue
-            top, left, h, w, flip = train_params(tuple(t.shape[-2:]), int(seed), s, scale_min, augment)
+            top, left, h, w, flip, jitter = _draws(tuple(t.shape[-2:]), int(seed), s, scale_min, augment,
+                                                   brightness, contrast)
             if augment == "product":
                 c = F.crop(t, top, left, h, w)
             else:
                 c = F.resized_crop(t, top, left, h, w, [s, s], antialias=True)
-            crops.append(F.horizontal_flip(c) if flip else c)
+            c = F.horizontal_flip(c) if flip else c
+            if jitter is not None:
+                c = F.adjust_contrast(F.adjust_brightness(c, jitter[0]), jitter[1])
+            crops.append(c)
         return self._finish(crops, errors)
 
 
@@ -237,7 +241,16 @@ def train_params(hw: tuple[int, ...], seed: int, image_size: int, scale_min: flo
     calls, in its order, on the global CPU torch RNG seeded by ``seed`` (restored afterwards; the
     reference's ``torch.manual_seed`` also seeds CUDA, which the draws do not use). For
     ``product`` ``hw`` is the size *after* the eval resize."""
+    return _draws(hw, seed, image_size, scale_min, augment)[:5]  # type: ignore[return-value]
+
+
+def _draws(hw: tuple[int, ...], seed: int, image_size: int, scale_min: float, augment: str,
+           brightness: float = 0.0, contrast: float = 0.0
+           ) -> tuple[int, int, int, int, bool, tuple[float, float] | None]:
+    """:func:`train_params` plus the brightness/contrast factors drawn after the flip (None when off)."""
     from torchvision import transforms as T
+
+    from catalog2vec.vision.transforms import jitter_factors
 
     shape = torch.empty((3, int(hw[0]), int(hw[1])), device="meta")
     with torch.random.fork_rng(devices=[]):
@@ -248,7 +261,8 @@ def train_params(hw: tuple[int, ...], seed: int, image_size: int, scale_min: flo
             rrc = T.RandomResizedCrop(image_size, scale=(scale_min, 1.0), antialias=True)
             top, left, h, w = T.RandomResizedCrop.get_params(shape, list(rrc.scale), list(rrc.ratio))  # type: ignore[arg-type]
         flip = bool(torch.rand(1) < 0.5)  # RandomHorizontalFlip(p=0.5)
-    return int(top), int(left), int(h), int(w), flip
+        jitter = jitter_factors(brightness, contrast) if brightness or contrast else None
+    return int(top), int(left), int(h), int(w), flip, jitter
 
 
 __all__ = ["BatchInput", "InputBatch", "decode_batch", "is_jpeg", "resize_short_side", "train_params"]

@@ -189,7 +189,8 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
     (eval), samples one positive word uniformly; all randomness seeded by ``(seed, epoch, i)``."""
 
     def __init__(self, images: list[bytes], labels: list[list[int]], image_size: int, train: bool,
-                 seed: int = 0, scale_min: float = 0.25, augment: str = "crop", raw: bool = False) -> None:
+                 seed: int = 0, scale_min: float = 0.25, augment: str = "crop", raw: bool = False,
+                 brightness: float = 0.0, contrast: float = 0.0) -> None:
         if len(images) != len(labels):
             raise ValueError("images and labels differ in length")
         self.images = images
@@ -199,7 +200,8 @@ class ImageLabelDataset(Dataset[dict[str, Any]]):
         # raw: samples carry the JPEG bytes and their seed ("jpeg", "seed"), decoded and augmented a
         # batch at a time by catalog2vec.vision.batch_input.BatchInput (on the GPU when training there)
         self.raw = raw
-        self.transform = train_transform(image_size, scale_min, augment) if train else eval_transform(image_size)
+        self.transform = (train_transform(image_size, scale_min, augment, brightness, contrast) if train
+                          else eval_transform(image_size))
 
     def __len__(self) -> int:
         return len(self.images)

@@ -9,6 +9,12 @@ which is what collapsed the linear head's embeddings (mean pairwise cosine 0.945
 ``loss="softmax"`` trains sampled softmax (one positive word per image against
 sampled negatives); ``loss="bce"`` trains a multi-label sigmoid over all K words.
 
+Optional **attribute heads** (``train.attribute_heads``, :mod:`catalog2vec.vision.attributes`): one
+softmax head per structured catalog field (``category``, ``color``, ``gender``) beside the word
+head, reading the same ``z`` (so what they learn is in the embedding written to gold); scored like
+the word head (``cosine``: own temperature × cos(z, A_c) + b_c). The card's ``attribute_heads``
+records the fields, class lists and loss weights; :func:`load_model_dir` rebuilds them from it.
+
 A model directory (``<lakehouse>/models/<model_version>/``) holds ``model.pt`` (state_dict),
 ``vocab.parquet`` (token, index) and ``model_card.json``; :func:`load_model_dir` restores it.
 """
@@ -36,6 +42,27 @@ CARD_FORMAT = 1
 MAX_LOGIT_SCALE = 100.0
 
 
+class AttributeHead(nn.Module):
+    """A softmax head over one field's classes: ``z · Aᵀ + b`` (``linear``) or ``s · cos(z, A) + b``
+    with its own learned temperature ``s`` (``cosine``)."""
+
+    def __init__(self, dim: int, num_classes: int, head: str, init_scale: float = 10.0) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"an attribute head needs >= 2 classes, got {num_classes}")
+        self.head = head
+        self.classes = nn.Linear(dim, num_classes)
+        nn.init.normal_(self.classes.weight, std=0.01)
+        nn.init.zeros_(self.classes.bias)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)), requires_grad=head == "cosine")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.head != "cosine":
+            return self.classes(z)  # type: ignore[no-any-return]
+        w = nn.functional.normalize(self.classes.weight, dim=-1) * self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+        return nn.functional.linear(nn.functional.normalize(z, dim=-1), w, self.classes.bias)
+
+
 class WeakLabelNet(nn.Module):
     """ResNet backbone (fc removed) → optional linear projection → word head (K × D + bias)."""
 
@@ -48,6 +75,7 @@ class WeakLabelNet(nn.Module):
         loss: str = "softmax",
         head: str = "linear",
         init_scale: float = 10.0,
+        attributes: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
 
@@ -81,6 +109,17 @@ class WeakLabelNet(nn.Module):
         nn.init.zeros_(self.words.bias)
         # cosine head: learned temperature, log-parametrised (a plain buffer-free scalar for linear)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)), requires_grad=head == "cosine")
+        # attribute heads (field -> number of classes), in the order of train.attribute_heads
+        self.attribute_heads = nn.ModuleDict({f: AttributeHead(self.embedding_dim, int(n), head, init_scale)
+                                              for f, n in (attributes or {}).items()})
+
+    def attribute_logit_layers(self) -> dict[str, nn.Linear]:
+        """Per attribute head, its class layer (weight ``(C_f, D)``)."""
+        return {f: h.classes for f, h in self.attribute_heads.items() if isinstance(h, AttributeHead)}
+
+    def attribute_logits(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per attribute head, its class scores ``(B, C_f)`` of the embedding ``z``."""
+        return {f: h(z) for f, h in self.attribute_heads.items()}
 
     def scale(self) -> torch.Tensor:
         return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
@@ -159,9 +198,12 @@ def build_model(
     init_weights: str = "",
     loss: str = "softmax",
     head: str = "linear",
+    attributes: Mapping[str, int] | None = None,
 ) -> WeakLabelNet:
-    """A :class:`WeakLabelNet`; ``init_weights`` = path or URI of a torchvision state dict (or "")."""
-    model = WeakLabelNet(arch, num_words, embed_dim=embed_dim, dropout=dropout, loss=loss, head=head)
+    """A :class:`WeakLabelNet`; ``init_weights`` = path or URI of a torchvision state dict (or "");
+    ``attributes`` = field -> number of classes of each attribute head."""
+    model = WeakLabelNet(arch, num_words, embed_dim=embed_dim, dropout=dropout, loss=loss, head=head,
+                         attributes=attributes)
     if init_weights:
         load_init_weights(model, init_weights)
     return model
@@ -221,7 +263,20 @@ def save_model_dir(
         "metrics": {},
     }
     card.update(card_extra or {})
+    heads = {f: int(h.weight.shape[0]) for f, h in model.attribute_logit_layers().items()}
+    if card_attributes(card) != heads:  # the card must rebuild the model (load_model_dir)
+        raise ValueError(f"card_extra['attribute_heads'] must list the model's heads and classes {heads}")
     models.publish(path, card, {"model.pt": torch_bytes(state), "vocab.parquet": vocab_buf.getvalue()})
+
+
+def card_attributes(card: Mapping[str, Any]) -> dict[str, int]:
+    """Field -> number of classes of the attribute heads a model card records (none: {})."""
+    spec = card.get("attribute_heads") or {}
+    classes = spec.get("classes") or {}
+    fields = spec.get("fields") or []
+    if any(f not in classes for f in fields):
+        raise InvalidInput(f"model card: attribute_heads lists {fields} but has classes for {sorted(classes)}")
+    return {str(f): len(classes[f]) for f in fields}
 
 
 def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> LoadedModel:
@@ -254,6 +309,7 @@ def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.devic
         dropout=float(card.get("dropout", 0.0)),
         loss=card["loss"],
         head=str(card.get("head", "linear")),
+        attributes=card_attributes(card),
     )
     state = torch_load(storage.join(root, "model.pt"), map_location=map_location)
     if "logit_scale" not in state:  # a model saved before the cosine head existed
@@ -276,10 +332,12 @@ __all__ = [
     "ARCHS",
     "HEADS",
     "LOSSES",
+    "AttributeHead",
     "LoadedModel",
     "WeakLabelNet",
     "atomic_torch_save",
     "build_model",
+    "card_attributes",
     "load_init_weights",
     "load_model_dir",
     "save_model_dir",

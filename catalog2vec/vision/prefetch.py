@@ -44,14 +44,14 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def step_inputs(batch: dict[str, Any], device: torch.device, vocab_size: int, batch_input: BatchInput | None,
-                scale_min: float = 0.25, augment: str = "crop",
-                channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                scale_min: float = 0.25, augment: str = "crop", channels_last: bool = False,
+                brightness: float = 0.0, contrast: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(x, positive, targets)`` of one step on ``device``: images ``(B, 3, S, S)``, the sampled
     positive word per image ``(B,)`` and the multi-hot targets ``(B, K)``.
 
     >>> x, positive, targets = step_inputs(batch, torch.device("cuda"), K, BatchInput(224, "cuda"))"""
     if batch_input is not None:  # JPEG bytes → augmented batch on the device, the samples' own seeds
-        x = batch_input.train(batch["jpeg"], batch["seed"], scale_min, augment).x
+        x = batch_input.train(batch["jpeg"], batch["seed"], scale_min, augment, brightness, contrast).x
     else:
         x = to_device(batch["image"], device)
     if channels_last:

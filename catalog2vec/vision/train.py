@@ -48,6 +48,7 @@ from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
 from catalog2vec.redact import redact
 from catalog2vec.vectors import collapse_diagnostics
+from catalog2vec.vision.attributes import FIELDS, IGNORE, AttributeTargets, load_attribute_targets
 from catalog2vec.vision.batch_input import BatchInput
 from catalog2vec.vision.data import (
     DataIndex,
@@ -102,8 +103,15 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
+# keys added after model versions were published: left out of the hash while at their default, so a
+# config that does not use them keeps its model_version
+HASH_IF_SET = {"attribute_heads": [], "attribute_weight": 0.5, "attribute_weights": {}, "attribute_min_count": 5,
+               "brightness": 0.0, "contrast": 0.0}
+
+
 def config_hash(t: TrainSection) -> str:
-    d = {k: v for k, v in dataclasses.asdict(t).items() if k not in OPERATIONAL_KEYS}
+    d = {k: v for k, v in dataclasses.asdict(t).items()
+         if k not in OPERATIONAL_KEYS and not (k in HASH_IF_SET and v == HASH_IF_SET[k])}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
@@ -177,17 +185,40 @@ def set_rng_state(state: dict[str, Any]) -> None:
 class LossModule(nn.Module):
     """Model + loss in one module, so DistributedDataParallel sees every parameter's gradient."""
 
-    def __init__(self, model: WeakLabelNet, pos_weight: torch.Tensor | None = None) -> None:
+    def __init__(self, model: WeakLabelNet, pos_weight: torch.Tensor | None = None,
+                 attribute_weights: list[float] | None = None) -> None:
         super().__init__()
         self.model = model
         self.pos_weight = pos_weight
+        self.attribute_weights = list(attribute_weights or [])
 
     def forward(self, images: torch.Tensor, positive: torch.Tensor, targets: torch.Tensor,
-                negatives: torch.Tensor) -> torch.Tensor:
+                negatives: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
         z = self.model(images)
         if self.model.loss == "bce":
-            return bce_loss(self.model, z, targets, self.pos_weight)
-        return softmax_loss(self.model, z, positive, targets, negatives)
+            loss = bce_loss(self.model, z, targets, self.pos_weight)
+        else:
+            loss = softmax_loss(self.model, z, positive, targets, negatives)
+        if attributes is not None and len(self.model.attribute_heads):
+            loss = loss + attribute_loss(self.model, z, attributes, self.attribute_weights)
+        return loss
+
+
+def attribute_loss(model: WeakLabelNet, z: torch.Tensor, attributes: torch.Tensor,
+                   weights: list[float]) -> torch.Tensor:
+    """Σ_f w_f · cross-entropy of head f over the rows that have field f (``IGNORE`` rows masked; a
+    batch where no row has the field adds 0, with the head still in the graph for DDP)."""
+    total = z.new_zeros((), dtype=torch.float32)
+    for j, (logits, w) in enumerate(zip(model.attribute_logits(z).values(), weights, strict=True)):
+        target = attributes[:, j]
+        ce = nn.functional.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum")
+        total = total + w * ce / (target != IGNORE).sum().clamp(min=1)
+    return total
+
+
+def attribute_weights(t: TrainSection) -> list[float]:
+    """The loss weight of every attribute head, in ``train.attribute_heads`` order."""
+    return [float(t.attribute_weights.get(f, t.attribute_weight)) for f in t.attribute_heads]
 
 
 def param_groups(t: TrainSection, model: nn.Module) -> list[dict[str, Any]]:
@@ -240,6 +271,22 @@ def validate_train_config(t: TrainSection) -> None:
             raise InvalidInput(f"train.{name} must be >= 1, got {getattr(t, name)}")
     if t.max_steps < 0 or t.checkpoint_every < 0 or t.workers < 0:
         raise InvalidInput("train.max_steps, train.checkpoint_every and train.workers must be >= 0")
+    validate_attribute_config(t)
+
+
+def validate_attribute_config(t: TrainSection) -> None:
+    """Attribute heads: distinct known fields, weights >= 0 for listed fields only; jitter in [0, 1)."""
+    heads = list(t.attribute_heads)
+    if any(f not in FIELDS for f in heads) or len(set(heads)) != len(heads):
+        raise InvalidInput(f"train.attribute_heads must be distinct fields of {FIELDS}, got {heads}")
+    stray = sorted(set(t.attribute_weights) - set(heads))
+    if stray:
+        raise InvalidInput(f"train.attribute_weights names {stray}, which are not in train.attribute_heads {heads}")
+    if t.attribute_weight < 0 or any(w < 0 for w in t.attribute_weights.values()) or t.attribute_min_count < 1:
+        raise InvalidInput("train.attribute_weight(s) must be >= 0 and train.attribute_min_count >= 1")
+    for name in ("brightness", "contrast"):
+        if not 0 <= getattr(t, name) < 1:
+            raise InvalidInput(f"train.{name} must be in [0, 1), got {getattr(t, name)}")
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -251,11 +298,15 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 @torch.no_grad()
 def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[list[int]], t: TrainSection,
              device: torch.device, use_amp: bool, world: int,
-             embeddings: list[np.ndarray] | None = None) -> dict[str, float]:
+             embeddings: list[np.ndarray] | None = None,
+             attributes: np.ndarray | None = None) -> dict[str, float]:
     """Tag-ranking metrics of this rank's shard, summed over ranks (all_reduce); the embeddings
-    of the shard are appended to ``embeddings`` when given."""
+    of the shard are appended to ``embeddings`` when given; with ``attributes`` (the shard's
+    targets) each attribute head's accuracy over the items that have the field (``<field>_accuracy``)."""
     k = t.top_k
     sums = {f"precision@{k}": 0.0, f"recall@{k}": 0.0, "map": 0.0, "n": 0.0}
+    fields = list(model.attribute_heads) if attributes is not None else []
+    hits = {f"{f}_{c}": 0.0 for f in fields for c in ("correct", "n")}
     if ids:
         ds = ImageLabelDataset(load_image_bytes(lakehouse, ids), labels, t.image_size, train=False)
         loader = DataLoader(ds, batch_size=max(t.batch_size, 32), shuffle=False, collate_fn=collate,
@@ -273,13 +324,27 @@ def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[l
                 embeddings.append(z.float().cpu().numpy())
             for key, val in ranking_sums(scores, batch["labels"], k).items():
                 sums[key] += val
+            if attributes is not None:
+                _attribute_hits(model, z, attributes[batch["index"].numpy()], hits)
         model.train(was_training)
     if world > 1:
-        keys = sorted(sums)
-        buf = torch.tensor([sums[key] for key in keys], dtype=torch.float64)
+        both = {**sums, **hits}
+        keys = sorted(both)
+        buf = torch.tensor([both[key] for key in keys], dtype=torch.float64)
         dist.all_reduce(buf)
-        sums = dict(zip(keys, buf.tolist(), strict=True))
-    return finish(sums)
+        reduced = dict(zip(keys, buf.tolist(), strict=True))
+        sums, hits = {key: reduced[key] for key in sums}, {key: reduced[key] for key in hits}
+    acc = {f"{f}_accuracy": hits[f"{f}_correct"] / max(hits[f"{f}_n"], 1.0) for f in fields}
+    return {**finish(sums), **acc}
+
+
+def _attribute_hits(model: WeakLabelNet, z: torch.Tensor, targets: np.ndarray, hits: dict[str, float]) -> None:
+    """Add each head's correct predictions and scored rows (rows without the field skipped) to ``hits``."""
+    for j, (f, logits) in enumerate(model.attribute_logits(z).items()):
+        y = torch.from_numpy(targets[:, j]).to(logits.device)
+        has = y != IGNORE
+        hits[f"{f}_correct"] += float((logits.argmax(dim=-1)[has] == y[has]).sum())
+        hits[f"{f}_n"] += float(has.sum())
 
 
 # ---------------------------------------------------------------- the loop
@@ -337,6 +402,9 @@ class RunSetup:
     # CUDA: the batched input path (JPEG bytes decoded by nvJPEG, augmented on the GPU); None: the
     # DataLoader workers decode and augment with PIL (the CPU reference)
     batch_input: BatchInput | None = None
+    # attribute heads: class lists and targets of every split; this rank's shard targets (items, fields)
+    attrs: AttributeTargets | None = None
+    shard_attrs: torch.Tensor | None = None
 
 
 @dataclass
@@ -363,12 +431,13 @@ def _seed_everything(t: TrainSection, device: torch.device) -> None:
     torch.manual_seed(t.seed)
 
 
-def _init_model(t: TrainSection, index: DataIndex, device: torch.device,
-                use_amp: bool) -> tuple[WeakLabelNet, torch.Tensor | None]:
-    """The network (logit scale, prior bias from the training split's label frequencies) and the BCE
-    positive weights."""
+def _init_model(t: TrainSection, index: DataIndex, device: torch.device, use_amp: bool,
+                attrs: AttributeTargets | None = None) -> tuple[WeakLabelNet, torch.Tensor | None]:
+    """The network (logit scale, prior bias from the training split's label frequencies, attribute
+    heads) and the BCE positive weights."""
     train_split = index.splits["train"]
-    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss, t.head)
+    heads = {f: len(attrs.classes[f]) for f in attrs.fields} if attrs is not None else None
+    model = build_model(t.arch, index.vocab.size, t.embed_dim, t.dropout, t.init_weights, t.loss, t.head, heads)
     train_df = np.zeros(index.vocab.size, dtype=np.int64)  # document frequency of every word
     for labs in train_split.labels:
         train_df[labs] += 1
@@ -410,18 +479,20 @@ def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: tor
                  total_steps, stop_at)
 
     shard = train_split.shard(rank, world)
+    attrs = (load_attribute_targets(lakehouse, {s: sp.item_ids for s, sp in index.splits.items()},
+                                    list(t.attribute_heads), t.attribute_min_count) if t.attribute_heads else None)
     batch_input = BatchInput(t.image_size, device, channels_last=use_amp) if device.type == "cuda" else None
     train_ds = ImageLabelDataset(load_image_bytes(lakehouse, shard.item_ids), shard.labels, t.image_size,
                                  train=True, seed=t.seed, scale_min=t.scale_min, augment=t.augment,
-                                 raw=batch_input is not None)
+                                 raw=batch_input is not None, brightness=t.brightness, contrast=t.contrast)
     sampler = EpochBatchSampler(len(shard.item_ids), t.batch_size, steps_per_epoch, t.seed, rank)
     loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=t.workers,
                         pin_memory=device.type == "cuda", persistent_workers=False)
 
-    model, pos_weight = _init_model(t, index, device, use_amp)
+    model, pos_weight = _init_model(t, index, device, use_amp, attrs)
     optimizer = make_optimizer(t, param_groups(t, model))
     scheduler = make_scheduler(t, optimizer, total_steps)
-    loss_module = LossModule(model, pos_weight)
+    loss_module = LossModule(model, pos_weight, attribute_weights(t))
     net: nn.Module = loss_module
     if world > 1:
         net = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda"
@@ -429,7 +500,8 @@ def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: tor
     return RunSetup(cfg, t, rank, world, device, use_amp, index, vocab_version, model_version, out_dir,
                     storage.join(out_dir, "checkpoints"), steps_per_epoch, total_steps, stop_at, shard.item_ids,
                     sampler, loader, model, net, optimizer, scheduler,
-                    NegativeSampler(index.vocab.counts, t.negative_sampler), t_start, batch_input)
+                    NegativeSampler(index.vocab.counts, t.negative_sampler), t_start, batch_input, attrs,
+                    torch.from_numpy(attrs.targets["train"][rank::world]) if attrs is not None else None)
 
 
 def resume(run: RunSetup) -> Progress:
@@ -478,7 +550,8 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
                                                                              device=device)
     def prepare(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # JPEG bytes → augmented batch on the GPU (same seeds) when batch_input, else the loader's
-        return step_inputs(batch, device, index.vocab.size, run.batch_input, t.scale_min, t.augment, run.use_amp)
+        return step_inputs(batch, device, index.vocab.size, run.batch_input, t.scale_min, t.augment, run.use_amp,
+                           t.brightness, t.contrast)
 
     # the next batch is prepared while this step computes (a side CUDA stream; vision/prefetch.py)
     for batch, (x, positive, targets) in prefetch(run.loader, prepare, device):
@@ -490,8 +563,9 @@ def train_one_epoch(run: RunSetup, p: Progress, epoch: int) -> int:
         if t.loss == "softmax":
             # the same negatives on every rank (generator seeded by step), none a positive of this batch
             negatives = run.negatives.sample(t.num_negatives, batch["positive"], gen)
+        attributes = None if run.shard_attrs is None else to_device(run.shard_attrs[batch["index"]], device)
         with autocast(device, run.use_amp):
-            loss = run.net(x, positive, targets, to_device(negatives, device))
+            loss = run.net(x, positive, targets, to_device(negatives, device), attributes)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -528,7 +602,7 @@ def end_epoch(run: RunSetup, p: Progress, epoch: int, n_epoch: int, t_epoch: flo
         run.scheduler.step()
     val_split = run.index.splits["val"].shard(run.rank, run.world)
     metrics = evaluate(run.model, run.cfg.lakehouse, val_split.item_ids, val_split.labels, t, run.device,
-                       run.use_amp, run.world)
+                       run.use_amp, run.world, attributes=_split_attrs(run, "val"))
     entry = {"epoch": epoch + 1, "step": p.step, "train_loss_ema": p.loss_ema,
              "epoch_images_per_s": n_epoch * run.world / max(time.time() - t_epoch, 1e-9),
              "lr": run.optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in metrics.items()}}
@@ -540,12 +614,17 @@ def end_epoch(run: RunSetup, p: Progress, epoch: int, n_epoch: int, t_epoch: flo
     save_progress(run, p)
 
 
+def _split_attrs(run: RunSetup, split: str) -> np.ndarray | None:
+    """This rank's shard of a split's attribute targets (None without attribute heads)."""
+    return None if run.attrs is None else run.attrs.targets[split][run.rank::run.world]
+
+
 def final_test(run: RunSetup, p: Progress) -> tuple[dict[str, float], list[np.ndarray], list[Any]]:
     """Test-split metrics (all ranks take part), rank 0's test embeddings, the item ids each rank saw."""
     test_split = run.index.splits["test"].shard(run.rank, run.world)
     test_z: list[np.ndarray] = []
     test_metrics = evaluate(run.model, run.cfg.lakehouse, test_split.item_ids, test_split.labels, run.t,
-                            run.device, run.use_amp, run.world, test_z)
+                            run.device, run.use_amp, run.world, test_z, _split_attrs(run, "test"))
     seen_all: list[Any] = [None] * run.world
     if run.world > 1:
         dist.all_gather_object(seen_all, sorted(p.seen))
@@ -591,6 +670,9 @@ def build_card(run: RunSetup, p: Progress, test_metrics: dict[str, float], test_
         "baseline_frequency": baseline,
         "collapse": collapse,
     }
+    if run.attrs is not None:  # which fields, their classes and loss weights (load_model_dir rebuilds the heads)
+        weights = dict(zip(t.attribute_heads, attribute_weights(t), strict=True))
+        card_extra["attribute_heads"] = run.attrs.card(weights, t.attribute_min_count)
     return card_extra, final_metrics
 
 

@@ -19,7 +19,7 @@ from deltalake import write_deltalake
 
 from catalog2vec.ingest.images import normalise_image
 from catalog2vec.lakehouse import table_path
-from catalog2vec.schemas import silver
+from catalog2vec.schemas import bronze, silver
 from tests.sample import core_sample_dir
 
 EXAMPLES = core_sample_dir()  # the 384-item core of the bundled sample (tests/sample.py)
@@ -81,3 +81,25 @@ def write_sample_tables(root: Path, limit: int | None = None, short_side: int = 
     for spec, tbl in ((silver.VOCAB, vocab), (silver.ITEM_LABELS, item_labels), (silver.IMAGES, images)):
         write_deltalake(table_path(root, spec), tbl, mode="append")
     return {"tokens": tokens, "items": len(ids), "splits": Counter(splits), "item_words": item_words}
+
+
+def write_catalog_items(root: Path, limit: int | None = None) -> pd.DataFrame:
+    """bronze/catalog_items of the same sample rows (articleType -> category, baseColour -> color,
+    gender), as ingest_catalog maps the Myntra CSV; every 7th item has no colour (a masked target)."""
+    import datetime as dt
+
+    df = sample_rows(limit).reset_index(drop=True)
+    now = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    n = len(df)
+    color = [None if i % 7 == 3 else c for i, c in enumerate(df["baseColour"])]
+    cols: dict[str, Any] = {
+        "item_id": list(df["id"]), "title": list(df["productDisplayName"]), "description": [None] * n,
+        "category": list(df["articleType"]), "brand": [None] * n, "color": color, "gender": list(df["gender"]),
+        "image_uri": [str(EXAMPLES / "images" / f"{i}.jpg") for i in df["id"]], "url": [None] * n,
+        "source": ["fixture"] * n, "crawled_at": [now] * n, "extra": [None] * n,
+        "record_sha256": [hashlib.sha256(str(i).encode()).hexdigest() for i in df["id"]],
+        "run_id": ["fixture"] * n, "ingested_at": [now] * n,
+    }
+    tbl = pa.table(cols, schema=bronze.CATALOG_ITEMS.arrow_schema())
+    write_deltalake(table_path(root, bronze.CATALOG_ITEMS), tbl, mode="append")
+    return df.assign(color=color)
