@@ -267,6 +267,58 @@ def install_spark_defaults(jars: list[str] | None = None) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ task failures
+_CAUSE_RES = (re.compile(r"\b(ExecutorLostFailure|FetchFailed|TaskResultLost|TaskKilled|ResultDeleted)\b"),
+              re.compile(r"^(\w+(?:Error|Exception|Exit|Interrupt))\b", re.MULTILINE),  # a Python exception
+              re.compile(r"\b(?:\w+\.)*([A-Z]\w*(?:Exception|Error))\b"))  # a JVM exception class
+
+
+def failure_cause(message: str) -> str:
+    """A short cause for a failed task's error message: ``ExecutorLostFailure``, the Python
+    exception class a UDF raised (the last one of its traceback), or the JVM exception's class."""
+    for i, pattern in enumerate(_CAUSE_RES):
+        found = pattern.findall(message)
+        if found:
+            return str(found[-1] if i == 1 else found[0])
+    return "other"
+
+
+def stage_attempts(spark: SparkSession | None) -> set[tuple[int, int]]:
+    """(stage id, attempt) of every stage the session's status store knows (the baseline of
+    :func:`task_failures`); empty without a session."""
+    if spark is None:
+        return set()
+    store: Any = spark.sparkContext._jsc.sc().statusStore()
+    stages = store.stageList(None, False, False, getattr(store, "stageList$default$4")(), None)
+    return {(int(stages.apply(i).stageId()), int(stages.apply(i).attemptId())) for i in range(stages.size())}
+
+
+def task_failures(spark: SparkSession | None, before: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
+                  max_tasks: int = 10_000) -> dict[str, int]:
+    """Task attempts that failed in the stages run since ``before`` (:func:`stage_attempts`), per
+    cause (``spark_task_failed:<cause>``), and stage attempts Spark re-ran (``spark_stage_retry``:
+    a barrier stage after a task failure, a stage after a fetch failure or a lost executor).
+    Read from the driver's status store (the listener bus drained first), so it covers every
+    executor; killed tasks (speculation, the rest of a failed barrier stage) are not failures."""
+    if spark is None:
+        return {}
+    sc: Any = spark.sparkContext._jsc.sc()
+    sc.listenerBus().waitUntilEmpty()
+    store = sc.statusStore()
+    out: dict[str, int] = {}
+    for stage_id, attempt in sorted(stage_attempts(spark) - set(before)):
+        if attempt > 0:
+            out["spark_stage_retry"] = out.get("spark_stage_retry", 0) + 1
+        tasks = store.taskList(stage_id, attempt, max_tasks)
+        for i in range(tasks.size()):
+            task = tasks.apply(i)
+            if str(task.status()) == "FAILED":
+                msg = task.errorMessage()
+                key = "spark_task_failed:" + failure_cause(str(msg.get()) if msg.isDefined() else "")
+                out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def warm() -> list[str]:
     """Resolve Delta + hadoop-aws from Maven into the Ivy cache once, check a Delta round trip, and
     record the resolved jar files (:func:`jars_manifest`) for later sessions. Returns them."""
