@@ -13,7 +13,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 PATH := $(abspath $(VENV))/bin:$(PATH)
 export PATH
 
-.PHONY: setup demo test test-fast test-cluster test-long lint bench clean package cluster-up cluster-down lock docs
+.PHONY: setup demo test test-fast test-standalone test-long lint bench clean package standalone-up standalone-down lock docs
 
 # the prerequisites it cannot install (Java 17+, Python 3.11/3.12) are checked first: scripts/check_prereqs.sh
 setup: $(STAMP)
@@ -34,9 +34,9 @@ test: setup
 	@bash scripts/install_browser.sh
 	$(PY) -m pytest -q -m "not long" --durations=25
 
-# the standalone-cluster suite alone (tests/integration/test_cluster.py, also in make test): master + 2 worker JVMs on loopback
-test-cluster: setup
-	$(PY) -m pytest -q -m "cluster and not long"
+# the standalone-cluster suite alone (tests/integration/test_standalone.py, also in make test): master + 2 worker JVMs on loopback
+test-standalone: setup
+	$(PY) -m pytest -q -m "standalone and not long"
 
 # the tests over 10 minutes, outside make test: the two-day scheduled DAG on the standalone cluster over S3
 test-long: setup
@@ -49,7 +49,7 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not cluster and not long"
+	$(PY) -m pytest -q -m "not slow and not standalone and not long"
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -64,9 +64,9 @@ clean:
 package: setup
 	bash scripts/package.sh
 
-# a Spark standalone master + 2 workers (1 core, 1500 MB each) on 127.0.0.1; state and logs in .cluster/
-cluster-up: setup
-	$(PY) -m catalog2vec.cluster up --run-dir .cluster
+# a Spark standalone master + 2 workers (1 core, 1500 MB each) on 127.0.0.1; state and logs in .standalone/
+standalone-up: setup
+	$(PY) -m catalog2vec.standalone up --run-dir .standalone
 
-cluster-down:
-	$(PY) -m catalog2vec.cluster down --run-dir .cluster
+standalone-down:
+	$(PY) -m catalog2vec.standalone down --run-dir .standalone

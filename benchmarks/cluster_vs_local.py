@@ -1,6 +1,6 @@
 """The sample pipeline as one spark-submit application on ``local[2]`` against the same pipeline on
 the local standalone cluster (a master and two 1-core workers on 127.0.0.1, separate JVMs, started
-here by ``catalog2vec.cluster``), in one run, per stage; prints the cluster / local ratio.
+here by ``catalog2vec.standalone``), in one run, per stage; prints the cluster / local ratio.
 
   .venv/bin/python benchmarks/cluster_vs_local.py            # the bundled sample's 384-item core
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 
 def submit(master: str, config: str, root: str, work: Path) -> dict[str, float]:
-    from catalog2vec.cluster import submit_command
+    from catalog2vec.standalone import submit_command
     from tests.sample import pipeline_result, write_pipeline_driver
 
     script = write_pipeline_driver(work / f"driver_{abs(hash(master))}.py", root, "bench", "bench", config)
@@ -41,7 +41,7 @@ def submit(master: str, config: str, root: str, work: Path) -> dict[str, float]:
 
 
 def main() -> int:
-    from catalog2vec import cluster as cl
+    from catalog2vec import standalone as cl
 
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="c2v-bench-cluster-") as tmp:

@@ -2,13 +2,13 @@
 each a separate JVM (``bin/spark-class org.apache.spark.deploy.master.Master`` /
 ``…deploy.worker.Worker``; pip's pyspark ships no ``sbin/start-*.sh``).
 
-Everything lives under one run directory (default ``.cluster/``): ``cluster.json`` (master URL,
+Everything lives under one run directory (default ``.standalone/``): ``cluster.json`` (master URL,
 web UI, PIDs), each daemon's log and each worker's ``SPARK_WORKER_DIR``. Daemons are stopped by
 PID (``stop``), so nothing else on the machine is touched.
 
-    python -m catalog2vec.cluster up        # make cluster-up: master + 2 workers (1 core, 1500 MB each)
-    python -m catalog2vec.cluster status    # workers ALIVE, cores, memory (the master's /json/)
-    python -m catalog2vec.cluster down      # make cluster-down
+    python -m catalog2vec.standalone up        # make standalone-up: master + 2 workers (1 core, 1500 MB each)
+    python -m catalog2vec.standalone status    # workers ALIVE, cores, memory (the master's /json/)
+    python -m catalog2vec.standalone down      # make standalone-down
 
 Jobs then run with ``spark-submit --master spark://127.0.0.1:<port> jobs/<job>.py …``
 (``cluster.json`` has the URL; ``conf/standalone.toml`` holds the matching run configuration).
@@ -103,7 +103,7 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
                                 start_new_session=True)
 
 
-def start(run_dir: str | os.PathLike[str] = ".cluster", workers: int = 2, cores: int = 1,
+def start(run_dir: str | os.PathLike[str] = ".standalone", workers: int = 2, cores: int = 1,
           memory: str = "1500m", timeout: float = 90.0) -> ClusterInfo:
     """Start a master and ``workers`` workers; returns once every worker is ALIVE on the master."""
     run = Path(run_dir).resolve()
@@ -178,7 +178,7 @@ def kill_worker(info: ClusterInfo, index: int) -> int:
     return pid
 
 
-def stop(run_dir: str | os.PathLike[str] = ".cluster", timeout: float = 20.0) -> list[int]:
+def stop(run_dir: str | os.PathLike[str] = ".standalone", timeout: float = 20.0) -> list[int]:
     """Stop the workers, then the master, by PID (their whole process groups: executors included)."""
     run = Path(run_dir).resolve()
     try:
@@ -201,10 +201,10 @@ def stop(run_dir: str | os.PathLike[str] = ".cluster", timeout: float = 20.0) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m catalog2vec.cluster", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m catalog2vec.standalone", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--run-dir", default=".cluster")
+    parser.add_argument("--run-dir", default=".standalone")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cores", type=int, default=1, help="cores per worker")
     parser.add_argument("--memory", default="1500m", help="memory per worker")

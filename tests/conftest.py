@@ -86,10 +86,10 @@ def s3_server() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Spark standalone master + two 1-core workers on 127.0.0.1 (separate JVMs, started from the
-    installed pyspark by ``catalog2vec.cluster``) for one test module; stopped by PID after it."""
-    from catalog2vec import cluster as cl
+    installed pyspark by ``catalog2vec.standalone``) for one test module; stopped by PID after it."""
+    from catalog2vec import standalone as cl
 
     run = tmp_path_factory.mktemp("cluster")
     try:

@@ -428,7 +428,7 @@ GOLD_TABLES = ["gold/item_embeddings", "gold/item_tags", "gold/item_neighbors", 
 # (test_ingest_catalog_runs_through_spark_submit_on_local_master), the scheduling semantics of a
 # daily run (test_daily_run_skips_training_but_runs_everything_downstream), a rejected candidate
 # (test_promotion_dag.py), and the same job list end to end through scripts/demo.py's steps
-# (test_object_store.py, test_cluster.py).
+# (test_object_store.py, test_standalone.py).
 @pytest.mark.slow
 @pytest.mark.long
 @pytest.mark.timeout(2400)

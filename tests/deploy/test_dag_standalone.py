@@ -28,7 +28,7 @@ from tests.deploy.conftest import REPO, run_dag
 from tests.deploy.test_dag import EXPECTED_UPSTREAM, OUTLETS, asset_events
 from tests.sample import core_sample_dir
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.long]  # ~30 min: make test-long
+pytestmark = [pytest.mark.slow, pytest.mark.standalone, pytest.mark.long]  # ~30 min: make test-long
 
 BUCKET = "c2v-dag"
 ROOT = f"s3a://{BUCKET}/lake"
@@ -69,7 +69,7 @@ def production_submissions(bucket: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(3000)
-def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, cluster: Any, s3_server: Any,
+def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, standalone: Any, s3_server: Any,
                                                                tmp_path: Path) -> None:
     from catalog2vec import models
     from catalog2vec.lakehouse import read_arrow
@@ -78,7 +78,7 @@ def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, 
     inputs = tmp_path / "crawl"
     inputs.mkdir()
     # the deployment's settings: the cluster's Spark connection, the lakehouse (also the Assets' URIs)
-    env = {"AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": cluster.master_url}),
+    env = {"AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": standalone.master_url}),
            "CATALOG2VEC_LAKEHOUSE": ROOT, **production_submissions(BUCKET)}
     # the embedded (Derby) metastore of register_tables lives on local disk beside an S3 lakehouse
     small = [*SMALL, f"metastore.dir={json.dumps(str(tmp_path / 'metastore'))}"]
@@ -92,7 +92,7 @@ def test_two_scheduled_days_on_the_standalone_cluster_over_s3(airflow_db: Path, 
     assert states.pop("__dagrun__") == "success", log1[-6000:]
     assert states.pop("ingest_impressions") == "skipped"
     assert states == dict.fromkeys(set(EXPECTED_UPSTREAM) - {"ingest_impressions"}, "success")
-    assert f"--master {cluster.master_url}" in log1  # every job went to the standalone master
+    assert f"--master {standalone.master_url}" in log1  # every job went to the standalone master
     # ... from the bucket: the application and --py-files over s3a://, the config with --files
     assert f"s3a://{BUCKET}/artifacts/jobs/embed.py" in log1 and f"--py-files s3a://{BUCKET}/artifacts/jobs/_common.py" in log1
     assert f"--files s3a://{BUCKET}/artifacts/conf/standalone.toml" in log1

@@ -1,5 +1,5 @@
 """catalog2vec on a real multi-process Spark cluster: a standalone master and two 1-core workers on
-127.0.0.1 (separate JVMs, started from the installed pyspark by ``catalog2vec.cluster``), jobs
+127.0.0.1 (separate JVMs, started from the installed pyspark by ``catalog2vec.standalone``), jobs
 submitted with ``spark-submit --master spark://…``, the lakehouse on the local S3 API server —
 the deployment a user runs, shrunk to one machine.
 
@@ -32,7 +32,7 @@ import pytest
 from tests.conftest import REPO
 from tests.sample import SMALL_PIPELINE, pipeline_result, write_pipeline_driver
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.cluster]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.standalone]
 
 BUCKET = "c2v-cluster"
 ROOT = f"s3a://{BUCKET}/lake"
@@ -41,7 +41,7 @@ SMALL = SMALL_PIPELINE
 
 
 def submit(master: str, args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
-    from catalog2vec.cluster import submit_command
+    from catalog2vec.standalone import submit_command
 
     cmd, env = submit_command(master, args)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
@@ -70,7 +70,7 @@ def executor_logs(run_dir: str, app_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def pipeline(standalone: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from catalog2vec import storage
 
     storage.apply_to_spark(spark, s3_server.settings)
@@ -78,7 +78,7 @@ def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.
     work = tmp_path_factory.mktemp("driver")
     script = write_pipeline_driver(work / "pipeline.py", ROOT, "cluster-run", "cluster", STANDALONE)
     t0 = time.time()
-    proc = submit(cluster.master_url, [str(script)], work)
+    proc = submit(standalone.master_url, [str(script)], work)
     info = pipeline_result(proc.stdout)
     assert proc.returncode == 0 and info, proc.stdout[-4000:] + proc.stderr[-6000:]
     info["wall_s"] = time.time() - t0
@@ -86,20 +86,20 @@ def pipeline(cluster: Any, s3_server: Any, spark: Any, tmp_path_factory: pytest.
     return info
 
 
-def test_the_pipeline_runs_on_both_workers_over_s3(pipeline: dict[str, Any], cluster: Any, s3_server: Any) -> None:
-    from catalog2vec import cluster as cl
+def test_the_pipeline_runs_on_both_workers_over_s3(pipeline: dict[str, Any], standalone: Any, s3_server: Any) -> None:
     from catalog2vec import models
+    from catalog2vec import standalone as cl
     from catalog2vec.lakehouse import read_arrow
 
-    assert pipeline["master"] == cluster.master_url
-    state = cl.master_state(cluster.web_ui)
+    assert pipeline["master"] == standalone.master_url
+    state = cl.master_state(standalone.web_ui)
     apps = {a["id"]: a for a in state.get("completedapps", []) + state.get("activeapps", [])}
     assert pipeline["app_id"] in apps
-    logs = executor_logs(cluster.run_dir, pipeline["app_id"])
+    logs = executor_logs(standalone.run_dir, pipeline["app_id"])
     assert sorted(logs) == ["worker-0", "worker-1"], "executors ran on both worker JVMs"
     # the Delta/S3A jars load in place (extraClassPath): nothing copied into the executors' work dirs
     app_bytes = {str(d): sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-                 for d in Path(cluster.run_dir).glob(f"worker-*/{pipeline['app_id']}")}
+                 for d in Path(standalone.run_dir).glob(f"worker-*/{pipeline['app_id']}")}
     assert len(app_bytes) == 2 and max(app_bytes.values()) < 50_000_000, app_bytes
     # embedding: every Python worker that ran the UDF loaded the model exactly once
     loads = [m for text in logs.values() for m in re.findall(r"\[catalog2vec\.embed\] model loaded pid=(\d+)", text)]
@@ -145,7 +145,7 @@ def test_cluster_embeddings_equal_a_local_run_bit_for_bit(pipeline: dict[str, An
     assert all(on_cluster[i].tobytes() == local[i].tobytes() for i in local)
 
 
-def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any], cluster: Any, spark: Any,
+def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any], standalone: Any, spark: Any,
                                                          tmp_path: Path) -> None:
 
     from catalog2vec import models
@@ -153,7 +153,7 @@ def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any
     from catalog2vec.vision.train import run_distributed
 
     det = [*SMALL, "train.deterministic=true", "train.max_steps=3", "train.seed=3"]
-    proc = submit(cluster.master_url, [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT,
+    proc = submit(standalone.master_url, [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT,
                                        "--run-id", "dist", "--model-version", "dist-2ranks",
                                        *[f"--set={s}" for s in det]], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
@@ -184,13 +184,13 @@ def training_processes() -> list[int]:
 # resumes to the uninterrupted weights (test_train_resume.py), and 2-rank training on this cluster
 # equals 2 local processes (above).
 @pytest.mark.long
-def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str, Any], cluster: Any,
+def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str, Any], standalone: Any,
                                                              s3_server: Any, spark: Any, tmp_path: Path) -> None:
     """``kill -9`` of the spark-submit driver mid-training (after its first checkpoint): no rank
     trains on, the next submission resumes from the checkpoint on S3, and its weights equal an
     uninterrupted 2-process run with the same seed."""
-    from catalog2vec import cluster as cl
     from catalog2vec import models
+    from catalog2vec import standalone as cl
     from catalog2vec.config import load_config
     from catalog2vec.vision.train import run_distributed
 
@@ -206,7 +206,7 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
         return [str(REPO / "jobs" / "train.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", run_id,
                 "--model-version", version, *[f"--set={s}" for s in det]]
 
-    cmd, env = cl.submit_command(cluster.master_url, train_args("killed"))
+    cmd, env = cl.submit_command(standalone.master_url, train_args("killed"))
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline, first = time.time() + 600, None
@@ -220,14 +220,14 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
     assert proc.returncode == -signal.SIGKILL, f"the job finished before the kill ({proc.returncode})"
     # the master ends the application and its executors; no rank outlives the killed job
     deadline = time.time() + 120
-    while time.time() < deadline and (cl.master_state(cluster.web_ui).get("activeapps") or training_processes()):
+    while time.time() < deadline and (cl.master_state(standalone.web_ui).get("activeapps") or training_processes()):
         time.sleep(1)
-    assert not cl.master_state(cluster.web_ui).get("activeapps")
+    assert not cl.master_state(standalone.web_ui).get("activeapps")
     assert not training_processes(), "training ranks outlived the killed job"
     assert f"lake/models/{version}/model.pt" not in s3_server.keys(BUCKET, f"lake/models/{version}/")
     killed_at = checkpoints()[-1]
 
-    resumed = submit(cluster.master_url, train_args("resumed"), tmp_path)
+    resumed = submit(standalone.master_url, train_args("resumed"), tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-4000:]
     card = models.read_card(ROOT, version)
     assert card["world_size"] == 2 and card["complete"] is True
@@ -240,26 +240,26 @@ def test_distributed_training_resumes_after_the_job_is_killed(pipeline: dict[str
     assert_same_weights(version, "dist-resume-ref")
 
 
-def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], cluster: Any, s3_server: Any,
+def test_embed_finishes_after_a_worker_jvm_is_killed(pipeline: dict[str, Any], standalone: Any, s3_server: Any,
                                                      tmp_path: Path) -> None:
     """Last in the module: it leaves the cluster with one worker."""
-    from catalog2vec import cluster as cl
     from catalog2vec import models
+    from catalog2vec import standalone as cl
     from catalog2vec.lakehouse import read_arrow
 
     version = models.read_latest(ROOT)
-    cmd, env = cl.submit_command(cluster.master_url, [
+    cmd, env = cl.submit_command(standalone.master_url, [
         str(REPO / "jobs" / "embed.py"), "--config", STANDALONE, "--lakehouse", ROOT, "--run-id", "kill",
         "--model-version", version, "--full", "--batch-size", "4", *[f"--set={s}" for s in SMALL]])
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killed = None
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        busy = [w for w in cl.master_state(cluster.web_ui)["workers"] if w.get("coresused")]
-        apps = sorted(Path(cluster.run_dir, "worker-1").glob("app-*"))
+        busy = [w for w in cl.master_state(standalone.web_ui)["workers"] if w.get("coresused")]
+        apps = sorted(Path(standalone.run_dir, "worker-1").glob("app-*"))
         text = "".join(p.read_text(errors="replace") for p in apps[-1].glob("*/stderr")) if apps else ""
         if len(busy) == 2 and "[catalog2vec.embed] model loaded" in text:  # the UDF runs on worker-1
-            killed = cl.kill_worker(cluster, 1)
+            killed = cl.kill_worker(standalone, 1)
             break
         time.sleep(0.5)
     out, _ = proc.communicate(timeout=900)

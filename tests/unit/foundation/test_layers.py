@@ -5,7 +5,7 @@ read from the source (AST, function-local imports included) and checked against 
     features       serve > ctr > evaluation > similarity > clustering > retrieval > embed > vision
                    > text > ingest           (a feature imports only features to its right)
     foundations    lakehouse, schemas, models, tracking, config, storage, spark, quality, alerts,
-                   vectors, templates, cluster, errors   (import no feature and no entry point)
+                   vectors, templates, standalone, errors   (import no feature and no entry point)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ENTRY = ("cli",)
 FEATURES = ("serve", "ctr", "evaluation", "similarity", "clustering", "retrieval", "embed", "vision", "text",
             "ingest")  # highest first
 FOUNDATIONS = ("lakehouse", "schemas", "models", "tracking", "config", "storage", "spark", "quality", "alerts",
-               "vectors", "templates", "plots", "cluster", "errors", "resources",
+               "vectors", "templates", "plots", "standalone", "errors", "resources",
                "config_rules", "names", "redact")
 
 
