@@ -106,6 +106,31 @@ def _s3a_retries(root: str | None) -> dict[str, int]:
         return {}
 
 
+def _spark_stages() -> set[tuple[int, int]] | None:
+    """The active Spark session's known stage attempts (None without a session, or if unreadable)."""
+    try:
+        from pyspark.sql import SparkSession
+
+        from catalog2vec.spark import stage_attempts
+
+        spark = SparkSession.getActiveSession()
+        return None if spark is None else stage_attempts(spark)
+    except Exception:
+        return None
+
+
+def _spark_failures(before: set[tuple[int, int]] | None) -> dict[str, int]:
+    """Spark task failures per cause and stage retries since ``before`` (best effort, never fails)."""
+    try:
+        from pyspark.sql import SparkSession
+
+        from catalog2vec.spark import task_failures
+
+        return task_failures(SparkSession.getActiveSession(), before or set())
+    except Exception:
+        return {}
+
+
 def _since(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0) > 0}
 
@@ -135,6 +160,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
     retry_counts(reset=True)
     storage.retry_counts(reset=True)
     s3a_before = _s3a_retries(root)
+    stages_before = _spark_stages()
     record: dict[str, Any] = {"job": name, "run_id": run_id, "lakehouse": root, "started_at": started}
     rc, result = 0, None
     try:
@@ -160,7 +186,8 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
                 exit_code=rc,
                 counts=_jsonable(result),
                 reasons=quality.reason_counts(),
-                retries={**retry_counts(), **storage.retry_counts(), **_since(_s3a_retries(root), s3a_before)},
+                retries={**retry_counts(), **storage.retry_counts(), **_since(_s3a_retries(root), s3a_before),
+                         **_spark_failures(stages_before)},
             )
             write_run_record(root, run_id, name, redact(record))  # no secret in a file
     return rc

@@ -118,3 +118,5 @@ def test_a_retried_index_part_task_leaves_no_duplicate_or_orphan(tmp_path: Path)
     assert got == want
     record = json.loads((root / "_runs" / "retry" / "neighbors.json").read_text())
     assert record["status"] == "succeeded" and record["counts"]["items_indexed"] == N
+    # the run record counts each failed task attempt with its cause (the driver's status store)
+    assert record["retries"].get("spark_task_failed:RuntimeError") == len(injected), record["retries"]
