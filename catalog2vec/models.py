@@ -33,16 +33,16 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import storage, tracking
+from catalog2vec import layout, names, storage, tracking
 from catalog2vec.errors import MissingInput
 
 if TYPE_CHECKING:
     from catalog2vec.tracking import Registry
 
 CARD_FILE = "model_card.json"
-LATEST_FILE = "LATEST"
+LATEST_FILE = layout.LATEST_FILE
 # names under models/ that are not vision model versions
-RESERVED = frozenset({LATEST_FILE, "ctr"})
+RESERVED = layout.MODELS_RESERVED
 
 
 class ModelNotFoundError(MissingInput):
@@ -50,18 +50,28 @@ class ModelNotFoundError(MissingInput):
 
 
 def models_root(lakehouse: str | os.PathLike[str]) -> str:
-    return storage.join(lakehouse, "models")
+    return layout.models_dir(lakehouse)
 
 
 def model_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    """``<lakehouse>/models/<model_version>`` (absolute for local paths, a URI otherwise)."""
-    if not model_version or "/" in model_version or model_version in (".", ".."):
-        raise ValueError(f"invalid model_version {model_version!r}")
-    return storage.join(models_root(lakehouse), model_version)
+    """``<lakehouse>/models/<model_version>`` (:func:`catalog2vec.layout.model_dir`)."""
+    return layout.model_dir(lakehouse, model_version)
 
 
 def card_path(lakehouse: str | os.PathLike[str], model_version: str) -> str:
     return storage.join(model_dir(lakehouse, model_version), CARD_FILE)
+
+
+def derive_version(explicit: str | None, arch: str, loss: str, vocab_version: str, config_digest: str) -> str:
+    """The name a training run publishes its candidate under: ``explicit`` when given (validated),
+    else ``<arch>-<loss>-<vocab_version[:8]>-<config_digest[:8]>`` (same config, same name).
+
+    >>> derive_version("", "resnet18", "bce", "1a2b3c4d9", "5e6f7a8b0")
+    'resnet18-bce-1a2b3c4d-5e6f7a8b'
+    """
+    if explicit:
+        return names.validate_name(explicit, "model_version")
+    return f"{arch}-{loss}-{vocab_version[:8]}-{config_digest[:8]}"
 
 
 def list_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
@@ -88,7 +98,7 @@ def read_card(lakehouse: str | os.PathLike[str], model_version: str) -> dict[str
 
 def read_latest(lakehouse: str | os.PathLike[str]) -> str:
     """The name in ``models/LATEST`` (``""`` when the file does not exist)."""
-    path = storage.join(models_root(lakehouse), LATEST_FILE)
+    path = layout.latest_file(lakehouse)
     try:
         return storage.read_text(path).strip()
     except FileNotFoundError:
@@ -144,7 +154,7 @@ def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest",
             name = newest_version(lakehouse)
         elif name not in versions:
             raise ModelNotFoundError(
-                f"{storage.join(root, LATEST_FILE)} names {name!r}, which has no model card; available: {versions or 'none'}"
+                f"{layout.latest_file(lakehouse)} names {name!r}, which has no model card; available: {versions or 'none'}"
             )
     if name not in versions:
         raise ModelNotFoundError(
@@ -192,12 +202,47 @@ def publish(directory: str | os.PathLike[str], card: dict[str, Any], payload: di
     )
 
 
+def ctr_model_dir(root: str | os.PathLike[str], ctr_version: str) -> str:
+    """``<root>/models/ctr/<ctr_version>`` (:func:`catalog2vec.layout.ctr_model_dir`): the CTR
+    models live under ``models/`` but are no vision version (:data:`RESERVED`)."""
+    return layout.ctr_model_dir(root, ctr_version)
+
+
+def list_ctr_versions(root: str | os.PathLike[str]) -> list[str]:
+    """Published CTR model versions (those with a card under ``models/ctr/``), sorted by name."""
+    base = layout.ctr_models_dir(root)
+    return sorted(
+        name for name in storage.listdir(base)
+        if names.is_name(name) and storage.exists(storage.join(base, name, CARD_FILE))
+    )
+
+
+def publish_ctr(root: str | os.PathLike[str], ctr_version: str, card: dict[str, Any], payload: dict[str, bytes]) -> str:
+    """Publish a CTR model's payload files (name → bytes), then its card (the marker), under
+    :func:`ctr_model_dir` (the card keeps its key order). Returns the card's path."""
+    directory = ctr_model_dir(root, ctr_version)
+    return storage.publish(storage.join(directory, CARD_FILE), json.dumps(card, indent=2, default=str),
+                           {storage.join(directory, name): data for name, data in payload.items()})
+
+
+def read_ctr_card(root: str | os.PathLike[str], ctr_version: str) -> dict[str, Any]:
+    """The card of a published CTR model (:class:`ModelNotFoundError` when it has none)."""
+    path = storage.join(ctr_model_dir(root, ctr_version), CARD_FILE)
+    try:
+        card = storage.read_json(path)
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(f"CTR model {ctr_version!r} has no card at {path}") from exc
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: a model card must be a JSON object")
+    return card
+
+
 def publish_latest(lakehouse: str | os.PathLike[str], model_version: str) -> str:
     """Point ``models/LATEST`` at a published version (one atomic object write). Called only by
     the promotion step (:func:`catalog2vec.evaluation.gate.promote`)."""
     if model_version not in list_versions(lakehouse):
         raise ModelNotFoundError(f"cannot publish {model_version!r} as LATEST: it has no model card")
-    return storage.publish(storage.join(models_root(lakehouse), LATEST_FILE), model_version + "\n")
+    return storage.publish(layout.latest_file(lakehouse), model_version + "\n")
 
 
 __all__ = [
@@ -205,6 +250,9 @@ __all__ = [
     "LATEST_FILE",
     "ModelNotFoundError",
     "card_path",
+    "ctr_model_dir",
+    "derive_version",
+    "list_ctr_versions",
     "list_versions",
     "load_torch",
     "model_dir",
@@ -212,8 +260,10 @@ __all__ = [
     "newest_trained_at",
     "newest_version",
     "publish",
+    "publish_ctr",
     "publish_latest",
     "read_card",
+    "read_ctr_card",
     "read_latest",
     "resolve",
     "resolve_alias",

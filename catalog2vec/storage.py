@@ -632,9 +632,10 @@ def publish(
     return write_bytes(marker, marker_content)
 
 
-def check_writable(root: str | os.PathLike[str]) -> None:
+def check_writable(root: str | os.PathLike[str], probe_dir: str | os.PathLike[str] | None = None) -> None:
     """Fail fast (:class:`StorageError`) when ``root`` cannot hold a lakehouse: a file, a read-only
-    directory, or an unreachable bucket."""
+    directory, or an unreachable bucket (on object stores an empty probe object is written and removed
+    under ``probe_dir``, default ``root``; the jobs pass :func:`catalog2vec.layout.runs_dir`)."""
     r = normalize(root)
     if is_local(r):
         if os.path.exists(r) and not os.path.isdir(r):
@@ -645,7 +646,7 @@ def check_writable(root: str | os.PathLike[str]) -> None:
         if not os.access(probe_dir, os.W_OK | os.X_OK):
             raise StorageError(f"lakehouse {r} is not writable ({probe_dir} is read-only)")
         return
-    probe = join(r, "_runs", f".write-probe-{os.getpid()}")
+    probe = join(probe_dir or r, f".write-probe-{os.getpid()}")
     try:
         write_bytes(probe, b"")
         remove(probe)

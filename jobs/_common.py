@@ -86,9 +86,9 @@ def _jsonable(result: Any) -> Any:
 def write_run_record(lakehouse: str, run_id: str, job: str, record: dict[str, Any]) -> str | None:
     """``<lakehouse>/_runs/<run_id>/<job>.json`` through the storage layer; a failure to write the
     record is logged, never raised over the job's own outcome."""
-    from catalog2vec import storage
+    from catalog2vec import layout, storage
 
-    path = storage.join(lakehouse, "_runs", run_id, job + ".json")
+    path = layout.run_record(lakehouse, run_id, job)
     try:
         return storage.write_json(path, record)
     except Exception as exc:
@@ -146,7 +146,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
     * Every run leaves ``<lakehouse>/_runs/<run_id>/<job>.json``: status, timings, what ``fn``
       returned (its counts), the quarantine reasons it counted and the error, if any.
     """
-    from catalog2vec import quality, storage
+    from catalog2vec import layout, quality, storage
     from catalog2vec.errors import UserError
 
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(asctime)s %(levelname)s %(message)s", force=True)
@@ -165,7 +165,7 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
     rc, result = 0, None
     try:
         if root is not None:
-            storage.check_writable(root)
+            storage.check_writable(root, layout.runs_dir(root))
         result = fn()
     except UserError as exc:
         print(f"[{name}] error: {redact_text(str(exc))}", file=sys.stderr)
@@ -194,10 +194,10 @@ def run_job(name: str, fn: Callable[[], Any], cfg: Config | None = None, lakehou
 
 
 def _unwritable(root: str) -> bool:
-    from catalog2vec import storage
+    from catalog2vec import layout, storage
 
     try:
-        storage.check_writable(root)
+        storage.check_writable(root, layout.runs_dir(root))
     except storage.StorageError:
         return True
     return False

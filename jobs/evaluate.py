@@ -19,8 +19,8 @@ import sys
 
 from _common import config_from_args, model_parser, run_job
 
-from catalog2vec import models
-from catalog2vec.evaluation.report import evaluate, reports_dir
+from catalog2vec import layout, models
+from catalog2vec.evaluation.report import evaluate
 from catalog2vec.spark import get_spark
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> object:
         mv = models.resolve(cfg.lakehouse, args.model_version)
         spark = get_spark("evaluate", cfg.spark.master, cfg.spark.conf)
-        out = args.reports or str(reports_dir(cfg.lakehouse, mv))
+        out = args.reports or str(layout.report_dir(cfg.lakehouse, mv))
         report = evaluate(spark, cfg, mv, out, max_train=args.max_train)
         for name, row in report["headline"].items():
             print(

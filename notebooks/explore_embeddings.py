@@ -42,7 +42,7 @@ from catalog2vec.lakehouse import gold as g
 LAKEHOUSE = os.environ.get("CATALOG2VEC_LAKEHOUSE", "lakehouse")
 OUT = Path(os.environ.get("CATALOG2VEC_OUT", os.path.join(LAKEHOUSE, "reports", "explore_embeddings")))
 OUT.mkdir(parents=True, exist_ok=True)
-MODEL_VERSION = os.environ.get("CATALOG2VEC_MODEL_VERSION") or g.latest_model_version(LAKEHOUSE)
+MODEL_VERSION = os.environ.get("CATALOG2VEC_MODEL_VERSION") or g.latest_embedded_model_version(LAKEHOUSE)
 print(f"lakehouse={LAKEHOUSE} model_version={MODEL_VERSION} out={OUT}")
 
 # %% [markdown]

@@ -100,14 +100,15 @@ def _input_pattern(path: str) -> str:
 def run(argv: list[str] | None = None, test_pipeline: Any = None) -> Any:
     """Build and run the pipeline; returns the PipelineResult (or None with ``test_pipeline``, which
     the caller runs, e.g. as a ``with TestPipeline() as p`` block)."""
-    from catalog2vec.embed.job import open_model, resolve_model_version
+    from catalog2vec import models
+    from catalog2vec.embed.job import open_model
     from catalog2vec.vision import model_dir
 
     options = PipelineOptions(argv)
     opts = options.view_as(EmbedOptions)
     cfg = opts.load_config()
     lakehouse = cfg.lakehouse  # --lakehouse, else the config's (holds models/<version>/)
-    version = resolve_model_version(lakehouse, opts.model_version)
+    version = models.resolve(lakehouse, opts.model_version)
     open_model(lakehouse, version)  # fails before any work on a bad model
     path = model_dir(lakehouse, version)
     batch_size = int(opts.batch_size or cfg.embed.batch_size)

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from catalog2vec import models, storage
+from catalog2vec import layout, models, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_table, write_table
@@ -50,14 +50,6 @@ class FeatureCounts(JobCounts):
 
     def balances(self) -> tuple[tuple[int, int], ...]:
         return ((self.rows, self.train + self.validation + self.test),)
-
-
-def resolve_model_version(lakehouse: str, model_version: str | None) -> str | None:
-    """``None`` = no item features from a model; any name (``latest`` included) is resolved and
-    validated by the model owner (:func:`catalog2vec.models.resolve`)."""
-    if model_version is None:
-        return None
-    return models.resolve(lakehouse, model_version)
 
 
 # percentile_approx accuracy of the split cutoffs: exact up to 1M impressions (rank error
@@ -182,7 +174,8 @@ def build_ctr_features(
     from pyspark.sql import functions as F
 
     c = cfg.ctr
-    model_version = resolve_model_version(cfg.lakehouse, model_version)
+    # None = no item features from a model; any name (latest included) is resolved by the model owner
+    model_version = None if model_version is None else models.resolve(cfg.lakehouse, model_version)
     imps = read_table(spark, cfg.lakehouse, bronze.IMPRESSIONS)
     if source:
         imps = imps.where(F.col("source") == source)
@@ -242,7 +235,7 @@ def build_ctr_features(
     counts = FeatureCounts(version, *(int(stats[k] or 0) for k in ("rows", "train", "validation", "test", "with_tags", "with_embedding")))
     info.update(counts.__dict__)
     info["split_cutoffs_utc_us"] = [c1, c2]
-    storage.write_json(storage.join(cfg.lakehouse, "models", "ctr", "features", f"{version}.json"), info)
+    storage.write_json(layout.ctr_features_file(cfg.lakehouse, version), info)
     out.unpersist()
     imps.unpersist()
     return counts

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from catalog2vec import storage, tracking
+from catalog2vec import layout, models, storage, tracking
 from catalog2vec.config import Config
 from catalog2vec.ctr.encoding import (
     FeatureSpec,
@@ -408,13 +408,12 @@ def write_models(model_dir: str, fitted: CtrModels) -> None:
         model.write().overwrite().save(storage.to_spark_uri(storage.join(model_dir, f"{name}_lr")))
 
 
-def write_report(model_dir: str, report_dir: str, fitted: CtrModels, scores: CtrScores,
+def write_report(root: str, version: str, report_dir: str, fitted: CtrModels, scores: CtrScores,
                  report: dict[str, Any], card: dict[str, Any]) -> None:
-    """Feature spec and card (last: the card marks the model complete) under ``models/ctr/<version>/``;
-    report.json/.md/.html and the pictures under ``reports/ctr/<version>/``."""
-    storage.write_bytes(storage.join(model_dir, "feature_spec.json"),
-                        json.dumps(fitted.spec.to_dict(), indent=2).encode())
-    storage.write_bytes(storage.join(model_dir, "model_card.json"), json.dumps(card, indent=2, default=str).encode())
+    """Feature spec and card (last: the card marks the model complete) published by the model owner
+    (:func:`catalog2vec.models.publish_ctr`); report.json/.md/.html and the pictures under
+    ``reports/ctr/<version>/``."""
+    models.publish_ctr(root, version, card, {"feature_spec.json": json.dumps(fitted.spec.to_dict(), indent=2).encode()})
     storage.write_bytes(storage.join(report_dir, "report.json"), json.dumps(report, indent=2, default=str).encode())
     pictures = {"calibration.png": calibration_plot(scores.calibration),
                 "ne_by_trees.png": ne_curve_plot(scores.curve, scores.metrics["trees_lr"]["ne"])}
@@ -436,13 +435,13 @@ def train_ctr(spark: SparkSession, cfg: Config, feature_version: str, version: s
     fitted = fit_models(spark, cfg, data, timings)
     scores = score_models(spark, cfg, data, fitted, timings)
     root = storage.normalize(cfg.lakehouse)
-    model_dir = storage.join(root, "models", "ctr", version)
-    report_dir = storage.join(root, "reports", "ctr", version)
+    model_dir = models.ctr_model_dir(root, version)
+    report_dir = layout.ctr_report_dir(root, version)
     write_models(model_dir, fitted)  # model files before the tables that name the version
     write_tables(spark, cfg, version, fitted, scores)
     timings["total_s"] = time.time() - t_start
     report, card = build_report(cfg, feature_version, version, data, fitted, scores, timings)
-    write_report(model_dir, report_dir, fitted, scores, report, card)
+    write_report(root, version, report_dir, fitted, scores, report, card)
     data.df.unpersist()
     report["model_dir"], report["report_dir"] = model_dir, report_dir
     if cfg.ctr.mlflow:

@@ -1,8 +1,9 @@
 """Bulk embedding: ``silver/images`` × model directory → ``gold/item_embeddings`` + ``gold/item_tags``
 (+ ``gold/item_tag_probabilities`` when ``embed.full_probabilities``).
 
-* The model version is resolved and checked (model card, vocabulary, ``silver/vocab``) before any
-  image is read: an unknown version or a model/vocabulary mismatch is an :class:`EmbedError`.
+* The model version is resolved by the model owner (:func:`catalog2vec.models.resolve`: an unknown
+  version is a :class:`catalog2vec.models.ModelNotFoundError`) and checked (model card, vocabulary,
+  ``silver/vocab``) before any image is read: a model/vocabulary mismatch is an :class:`EmbedError`.
 * Incremental: an item whose ``(item_id, sha256)`` already has an embedding row for this
   model_version is skipped; ``full=True`` recomputes everything.
 * Pending images are processed in chunks of ``embed.commit_rows``; each chunk is computed once
@@ -34,7 +35,6 @@ from catalog2vec.schemas import gold, silver
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from catalog2vec.tracking import Registry
     from catalog2vec.vision.model import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -61,20 +61,6 @@ class EmbedCounts(JobCounts):
 
 
 # --------------------------------------------------------------------------- model resolution
-
-
-def available_model_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
-    return models.list_versions(lakehouse)
-
-
-def resolve_model_version(lakehouse: str | os.PathLike[str], requested: str, registry: Registry | None = None) -> str:
-    """``latest`` (or ``""``), an MLflow alias such as ``champion`` (looked up in ``registry``, a
-    :class:`catalog2vec.tracking.Registry`) and any name, validated by the one model owner
-    (:func:`models.resolve`); an unknown version is an :class:`EmbedError`."""
-    try:
-        return models.resolve(lakehouse, requested, registry)
-    except models.ModelNotFoundError as exc:
-        raise EmbedError(str(exc)) from exc
 
 
 def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> LoadedModel:
@@ -197,6 +183,20 @@ def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: Da
     )
 
 
+def _first_write(spark: SparkSession, lakehouse: str | os.PathLike[str], spec: Any, model_version: str) -> bool:
+    """True when ``spec``'s table holds no row of ``model_version`` (one partition-pruned probe). The
+    write of such a version can append instead of MERGE: no key of the source can match a row (the
+    source is unique on the key: one row per item, distinct tags per item), so the table ends the
+    same, with fewer Spark jobs. Checked per table, so a run killed between the tag and the
+    embedding commit resumes with a MERGE of the tags and an append of the embeddings."""
+    from pyspark.sql import functions as F
+
+    if not table_exists(lakehouse, spec):
+        return True
+    rows = read_table(spark, lakehouse, spec).where(F.col("model_version") == model_version)
+    return not rows.limit(1).collect()
+
+
 def write_results(
     spark: SparkSession,
     cfg: Config,
@@ -247,11 +247,15 @@ def write_results(
         .withColumn("run_id", F.lit(run_id))
         .drop("tag_index")
     )
-    _merge_tags(spark, root, tags, good.select("model_version", "item_id"))
+    if _first_write(spark, root, gold.ITEM_TAGS, model_version):
+        write_table(spark, tags, gold.ITEM_TAGS, root, mode="append")
+    else:
+        _merge_tags(spark, root, tags, good.select("model_version", "item_id"))
     on_commit()
     if "probabilities" in results.columns:
         probs = good.select("model_version", "item_id", "probabilities", F.lit(run_id).alias("run_id"))
-        write_table(spark, probs, gold.ITEM_TAG_PROBABILITIES, root, mode="merge")
+        first = _first_write(spark, root, gold.ITEM_TAG_PROBABILITIES, model_version)
+        write_table(spark, probs, gold.ITEM_TAG_PROBABILITIES, root, mode="append" if first else "merge")
         on_commit()
     embeddings = good.select(
         "model_version",
@@ -261,7 +265,9 @@ def write_results(
         F.col("norm").cast("float").alias("norm"),
         F.lit(run_id).alias("run_id"),
     )
-    write_table(spark, embeddings, gold.ITEM_EMBEDDINGS, root, mode="merge")  # last: marks items done
+    first = _first_write(spark, root, gold.ITEM_EMBEDDINGS, model_version)
+    # last: marks items done
+    write_table(spark, embeddings, gold.ITEM_EMBEDDINGS, root, mode="append" if first else "merge")
     on_commit()
     return int(n_good), quarantined
 
@@ -271,7 +277,7 @@ def write_results(
 
 def prepare(spark: SparkSession, cfg: Config, model_version: str) -> tuple[str, LoadedModel]:
     """Resolve + load + check the model (before any data is read)."""
-    version = resolve_model_version(cfg.lakehouse, model_version, tracking.registry(cfg))
+    version = models.resolve(cfg.lakehouse, model_version, tracking.registry(cfg))
     loaded = open_model(cfg.lakehouse, version)
     check_vocabulary(spark, cfg.lakehouse, loaded, version)
     return version, loaded
@@ -385,12 +391,10 @@ def merge_staged(
 __all__ = [
     "EmbedCounts",
     "EmbedError",
-    "available_model_versions",
     "check_vocabulary",
     "merge_staged",
     "open_model",
     "pending_images",
-    "resolve_model_version",
     "run_embed",
     "write_results",
 ]

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import models, storage, tracking
+from catalog2vec import layout, models, storage, tracking
 from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
 
@@ -75,8 +75,7 @@ class Decision:
 
 def decision_path(lakehouse: str | os.PathLike[str], candidate: str) -> str:
     """``<lakehouse>/reports/<candidate>/promotion.json``."""
-    models.model_dir(lakehouse, candidate)  # validates the name
-    return storage.join(lakehouse, "reports", candidate, DECISION_FILE)
+    return storage.join(layout.report_dir(lakehouse, candidate), DECISION_FILE)
 
 
 def heldout_items(spark: SparkSession, cfg: Config, vocab_version: str) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catalog2vec import storage
+from catalog2vec import layout, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
 from catalog2vec.evaluation import metrics as M
@@ -66,10 +66,6 @@ HEADLINE = (
     ("clustering", "test_kmeans", "nmi"),
     ("label_prediction", "knn_transfer", "recall@5"),
 )
-
-
-def reports_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    return storage.join(lakehouse, "reports", model_version)
 
 
 def _clean(obj: Any) -> Any:
@@ -366,7 +362,7 @@ def evaluate(
     ``max_train``: train-split items read (default ``evaluation.max_train_items``)."""
     t0 = time.time()
     max_train = cfg.evaluation.max_train_items if max_train is None else max_train
-    out = storage.normalize(out_dir) if out_dir else reports_dir(cfg.lakehouse, model_version)
+    out = storage.normalize(out_dir) if out_dir else layout.report_dir(cfg.lakehouse, model_version)
     data = _load_split(spark, cfg, model_version, max_train)
     report = _report_header(data, cfg, model_version)
     feats, rand_head = _features(data, report)
@@ -484,9 +480,7 @@ def _pan_section(
     cfg: Config, model_version: str, x_test: np.ndarray, catcol: list[str], cat: list[str], tokens: list[str]
 ) -> dict[str, Any]:
     from catalog2vec.similarity.pan import TrainedPAN, pan_scores, pan_similarity_matrix
-    from catalog2vec.similarity.training import similarity_dir
-
-    d = similarity_dir(cfg.lakehouse, model_version)
+    d = layout.similarity_dir(cfg.lakehouse, model_version)
     try:
         trained = TrainedPAN.load(d)
     except FileNotFoundError:

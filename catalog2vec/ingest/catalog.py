@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import storage
+from catalog2vec import layout, storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.ingest import canonical, formats, image_paths
@@ -374,7 +374,7 @@ def ingest_catalog(
     """Run the whole ingest; returns the counts (which add up, or this raises)."""
     from pyspark.sql import functions as F
 
-    storage.check_writable(cfg.lakehouse)  # one clear error before any input is read
+    storage.check_writable(cfg.lakehouse, layout.runs_dir(cfg.lakehouse))  # one clear error before any input is read
     files = resolve_inputs(input_path)
     if not source:
         source = files[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]

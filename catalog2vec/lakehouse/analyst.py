@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import names, storage
+from catalog2vec import models, names, storage
 from catalog2vec.lakehouse.io import delta_storage_options, open_delta, table_exists, table_path
-from catalog2vec.lakehouse.metastore import latest_model_version
 from catalog2vec.lakehouse.table import TableSpec
 
 if TYPE_CHECKING:
@@ -148,7 +147,7 @@ def duckdb_connect(
     from catalog2vec.schemas import TABLES
 
     con = duckdb.connect(database)
-    latest = model_version or latest_model_version(root)
+    latest = model_version or models.read_latest(root) or None
     for spec in TABLES.values():
         if not table_exists(root, spec):
             continue

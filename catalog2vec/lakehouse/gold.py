@@ -3,7 +3,7 @@
 by :mod:`catalog2vec.lakehouse.sql_examples`), filled in for Spark SQL or DuckDB.
 
 >>> from catalog2vec.lakehouse import gold
->>> v = gold.latest_model_version("lakehouse")
+>>> v = gold.latest_embedded_model_version("lakehouse")
 >>> gold.top_tags("lakehouse", "10039", v)
 >>> gold.nearest_neighbours("lakehouse", "10039", v, k=8)
 >>> con = duckdb_connect("lakehouse"); con.sql(gold.query("nearest_neighbours", "duckdb", item_id="10039", model_version=v))
@@ -40,7 +40,7 @@ def model_versions(root: str | os.PathLike[str]) -> list[str]:
     return sorted({str(v) for v in col.to_pylist()})
 
 
-def latest_model_version(root: str | os.PathLike[str]) -> str:
+def latest_embedded_model_version(root: str | os.PathLike[str]) -> str:
     """The model owner's ``latest`` (:func:`catalog2vec.models.resolve`), checked to have embeddings."""
     version = models.resolve(root, "latest")
     if version not in model_versions(root):
@@ -87,7 +87,7 @@ def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> 
 
 __all__ = [
     "embedding_matrix",
-    "latest_model_version",
+    "latest_embedded_model_version",
     "model_versions",
     "nearest_neighbours",
     "query",

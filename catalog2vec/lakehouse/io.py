@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from catalog2vec import names, storage
+from catalog2vec import layout, names, storage
 from catalog2vec.errors import MissingInput
 from catalog2vec.lakehouse.table import SchemaMismatchError, TableSpec, check_spark_schema, same_type
 
@@ -94,7 +94,7 @@ def with_conflict_retry(what: str, fn: Callable[[], T], attempts: int = MAX_ATTE
 def table_path(root: str | os.PathLike[str], spec: TableSpec | str) -> str:
     """``<root>/<layer>/<table>`` as Spark opens it: absolute for local paths, ``s3a://`` for S3."""
     rel = spec.relpath if isinstance(spec, TableSpec) else spec.replace(".", "/", 1)
-    return storage.to_spark_uri(storage.join(root, rel))
+    return storage.to_spark_uri(layout.table_dir(root, rel))
 
 
 def table_exists(root: str | os.PathLike[str], spec: TableSpec | str) -> bool:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from catalog2vec import models, names, storage
+from catalog2vec import layout, models, names, storage
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse.io import table_exists, table_path
 from catalog2vec.lakehouse.table import TableSpec
@@ -62,7 +62,7 @@ def metastore_dir(cfg: Config) -> str:
     if cfg.metastore.dir:
         directory = cfg.metastore.dir
     elif storage.is_local(cfg.lakehouse):
-        directory = storage.join(cfg.lakehouse, "_metastore")
+        directory = layout.metastore_dir(cfg.lakehouse)
     else:
         raise InvalidInput(
             f"the embedded metastore (Derby) needs a local directory: set metastore.dir (the lakehouse "
@@ -167,12 +167,6 @@ def database_name(layer: str, prefix: str = "catalog2vec", catalog: str = "") ->
     return f"`{catalog}`.{db}" if catalog else db
 
 
-def latest_model_version(lakehouse: str | os.PathLike[str]) -> str | None:
-    """The model version ``<lakehouse>/models/LATEST`` names (``None`` when there is none), read
-    through the model owner (:func:`catalog2vec.models.read_latest`)."""
-    return models.read_latest(lakehouse) or None
-
-
 def _sync_comments(spark: SparkSession, name: str, spec: TableSpec) -> int:
     """Set the table and column comments of ``name`` to the declaration's where they differ."""
     updated = 0
@@ -220,7 +214,7 @@ def register_tables(
     from catalog2vec.schemas import TABLES
 
     chosen = list(specs) if specs is not None else list(TABLES.values())
-    latest = model_version or latest_model_version(lakehouse)
+    latest = model_version or models.read_latest(lakehouse) or None
     tables: dict[str, str] = {}
     views: dict[str, str] = {}
     comments = 0
@@ -262,7 +256,6 @@ __all__ = [
     "check_session",
     "database_name",
     "embedded_conf",
-    "latest_model_version",
     "metastore_dir",
     "register_tables",
     "spark_conf",

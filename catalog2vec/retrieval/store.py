@@ -15,14 +15,11 @@ import numpy as np
 from catalog2vec import storage
 from catalog2vec.errors import InvalidInput
 from catalog2vec.lakehouse import read_arrow, table_exists
+from catalog2vec.layout import index_dir
 from catalog2vec.retrieval.index import META_FILE, EmbeddingIndex, IndexParams, build_index
 from catalog2vec.schemas import bronze, gold, silver
 
 log = logging.getLogger(__name__)
-
-
-def index_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    return storage.join(lakehouse, "indexes", model_version)
 
 
 def load_embeddings(

@@ -15,14 +15,13 @@ item_id chosen in Spark (:func:`catalog2vec.retrieval.inputs.split_frame` with c
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catalog2vec import storage
 from catalog2vec.config import Config
 from catalog2vec.errors import InvalidInput
+from catalog2vec.layout import similarity_dir
 from catalog2vec.retrieval.inputs import split_frame
 from catalog2vec.similarity.pan import (
     PANConfig,
@@ -40,10 +39,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-
-
-def similarity_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    return storage.join(lakehouse, "similarity", model_version)
 
 
 def pan_config(cfg: Config) -> PANConfig:

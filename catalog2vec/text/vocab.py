@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog2vec import storage
+from catalog2vec import layout, storage
 from catalog2vec.errors import InvalidInput, MissingInput
 from catalog2vec.schemas import silver
 
@@ -86,7 +86,7 @@ def split_for(item_id: str, train: float, val: float, test: float, salt: str) ->
 
 # --- plain Parquet copies of the vocabulary -------------------------------------------------------
 
-CURRENT_FILE = "CURRENT"
+CURRENT_FILE = layout.VOCAB_CURRENT_FILE
 VOCAB_FILE = "vocab.parquet"
 
 
@@ -103,10 +103,6 @@ def write_vocab_parquet(entries: Sequence[VocabEntry], directory: str, manifest:
     return path
 
 
-def versioned_vocab_dir(lakehouse: str, version: str) -> str:
-    return storage.join(lakehouse, "vocab", version)
-
-
 def write_vocab_files(
     entries: Sequence[VocabEntry], lakehouse: str, manifest: dict[str, Any] | None = None
 ) -> str:
@@ -115,14 +111,14 @@ def write_vocab_files(
     if not entries:
         raise ValueError("cannot write an empty vocabulary")
     version = entries[0].vocab_version
-    path = write_vocab_parquet(entries, versioned_vocab_dir(lakehouse, version), manifest)
-    storage.publish(storage.join(lakehouse, "vocab", CURRENT_FILE), version + "\n")
+    path = write_vocab_parquet(entries, layout.vocab_dir(lakehouse, version), manifest)
+    storage.publish(layout.vocab_current_file(lakehouse), version + "\n")
     return path
 
 
 def current_vocab_version(lakehouse: str) -> str:
     """The vocab_version recorded in ``<lakehouse>/vocab/CURRENT`` by the last build_vocab."""
-    pointer = storage.join(lakehouse, "vocab", CURRENT_FILE)
+    pointer = layout.vocab_current_file(lakehouse)
     try:
         version = storage.read_text(pointer).strip()
     except FileNotFoundError as exc:

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from catalog2vec import names, storage, tracking
+from catalog2vec import models, storage, tracking
 from catalog2vec.config import Config, TrainSection, config_from_dict
 from catalog2vec.errors import InvalidInput, UserError
 from catalog2vec.models import model_dir
@@ -113,12 +113,6 @@ def config_hash(t: TrainSection) -> str:
     d = {k: v for k, v in dataclasses.asdict(t).items()
          if k not in OPERATIONAL_KEYS and not (k in HASH_IF_SET and v == HASH_IF_SET[k])}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
-
-
-def resolve_model_version(t: TrainSection, vocab_version: str) -> str:
-    if t.model_version:
-        return names.validate_name(t.model_version, "model_version")
-    return f"{t.arch}-{t.loss}-{vocab_version[:8]}-{config_hash(t)[:8]}"
 
 
 def code_version() -> str:
@@ -461,7 +455,7 @@ def prepare_run(cfg: Config, t: TrainSection, rank: int, world: int, device: tor
     lakehouse = cfg.lakehouse
     vocab_version = t.vocab_version or latest_vocab_version(lakehouse)
     index: DataIndex = load_index(lakehouse, vocab_version, t.max_label_share)
-    model_version = resolve_model_version(t, vocab_version)
+    model_version = models.derive_version(t.model_version, t.arch, t.loss, vocab_version, config_hash(t))
     out_dir = model_dir(lakehouse, model_version)
     train_split = index.splits["train"]
     steps_per_epoch = len(train_split.item_ids) // world // t.batch_size

@@ -160,7 +160,7 @@ def test_readers_and_example_queries_agree(spark: Any, tmp_path_factory: pytest.
     )
 
     # the documented queries give the same answers in Spark SQL and DuckDB
-    assert g.latest_model_version(root) == DEMO_VERSION
+    assert g.latest_embedded_model_version(root) == DEMO_VERSION
     assert "gold.item_embeddings" in register_spark_tables(spark, root)
     con = duckdb_connect(root)
     item = d_emb.item_id[0]

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from catalog2vec import models
 from catalog2vec.embed.core import InferenceModel, Preprocessor, select_device
-from catalog2vec.embed.job import EmbedError, open_model, resolve_model_version
+from catalog2vec.embed.job import EmbedError, open_model
 from tests.unit.embed.helpers import EXAMPLES, IMAGE_SIZE, sample_ids, save_tiny_model
 
 
@@ -70,8 +71,9 @@ def test_select_device() -> None:
         select_device("tpu")
 
 
-def test_resolve_model_version(tmp_path: Path) -> None:
-    with pytest.raises(EmbedError, match="no trained model"):
+def test_resolve_model_version(tmp_path: Path) -> None:  # the embed job resolves through the model owner
+    resolve_model_version = models.resolve
+    with pytest.raises(models.ModelNotFoundError, match="no trained model"):
         resolve_model_version(tmp_path, "latest")
     save_tiny_model(tmp_path, "m-old")
     time.sleep(0.01)
@@ -82,7 +84,7 @@ def test_resolve_model_version(tmp_path: Path) -> None:
     (tmp_path / "models" / "LATEST").write_text("m-old\n")
     assert resolve_model_version(tmp_path, "latest") == "m-old"
     assert resolve_model_version(tmp_path, "m-new") == "m-new"
-    with pytest.raises(EmbedError, match=r"unknown model_version 'm-x'.*available: \['m-new', 'm-old'\]"):
+    with pytest.raises(models.ModelNotFoundError, match=r"unknown model_version 'm-x'.*available: \['m-new', 'm-old'\]"):
         resolve_model_version(tmp_path, "m-x")
 
 

@@ -4,8 +4,11 @@ read from the source (AST, function-local imports included) and checked against 
     entry points   cli                       (jobs/, pipelines/ sit above the package)
     features       serve > ctr > evaluation > similarity > clustering > retrieval > embed > vision
                    > text > ingest           (a feature imports only features to its right)
-    foundations    lakehouse, schemas, models, tracking, config, storage, spark, quality, alerts,
-                   vectors, templates, standalone, errors   (import no feature and no entry point)
+    foundations    quality > lakehouse = schemas > models > tracking > config > layout > spark > alerts
+                   > storage > names > redact > errors, config_rules, resources, templates, plots,
+                   vectors, standalone   (import no feature and no entry point; a foundation imports
+                   only foundations to its right, or its peer: schemas declares its tables with
+                   lakehouse.table, and lakehouse's whole-lakehouse operations iterate schemas.TABLES)
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ REPO = Path(__file__).resolve().parents[3]
 ENTRY = ("cli",)
 FEATURES = ("serve", "ctr", "evaluation", "similarity", "clustering", "retrieval", "embed", "vision", "text",
             "ingest")  # highest first
-FOUNDATIONS = ("lakehouse", "schemas", "models", "tracking", "config", "storage", "spark", "quality", "alerts",
-               "vectors", "templates", "plots", "standalone", "errors", "resources",
-               "config_rules", "names", "redact")
+FOUNDATION_TIERS = (("quality",), ("lakehouse", "schemas"), ("models",), ("tracking",), ("config",), ("layout",),
+                    ("spark",), ("alerts",), ("storage",), ("names",), ("redact",),
+                    ("errors", "config_rules", "resources", "templates", "plots", "vectors", "standalone"))  # highest first
+FOUNDATIONS = tuple(u for tier in FOUNDATION_TIERS for u in tier)
+TIER = {u: i for i, tier in enumerate(FOUNDATION_TIERS) for u in tier}
 
 
 def _sources() -> list[tuple[str, Path]]:
@@ -55,7 +60,7 @@ def allowed(unit: str, target: str) -> bool:
     if unit in FEATURES:
         return target in FOUNDATIONS or (target in FEATURES and FEATURES.index(target) > FEATURES.index(unit))
     if unit in FOUNDATIONS:
-        return target in FOUNDATIONS
+        return target in FOUNDATIONS and TIER[target] >= TIER[unit]
     return unit == "__init__" and target in FOUNDATIONS
 
 
@@ -73,6 +78,9 @@ def test_no_import_points_up_a_layer() -> None:
 @pytest.mark.parametrize(("unit", "target", "ok"), [
     ("evaluation", "similarity", True), ("similarity", "evaluation", False), ("vision", "evaluation", False),
     ("storage", "vision", False), ("schemas", "lakehouse", True), ("cli", "serve", True), ("text", "ingest", True),
+    ("lakehouse", "models", True), ("models", "lakehouse", False), ("models", "layout", True), ("layout", "models", False),
+    ("config", "storage", True), ("storage", "config", False), ("errors", "names", False), ("lakehouse", "schemas", True),
+    ("quality", "lakehouse", True), ("lakehouse", "quality", False), ("vision", "layout", True),
 ])
 def test_the_rule_itself(unit: str, target: str, ok: bool) -> None:
     assert allowed(unit, target) is ok
