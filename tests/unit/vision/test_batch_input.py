@@ -124,13 +124,7 @@ def test_channels_last_and_cpu_decode_for_another_device(silver_jpegs: list[byte
     assert torch.equal(got.x, ref)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (nvJPEG decode on the GPU)")
-def test_gpu_path_close_to_cpu_path(silver_jpegs: list[bytes]) -> None:  # pragma: no cover - GPU only
-    gpu = BatchInput(224, "cuda").eval(silver_jpegs)
-    cpu = BatchInput(224).eval(silver_jpegs)
-    assert gpu.x.device.type == "cuda" and gpu.x.is_contiguous(memory_format=torch.channels_last)
-    diff = (gpu.x.float().cpu() - cpu.x).abs()
-    assert float(diff.mean()) < 0.02 and np.array_equal(gpu.ok, cpu.ok)
+# the CUDA path against this CPU path: tests/unit/vision/test_gpu_paths.py (GPU only)
 
 
 def _loop_run(jpegs: list[bytes], batched: bool) -> tuple[float, torch.Tensor]:

@@ -57,18 +57,4 @@ def test_prefetch_order_and_laziness() -> None:
     assert list(prefetch([], prepare, torch.device("cpu"))) == []
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (a side stream)")
-def test_prefetch_on_a_side_stream_gives_the_sequential_tensors(silver_jpegs: list[bytes]) -> None:  # pragma: no cover
-    dev = torch.device("cuda")
-    bi = BatchInput(64, dev)
-    batches = [_batch(silver_jpegs[i:i + 4], raw=True) for i in range(0, 12, 4)]
-
-    def prepare(b: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return step_inputs(b, dev, 9, bi, channels_last=True)
-
-    seq = [prepare(b)[0].float().cpu() for b in batches]
-    got = []
-    for _, (x, _, _) in prefetch(batches, prepare, dev):
-        got.append((x * 2).sum(dim=(1, 2, 3)))  # a step's use of x on the main stream
-    for g, s in zip(got, seq, strict=True):
-        torch.testing.assert_close(g.cpu(), (s * 2).sum(dim=(1, 2, 3)))
+# the side-stream prefetch on CUDA: tests/unit/vision/test_gpu_paths.py (GPU only)
