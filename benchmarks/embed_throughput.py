@@ -10,6 +10,10 @@ forward on pre-decoded tensors: same model, batch size and CPU threads, in one r
   with W torch threads.
 * peak RSS (psutil, sampled every 0.1 s): driver Python, the JVM (driver + executor in local mode)
   and the Python workers. Embeddings are never collected to the driver.
+* ``--profile``: where the job's time goes, each part timed alone in the same session after the
+  job: the Spark read of ``silver/images`` to a no-op sink; the read + ``predict_batch_udf`` (Arrow
+  transfer, decode, forward) to a no-op sink; the embedding core in one process (decode + forward,
+  ``InferenceModel.predict``). Writing (persist + the two Delta MERGEs) = job - UDF pass.
 * ``--gpu-bare``: bare ResNet-50 bf16 channels_last inference at 224 px on CUDA (needs a GPU).
 """
 
@@ -92,6 +96,45 @@ def bare_forward(root: Path, n: int, batch_size: int, threads: int, top_n: int) 
     return x.shape[0] / (time.perf_counter() - t0)
 
 
+def core_from_bytes(root: Path, batch_size: int, threads: int, top_n: int) -> float:
+    """Images/s of ``InferenceModel.predict`` (decode + transform + forward + top-N) in one process."""
+    import torch
+
+    from catalog2vec.embed.core import InferenceModel
+    from catalog2vec.lakehouse import read_arrow
+
+    torch.set_num_threads(threads)
+    m = InferenceModel.from_dir(str(root / "models" / "bench"), top_n=top_n, device="cpu", threads=threads)
+    images = read_arrow(root, "silver.images", columns=["image"]).column("image").to_pylist()
+    m.predict(images[:batch_size])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(images), batch_size):
+        m.predict(images[i : i + batch_size])
+    return len(images) / (time.perf_counter() - t0)
+
+
+def spark_parts(spark, root: Path, batch_size: int, top_n: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Seconds of the Spark read alone and of read + predict_batch_udf, both to a no-op sink (the
+    model is already cached in the Python workers by the job)."""
+    from pyspark.sql import functions as F
+
+    from catalog2vec.embed.udf import embedding_udf
+    from catalog2vec.lakehouse import read_table
+    from catalog2vec.schemas import silver
+
+    images = read_table(spark, str(root), silver.IMAGES).select("item_id", "sha256", "image")
+    parts = max(1, min(int(spark.sparkContext.defaultParallelism), -(-images.count() // batch_size)))
+    images = images.repartition(parts)
+    t0 = time.perf_counter()
+    images.select("item_id", F.length("image").alias("n")).write.format("noop").mode("overwrite").save()
+    read_s = time.perf_counter() - t0
+    udf = embedding_udf(str(root / "models" / "bench"), top_n, batch_size)
+    t0 = time.perf_counter()
+    images.select("item_id", udf("image").alias("r")).select("item_id", "r.*").write.format("noop") \
+        .mode("overwrite").save()
+    return {"spark_read_s": round(read_s, 2), "spark_udf_pass_s": round(time.perf_counter() - t0, 2)}
+
+
 def gpu_bare(batch_size: int, iters: int) -> dict[str, float]:
     import torch
     import torchvision
@@ -119,9 +162,11 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2, help="local[W]: concurrent tasks (1 torch thread each)")
     ap.add_argument("--top-n", type=int, default=10)
+    ap.add_argument("--profile", action="store_true", help="also time the job's parts alone (see above)")
     ap.add_argument("--gpu-bare", action="store_true", help="only: bare ResNet-50 bf16 224 px on CUDA")
     ap.add_argument("--json", default="", help="also write the results here")
     args = ap.parse_args()
+    load_start = round(os.getloadavg()[0], 2)
     if args.gpu_bare:
         res = {str(b): gpu_bare(b, 50) for b in (128, 256)}
         print(json.dumps(res, indent=2))
@@ -149,7 +194,16 @@ def main() -> int:
         rss.stop.set()
         rss.join()
         job_ips = counts.embedded / job_s
+        parts = spark_parts(spark, root, args.batch_size, args.top_n) if args.profile else {}
         bare_ips = bare_forward(root, args.images, args.batch_size, args.workers, args.top_n)
+        if args.profile:
+            core_ips = core_from_bytes(root, args.batch_size, args.workers, args.top_n)
+            n = counts.embedded
+            parts.update({"job_s": round(job_s, 2), "core_in_process_s": round(n / core_ips, 2),
+                          "bare_forward_s": round(n / bare_ips, 2),
+                          "writing_s (job - udf pass)": round(job_s - parts["spark_udf_pass_s"], 2),
+                          "spark_and_arrow_s (udf pass - core)": round(parts["spark_udf_pass_s"] - n / core_ips, 2),
+                          "decode_transform_s (core - bare)": round(n / core_ips - n / bare_ips, 2)})
     spark.stop()
     res = {
         "images": counts.embedded,
@@ -162,7 +216,11 @@ def main() -> int:
         "bare_forward_images_per_s": round(bare_ips, 1),
         "ratio_job_over_bare": round(job_ips / bare_ips, 3),
         "peak_rss_mib": {k: round(v / 2**20) for k, v in rss.peak.items()},
+        "load_avg_1m_start": load_start,
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
+    if args.profile:
+        res["profile_s"] = parts
     print(json.dumps(res, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
