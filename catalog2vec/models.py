@@ -30,11 +30,13 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from catalog2vec import layout, names, storage, tracking
-from catalog2vec.errors import MissingInput
+from catalog2vec.errors import InvalidInput, MissingInput
 
 if TYPE_CHECKING:
     from catalog2vec.tracking import Registry
@@ -49,17 +51,74 @@ class ModelNotFoundError(MissingInput):
     """No published model matches the requested version (or ``latest`` names nothing)."""
 
 
-def models_root(lakehouse: str | os.PathLike[str]) -> str:
-    return layout.models_dir(lakehouse)
+# the keys a card must hold to rebuild its network (cards of every format so far hold them)
+CARD_REQUIRED = ("arch", "loss", "embedding_dim", "num_words", "image_size", "vocab_version")
 
 
-def model_dir(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+@dataclass(frozen=True)
+class ModelCard:
+    """A vision model card (``model_card.json``) as typed fields, read once by one rule.
+
+    The JSON on disk is unchanged: :meth:`from_dict` reads the typed fields and keeps the whole
+    mapping in ``data``, so :meth:`to_dict` gives back every key as written — unknown keys (a newer
+    writer's, e.g. ``attribute_heads``) included. Optional keys take the defaults every reader used:
+    ``head`` ``linear``, ``projected`` false, ``dropout`` 0.
+
+    >>> card = ModelCard.from_dict({"arch": "resnet18", "loss": "bce", "embedding_dim": 64,
+    ...                             "num_words": 10, "image_size": 64, "vocab_version": "v1", "new_key": 1})
+    >>> (card.arch, card.embed_dim, card.dropout, card.to_dict()["new_key"])
+    ('resnet18', 0, 0.0, 1)
+    """
+
+    arch: str
+    loss: str
+    embedding_dim: int
+    num_words: int
+    image_size: int
+    vocab_version: str
+    head: str = "linear"
+    projected: bool = False
+    dropout: float = 0.0
+    model_version: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, card: Mapping[str, Any], where: str = "model card") -> ModelCard:
+        """Typed view of a card mapping; :class:`InvalidInput` naming ``where`` when a required key
+        is missing or a value has the wrong type."""
+        missing = [k for k in CARD_REQUIRED if k not in card]
+        if missing:
+            raise InvalidInput(f"{where} lacks {missing[0]!r}")
+        try:
+            return cls(arch=str(card["arch"]), loss=str(card["loss"]), embedding_dim=int(card["embedding_dim"]),
+                       num_words=int(card["num_words"]), image_size=int(card["image_size"]),
+                       vocab_version=str(card["vocab_version"]), head=str(card.get("head") or "linear"),
+                       projected=bool(card.get("projected", False)), dropout=float(card.get("dropout") or 0.0),
+                       model_version=str(card.get("model_version") or ""), data=dict(card))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{where}: {exc}") from exc
+
+    @property
+    def embed_dim(self) -> int:
+        """The projection size the network is built with (0: no projection, the pooled feature)."""
+        return self.embedding_dim if self.projected else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as written (every key, unknown ones included)."""
+        return dict(self.data)
+
+
+def models_root(root: str | os.PathLike[str]) -> str:
+    return layout.models_dir(root)
+
+
+def model_dir(root: str | os.PathLike[str], model_version: str) -> str:
     """``<lakehouse>/models/<model_version>`` (:func:`catalog2vec.layout.model_dir`)."""
-    return layout.model_dir(lakehouse, model_version)
+    return layout.model_dir(root, model_version)
 
 
-def card_path(lakehouse: str | os.PathLike[str], model_version: str) -> str:
-    return storage.join(model_dir(lakehouse, model_version), CARD_FILE)
+def card_path(root: str | os.PathLike[str], model_version: str) -> str:
+    return storage.join(model_dir(root, model_version), CARD_FILE)
 
 
 def derive_version(explicit: str | None, arch: str, loss: str, vocab_version: str, config_digest: str) -> str:
@@ -74,17 +133,17 @@ def derive_version(explicit: str | None, arch: str, loss: str, vocab_version: st
     return f"{arch}-{loss}-{vocab_version[:8]}-{config_digest[:8]}"
 
 
-def list_versions(lakehouse: str | os.PathLike[str]) -> list[str]:
+def list_versions(root: str | os.PathLike[str]) -> list[str]:
     """Published versions (those with a model card), sorted by name."""
-    root = models_root(lakehouse)
+    directory = models_root(root)
     return [
-        name for name in storage.listdir(root)
-        if name not in RESERVED and not name.startswith((".", "_")) and storage.exists(storage.join(root, name, CARD_FILE))
+        name for name in storage.listdir(directory)
+        if name not in RESERVED and not name.startswith((".", "_")) and storage.exists(storage.join(directory, name, CARD_FILE))
     ]
 
 
-def read_card(lakehouse: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
-    path = card_path(lakehouse, model_version)
+def read_card(root: str | os.PathLike[str], model_version: str) -> dict[str, Any]:
+    path = card_path(root, model_version)
     try:
         card = storage.read_json(path)
     except FileNotFoundError as exc:
@@ -96,69 +155,74 @@ def read_card(lakehouse: str | os.PathLike[str], model_version: str) -> dict[str
     return card
 
 
-def read_latest(lakehouse: str | os.PathLike[str]) -> str:
+def read_model_card(root: str | os.PathLike[str], model_version: str) -> ModelCard:
+    """:func:`read_card` as a typed :class:`ModelCard` (:class:`InvalidInput` when it cannot rebuild a model)."""
+    return ModelCard.from_dict(read_card(root, model_version), card_path(root, model_version))
+
+
+def read_latest(root: str | os.PathLike[str]) -> str:
     """The name in ``models/LATEST`` (``""`` when the file does not exist)."""
-    path = layout.latest_file(lakehouse)
+    path = layout.latest_file(root)
     try:
         return storage.read_text(path).strip()
     except FileNotFoundError:
         return ""
 
 
-def trained_at(lakehouse: str | os.PathLike[str], model_version: str) -> datetime:
+def trained_at(root: str | os.PathLike[str], model_version: str) -> datetime:
     """When a published version was trained: its card's ``created_at`` (ISO 8601; naive = UTC),
     else the card object's modification time."""
     try:
-        created = read_card(lakehouse, model_version).get("created_at")
+        created = read_card(root, model_version).get("created_at")
         if isinstance(created, str) and created:
             when = datetime.fromisoformat(created.replace("Z", "+00:00"))
             return when if when.tzinfo else when.replace(tzinfo=UTC)
     except ValueError:
         pass
-    return datetime.fromtimestamp(storage.modified(card_path(lakehouse, model_version)), tz=UTC)
+    return datetime.fromtimestamp(storage.modified(card_path(root, model_version)), tz=UTC)
 
 
-def newest_trained_at(lakehouse: str | os.PathLike[str]) -> datetime | None:
+def newest_trained_at(root: str | os.PathLike[str]) -> datetime | None:
     """:func:`trained_at` of the most recently trained published version (``None``: no model)."""
-    versions = list_versions(lakehouse)
-    return max((trained_at(lakehouse, v) for v in versions), default=None)
+    versions = list_versions(root)
+    return max((trained_at(root, v) for v in versions), default=None)
 
 
-def newest_version(lakehouse: str | os.PathLike[str]) -> str:
+def newest_version(root: str | os.PathLike[str]) -> str:
     """The most recently trained published version (:func:`trained_at`, ties: the name) — the
     candidate a training run just published. Raises :class:`ModelNotFoundError` without any."""
-    versions = list_versions(lakehouse)
+    versions = list_versions(root)
     if not versions:
-        raise ModelNotFoundError(f"no trained model under {models_root(lakehouse)} (run jobs/train.py first)")
-    return max(versions, key=lambda v: (trained_at(lakehouse, v), v))
+        raise ModelNotFoundError(f"no trained model under {models_root(root)} (run jobs/train.py first)")
+    return max(versions, key=lambda v: (trained_at(root, v), v))
 
 
-def resolve(lakehouse: str | os.PathLike[str], requested: str | None = "latest", registry: Registry | None = None) -> str:
+def resolve(root: str | os.PathLike[str], requested: str | None = "latest", registry: Registry | None = None) -> str:
     """``latest`` / ``""`` / ``None`` → the version in ``models/LATEST`` (else the newest card);
     an MLflow alias (:func:`resolve_alias`) → the version registered under it; any other name is
     returned after checking it is published. Raises :class:`ModelNotFoundError`."""
     name = (requested or "latest").strip()
-    versions = list_versions(lakehouse)
-    root = models_root(lakehouse)
+    versions = list_versions(root)
+    directory = models_root(root)
     if name != "latest" and name not in versions:
         aliased = resolve_alias(name, registry)
         if aliased is not None:
             if aliased not in versions:
                 raise ModelNotFoundError(
-                    f"MLflow alias {name!r} names catalog2vec model {aliased!r}, which is not published under {root}"
+                    f"MLflow alias {name!r} names catalog2vec model {aliased!r}, which is not published under {directory}"
                 )
             return aliased
     if name == "latest":
-        name = read_latest(lakehouse)
+        name = read_latest(root)
         if not name:
-            name = newest_version(lakehouse)
+            name = newest_version(root)
         elif name not in versions:
             raise ModelNotFoundError(
-                f"{layout.latest_file(lakehouse)} names {name!r}, which has no model card; available: {versions or 'none'}"
+                f"{layout.latest_file(root)} names {name!r}, which has no model card; available: {versions or 'none'}"
             )
     if name not in versions:
         raise ModelNotFoundError(
-            f"unknown model_version {name!r}: no {storage.join(root, name, CARD_FILE)}; available: {versions or 'none'}"
+            f"unknown model_version {name!r}: no {storage.join(directory, name, CARD_FILE)}; available: {versions or 'none'}"
         )
     return name
 
@@ -210,10 +274,10 @@ def ctr_model_dir(root: str | os.PathLike[str], ctr_version: str) -> str:
 
 def list_ctr_versions(root: str | os.PathLike[str]) -> list[str]:
     """Published CTR model versions (those with a card under ``models/ctr/``), sorted by name."""
-    base = layout.ctr_models_dir(root)
+    directory = layout.ctr_models_dir(root)
     return sorted(
-        name for name in storage.listdir(base)
-        if names.is_name(name) and storage.exists(storage.join(base, name, CARD_FILE))
+        name for name in storage.listdir(directory)
+        if names.is_name(name) and storage.exists(storage.join(directory, name, CARD_FILE))
     )
 
 
@@ -237,17 +301,18 @@ def read_ctr_card(root: str | os.PathLike[str], ctr_version: str) -> dict[str, A
     return card
 
 
-def publish_latest(lakehouse: str | os.PathLike[str], model_version: str) -> str:
+def publish_latest(root: str | os.PathLike[str], model_version: str) -> str:
     """Point ``models/LATEST`` at a published version (one atomic object write). Called only by
     the promotion step (:func:`catalog2vec.evaluation.gate.promote`)."""
-    if model_version not in list_versions(lakehouse):
+    if model_version not in list_versions(root):
         raise ModelNotFoundError(f"cannot publish {model_version!r} as LATEST: it has no model card")
-    return storage.publish(layout.latest_file(lakehouse), model_version + "\n")
+    return storage.publish(layout.latest_file(root), model_version + "\n")
 
 
 __all__ = [
     "CARD_FILE",
     "LATEST_FILE",
+    "ModelCard",
     "ModelNotFoundError",
     "card_path",
     "ctr_model_dir",
@@ -265,6 +330,7 @@ __all__ = [
     "read_card",
     "read_ctr_card",
     "read_latest",
+    "read_model_card",
     "resolve",
     "resolve_alias",
     "save_torch",

@@ -85,11 +85,11 @@ def assign_split(df: DataFrame, c1: int, c2: int) -> DataFrame:
     )
 
 
-def tag_features(spark: SparkSession, lakehouse: str, model_version: str, top_tags: int) -> DataFrame:
+def tag_features(spark: SparkSession, root: str, model_version: str, top_tags: int) -> DataFrame:
     """item_id → map(tag:<word> → probability) of the item's top-ranked tags."""
     from pyspark.sql import functions as F
 
-    tags = read_table(spark, lakehouse, gold.ITEM_TAGS).where(F.col("model_version") == model_version)
+    tags = read_table(spark, root, gold.ITEM_TAGS).where(F.col("model_version") == model_version)
     tags = tags.where(F.col("rank") <= top_tags)
     return tags.groupBy("item_id").agg(
         F.map_from_entries(
@@ -119,7 +119,7 @@ def projection_udf(
 
 
 def embedding_pca(
-    spark: SparkSession, lakehouse: str, model_version: str, train_items: DataFrame, k: int, seed: int, max_fit: int
+    spark: SparkSession, root: str, model_version: str, train_items: DataFrame, k: int, seed: int, max_fit: int
 ) -> tuple[DataFrame, dict[str, Any]]:
     """item_id → map(emb_pca_i → value) for every item with an embedding, as a Spark DataFrame.
 
@@ -132,7 +132,7 @@ def embedding_pca(
     if max_fit < 2:
         raise InvalidInput(f"ctr.pca_sample must be at least 2, got {max_fit}")
     emb = (
-        read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
+        read_table(spark, root, gold.ITEM_EMBEDDINGS)
         .where((F.col("model_version") == model_version) & F.col("embedding").isNotNull())
         .select("item_id", "embedding")
     )

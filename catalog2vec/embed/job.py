@@ -63,11 +63,11 @@ class EmbedCounts(JobCounts):
 # --------------------------------------------------------------------------- model resolution
 
 
-def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> LoadedModel:
+def open_model(root: str | os.PathLike[str], model_version: str) -> LoadedModel:
     """Load ``<lakehouse>/models/<model_version>`` (CPU) and check it is self-consistent."""
     from catalog2vec.vision.model import load_model_dir
 
-    path = models.model_dir(lakehouse, model_version)
+    path = models.model_dir(root, model_version)
     try:
         loaded = load_model_dir(path)
     except (FileNotFoundError, ValueError) as exc:
@@ -85,15 +85,15 @@ def open_model(lakehouse: str | os.PathLike[str], model_version: str) -> LoadedM
     return loaded
 
 
-def check_vocabulary(spark: SparkSession, lakehouse: str | os.PathLike[str], loaded: LoadedModel, model_version: str) -> None:
+def check_vocabulary(spark: SparkSession, root: str | os.PathLike[str], loaded: LoadedModel, model_version: str) -> None:
     """When ``silver/vocab`` holds the model's vocab_version, its tokens must equal the model's
     (same token at every index); a version absent from silver/vocab is only logged."""
     from pyspark.sql import functions as F
 
-    if not table_exists(lakehouse, silver.VOCAB):
+    if not table_exists(root, silver.VOCAB):
         return
     rows = (
-        read_table(spark, lakehouse, silver.VOCAB)
+        read_table(spark, root, silver.VOCAB)
         .where(F.col("vocab_version") == loaded.vocab_version)
         .select("index", "token")
         .collect()
@@ -115,15 +115,15 @@ def check_vocabulary(spark: SparkSession, lakehouse: str | os.PathLike[str], loa
 # --------------------------------------------------------------------------- selection
 
 
-def pending_images(spark: SparkSession, lakehouse: str | os.PathLike[str], model_version: str, full: bool) -> DataFrame:
+def pending_images(spark: SparkSession, root: str | os.PathLike[str], model_version: str, full: bool) -> DataFrame:
     """``silver/images`` rows (item_id, sha256, image) that still need an embedding for this version."""
     from pyspark.sql import functions as F
 
-    images = read_table(spark, lakehouse, silver.IMAGES).select("item_id", "sha256", "image")
-    if full or not table_exists(lakehouse, gold.ITEM_EMBEDDINGS):
+    images = read_table(spark, root, silver.IMAGES).select("item_id", "sha256", "image")
+    if full or not table_exists(root, gold.ITEM_EMBEDDINGS):
         return images
     done = (
-        read_table(spark, lakehouse, gold.ITEM_EMBEDDINGS)
+        read_table(spark, root, gold.ITEM_EMBEDDINGS)
         .where(F.col("model_version") == model_version)
         .select("item_id", "sha256")
     )
@@ -149,7 +149,7 @@ class _Commits:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: DataFrame, items: DataFrame) -> None:
+def _merge_tags(spark: SparkSession, root: str | os.PathLike[str], tags: DataFrame, items: DataFrame) -> None:
     """MERGE the new top-N tags of ``items`` (model_version, item_id) and delete the item's old tags
     that are no longer in its top N (a recomputed item never keeps stale rows)."""
     from delta.tables import DeltaTable
@@ -157,9 +157,9 @@ def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: Da
 
     spec = gold.ITEM_TAGS
     tags = conform(tags, spec)
-    path = ensure_table(spark, lakehouse, spec)
+    path = ensure_table(spark, root, spec)
     key = list(spec.key)
-    existing = read_table(spark, lakehouse, spec).select(*key).join(items, ["model_version", "item_id"], "left_semi")
+    existing = read_table(spark, root, spec).select(*key).join(items, ["model_version", "item_id"], "left_semi")
     stale = (
         existing.join(tags.select(*key), key, "left_anti")
         .withColumn("probability", F.lit(0.0).cast("float"))
@@ -183,7 +183,7 @@ def _merge_tags(spark: SparkSession, lakehouse: str | os.PathLike[str], tags: Da
     )
 
 
-def _first_write(spark: SparkSession, lakehouse: str | os.PathLike[str], spec: Any, model_version: str) -> bool:
+def _first_write(spark: SparkSession, root: str | os.PathLike[str], spec: Any, model_version: str) -> bool:
     """True when ``spec``'s table holds no row of ``model_version`` (one partition-pruned probe). The
     write of such a version can append instead of MERGE: no key of the source can match a row (the
     source is unique on the key: one row per item, distinct tags per item), so the table ends the
@@ -191,9 +191,9 @@ def _first_write(spark: SparkSession, lakehouse: str | os.PathLike[str], spec: A
     embedding commit resumes with a MERGE of the tags and an append of the embeddings."""
     from pyspark.sql import functions as F
 
-    if not table_exists(lakehouse, spec):
+    if not table_exists(root, spec):
         return True
-    rows = read_table(spark, lakehouse, spec).where(F.col("model_version") == model_version)
+    rows = read_table(spark, root, spec).where(F.col("model_version") == model_version)
     return not rows.limit(1).collect()
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from catalog2vec import models
+
 
 def linear_probe(
     train_x: np.ndarray,
@@ -94,17 +96,11 @@ def color_histograms(images: Sequence[bytes], bins: int = 8) -> np.ndarray:
 
 
 def random_weights_model(card: dict[str, Any], seed: int = 0) -> Any:
-    """The trained model's architecture (same arch, projection, head size) at random init."""
+    """The trained model's architecture (same card, :func:`~catalog2vec.vision.model.build_model_from_card`)
+    at random init."""
     import torch
 
-    from catalog2vec.vision.model import build_model
+    from catalog2vec.vision.model import build_model_from_card
 
     torch.manual_seed(seed)
-    model = build_model(
-        card["arch"],
-        int(card["num_words"]),
-        embed_dim=int(card["embedding_dim"]) if card.get("projected") else 0,
-        loss=str(card.get("loss", "softmax")),
-        head=str(card.get("head", "linear")),
-    )
-    return model.eval()
+    return build_model_from_card(models.ModelCard.from_dict(card)).eval()

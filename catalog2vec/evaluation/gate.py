@@ -73,9 +73,9 @@ class Decision:
         return asdict(self)
 
 
-def decision_path(lakehouse: str | os.PathLike[str], candidate: str) -> str:
+def decision_path(root: str | os.PathLike[str], candidate: str) -> str:
     """``<lakehouse>/reports/<candidate>/promotion.json``."""
-    return storage.join(layout.report_dir(lakehouse, candidate), DECISION_FILE)
+    return storage.join(layout.report_dir(root, candidate), DECISION_FILE)
 
 
 def heldout_items(spark: SparkSession, cfg: Config, vocab_version: str) -> pd.DataFrame:

@@ -67,12 +67,12 @@ class ImagePolicy:
                                  f"ingest.image_schemes {list(self.schemes)}")
 
     @classmethod
-    def from_config(cls, ingest: IngestSection, lakehouse: str) -> ImagePolicy:
+    def from_config(cls, ingest: IngestSection, root: str) -> ImagePolicy:
         """``[ingest]`` image_roots / image_schemes / image_prefixes; image_schemes unset = the
         lakehouse's object-store scheme when the lakehouse is on an object store, else none."""
         schemes = ingest.image_schemes
         if schemes is None:
-            sch = storage.scheme(lakehouse)
+            sch = storage.scheme(root)
             schemes = [sch] if sch in _STORE_FAMILY else []
         return cls(roots=tuple(storage.normalize(r) for r in ingest.image_roots), schemes=tuple(schemes),
                    prefixes=tuple(p.rstrip("/") for p in ingest.image_prefixes))

@@ -12,7 +12,8 @@ by :mod:`catalog2vec.lakehouse.sql_examples`), filled in for Spark SQL or DuckDB
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,17 +50,36 @@ def latest_embedded_model_version(root: str | os.PathLike[str]) -> str:
     return version
 
 
-def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[list[str], np.ndarray]:
-    """(item_ids sorted, L2-normalised embeddings (n, D) float32) of one model version."""
-    table = read_arrow(root, "gold.item_embeddings", columns=["item_id", "embedding"],
-                       filters=[("model_version", "=", model_version)]).sort_by("item_id")
+def load_embeddings(
+    root: str | os.PathLike[str], model_version: str, item_ids: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """The one Arrow reader of ``gold.item_embeddings`` (no JVM): (item_ids sorted, float32 (n, D)
+    matrix, as stored) of one model version, optionally only ``item_ids``. :class:`InvalidInput`
+    when the version has no rows or the rows have different dimensions. Spark jobs read through
+    :func:`catalog2vec.retrieval.inputs.embedding_frames`, which also quarantines invalid rows."""
+    import pyarrow.compute as pc
+
+    filters: list[tuple[str, str, Any]] = [("model_version", "=", model_version)]
+    if item_ids is not None:
+        filters.append(("item_id", "in", list(item_ids)))
+    table = read_arrow(root, "gold.item_embeddings", columns=["item_id", "embedding"], filters=filters)
     if table.num_rows == 0:
-        raise InvalidInput(f"no embeddings for model_version {model_version!r} in {root}")
+        raise InvalidInput(f"gold.item_embeddings has no rows for model_version {model_version!r} under {root}")
+    table = table.sort_by("item_id")
     flat = table.column("embedding").combine_chunks()
-    dim = len(flat[0])
-    mat = np.asarray(flat.flatten(), dtype=np.float32).reshape(table.num_rows, dim)
+    dims = sorted({int(d) for d in pc.unique(pc.list_value_length(flat)).to_pylist() if d is not None})
+    if len(dims) != 1 or flat.null_count:
+        raise InvalidInput(f"embeddings have different dimensions: {dims[:5]}")
+    mat = np.asarray(flat.flatten(), dtype=np.float32).reshape(table.num_rows, dims[0])
+    return [str(x) for x in table.column("item_id").to_pylist()], mat
+
+
+def embedding_matrix(root: str | os.PathLike[str], model_version: str) -> tuple[list[str], np.ndarray]:
+    """(item_ids sorted, L2-normalised embeddings (n, D) float32) of one model version
+    (:func:`load_embeddings`, normalised)."""
+    ids, mat = load_embeddings(root, model_version)
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    return [str(x) for x in table.column("item_id").to_pylist()], mat / np.maximum(norms, 1e-12)
+    return ids, mat / np.maximum(norms, 1e-12)
 
 
 def nearest_neighbours(root: str | os.PathLike[str], item_id: str, model_version: str, k: int = 10) -> pd.DataFrame:
@@ -88,6 +108,7 @@ def top_tags(root: str | os.PathLike[str], item_id: str, model_version: str) -> 
 __all__ = [
     "embedding_matrix",
     "latest_embedded_model_version",
+    "load_embeddings",
     "model_versions",
     "nearest_neighbours",
     "query",

@@ -198,7 +198,7 @@ def _same_location(a: str, b: str) -> bool:
 
 def register_tables(
     spark: SparkSession,
-    lakehouse: str | os.PathLike[str],
+    root: str | os.PathLike[str],
     prefix: str = "catalog2vec",
     catalog: str = "",
     specs: Iterable[TableSpec] | None = None,
@@ -214,13 +214,13 @@ def register_tables(
     from catalog2vec.schemas import TABLES
 
     chosen = list(specs) if specs is not None else list(TABLES.values())
-    latest = model_version or models.read_latest(lakehouse) or None
+    latest = model_version or models.read_latest(root) or None
     tables: dict[str, str] = {}
     views: dict[str, str] = {}
     comments = 0
     made_dbs: set[str] = set()
     for spec in chosen:
-        if not table_exists(lakehouse, spec):
+        if not table_exists(root, spec):
             continue
         db = database_name(spec.layer, prefix, catalog)
         if db not in made_dbs:
@@ -228,7 +228,7 @@ def register_tables(
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} COMMENT {names.spark_literal(doc)}")
             made_dbs.add(db)
         name = f"{db}.`{spec.name}`"
-        path = table_path(lakehouse, spec)
+        path = table_path(root, spec)
         if spark.catalog.tableExists(name.replace("`", "")):
             where = _location(spark, name)
             if not _same_location(where, path):
@@ -246,7 +246,7 @@ def register_tables(
             )
             views[f"{spec.qualified_name}_latest"] = view.replace("`", "")
     if not latest:
-        log.warning("no models/LATEST under %s: no *_latest views (train a model first)", lakehouse)
+        log.warning("no models/LATEST under %s: no *_latest views (train a model first)", root)
     return Registration(tables=tables, views=views, latest_model_version=latest, comments_updated=comments)
 
 

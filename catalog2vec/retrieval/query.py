@@ -54,14 +54,14 @@ def embed_images(
 
 
 def embed_image_file(
-    lakehouse: str | os.PathLike[str], model_version: str, path: str | os.PathLike[str]
+    root: str | os.PathLike[str], model_version: str, path: str | os.PathLike[str]
 ) -> np.ndarray:
     """Embed one image file with ``<lakehouse>/models/<model_version>`` -> (D,) float32."""
     from catalog2vec.vision.model import load_model_dir
 
     if not storage.isfile(path):
         raise MissingInput(f"query image not found: {path}")
-    loaded = load_model_dir(models.model_dir(lakehouse, model_version))
+    loaded = load_model_dir(models.model_dir(root, model_version))
     return embed_images(loaded.model, loaded.image_size, [storage.read_bytes(path)])[0]
 
 

@@ -186,13 +186,13 @@ async def warm_up(app: ASGIApp, host: str = "127.0.0.1") -> None:
         log.warning("browser warm-up requests answered %s (home page, upload)", statuses)
 
 
-def serve(lakehouse: str, host: str = "127.0.0.1", port: int = 8000, model_version: str = "latest",
+def serve(root: str, host: str = "127.0.0.1", port: int = 8000, model_version: str = "latest",
           k: int = 12, index_kind: str = "flat", images: ImagesSection | None = None,
           extra_hosts: Sequence[str] = (), rebuild_index: bool = False) -> None:
     """Load the browser for ``lakehouse`` and serve it with uvicorn until interrupted."""
     import uvicorn
 
-    browser = NeighbourBrowser(lakehouse, model_version, k=k, index_kind=index_kind, images=images,
+    browser = NeighbourBrowser(root, model_version, k=k, index_kind=index_kind, images=images,
                                rebuild_index=rebuild_index)
     hosts = allowed_hosts(host, extra_hosts)
     app = create_app(browser, hosts)

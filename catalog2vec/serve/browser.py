@@ -90,7 +90,7 @@ class NeighbourBrowser:
 
     def __init__(
         self,
-        lakehouse: str | os.PathLike[str],
+        root: str | os.PathLike[str],
         model_version: str = "latest",
         k: int = 12,
         index_kind: str = "flat",
@@ -103,7 +103,7 @@ class NeighbourBrowser:
 
         if k < 1:
             raise BrowserError(f"k must be >= 1, got {k}")
-        self.lakehouse = str(lakehouse)
+        self.lakehouse = str(root)
         self.model_version = models.resolve(self.lakehouse, model_version)
         self.k = int(k)
         self.images_config = images or ImagesSection()
@@ -248,24 +248,24 @@ class NeighbourBrowser:
             return {i: self._images[i] for i in item_ids if i in self._images}
 
 
-def _catalog(lakehouse: str) -> dict[str, dict[str, str]]:
+def _catalog(root: str) -> dict[str, dict[str, str]]:
     """item_id -> {title, category, brand, color, gender} from bronze.catalog_items (empty if absent)."""
-    if not table_exists(lakehouse, bronze.CATALOG_ITEMS):
+    if not table_exists(root, bronze.CATALOG_ITEMS):
         return {}
     cols = [c for c in ("item_id", "title", "category", "brand", "color", "gender")
             if c in bronze.CATALOG_ITEMS.column_names]
-    t = read_arrow(lakehouse, bronze.CATALOG_ITEMS, columns=cols).to_pydict()
+    t = read_arrow(root, bronze.CATALOG_ITEMS, columns=cols).to_pydict()
     return {
         str(iid): {c: str(t[c][j] or "") for c in cols if c != "item_id"} for j, iid in enumerate(t["item_id"])
     }
 
 
-def _tags(lakehouse: str, model_version: str) -> dict[str, list[Tag]]:
+def _tags(root: str, model_version: str) -> dict[str, list[Tag]]:
     import pyarrow.compute as pc
 
-    if not table_exists(lakehouse, gold.ITEM_TAGS):
+    if not table_exists(root, gold.ITEM_TAGS):
         return {}
-    t = read_arrow(lakehouse, gold.ITEM_TAGS, columns=["model_version", "item_id", "tag", "probability", "rank"])
+    t = read_arrow(root, gold.ITEM_TAGS, columns=["model_version", "item_id", "tag", "probability", "rank"])
     t = t.filter(pc.equal(t["model_version"], model_version)).sort_by([("item_id", "ascending"), ("rank", "ascending")])
     out: dict[str, list[Tag]] = {}
     d = t.to_pydict()
@@ -274,18 +274,18 @@ def _tags(lakehouse: str, model_version: str) -> dict[str, list[Tag]]:
     return out
 
 
-def _clusters(lakehouse: str, model_version: str) -> tuple[dict[int, Cluster], dict[str, tuple[int, float]]]:
+def _clusters(root: str, model_version: str) -> tuple[dict[int, Cluster], dict[str, tuple[int, float]]]:
     import pyarrow.compute as pc
 
     clusters: dict[int, Cluster] = {}
     members: dict[str, tuple[int, float]] = {}
-    if table_exists(lakehouse, analysis.CLUSTERS):
-        t = read_arrow(lakehouse, analysis.CLUSTERS, columns=["model_version", "cluster", "size", "prototypes"])
+    if table_exists(root, analysis.CLUSTERS):
+        t = read_arrow(root, analysis.CLUSTERS, columns=["model_version", "cluster", "size", "prototypes"])
         d = t.filter(pc.equal(t["model_version"], model_version)).to_pydict()
         for c, size, protos in zip(d["cluster"], d["size"], d["prototypes"], strict=True):
             clusters[int(c)] = Cluster(int(c), int(size), [str(p) for p in protos or []])
-    if table_exists(lakehouse, analysis.ITEM_CLUSTERS):
-        t = read_arrow(lakehouse, analysis.ITEM_CLUSTERS, columns=["model_version", "item_id", "cluster", "distance"])
+    if table_exists(root, analysis.ITEM_CLUSTERS):
+        t = read_arrow(root, analysis.ITEM_CLUSTERS, columns=["model_version", "item_id", "cluster", "distance"])
         d = t.filter(pc.equal(t["model_version"], model_version)).to_pydict()
         members = {
             str(i): (int(c), float(dist)) for i, c, dist in zip(d["item_id"], d["cluster"], d["distance"], strict=True)

@@ -104,21 +104,21 @@ def write_vocab_parquet(entries: Sequence[VocabEntry], directory: str, manifest:
 
 
 def write_vocab_files(
-    entries: Sequence[VocabEntry], lakehouse: str, manifest: dict[str, Any] | None = None
+    entries: Sequence[VocabEntry], root: str, manifest: dict[str, Any] | None = None
 ) -> str:
     """Lakehouse copy: ``<lakehouse>/vocab/<vocab_version>/vocab.parquet``, then (the marker) the
     pointer file ``<lakehouse>/vocab/CURRENT`` (one line: the vocab_version build_labels uses)."""
     if not entries:
         raise ValueError("cannot write an empty vocabulary")
     version = entries[0].vocab_version
-    path = write_vocab_parquet(entries, layout.vocab_dir(lakehouse, version), manifest)
-    storage.publish(layout.vocab_current_file(lakehouse), version + "\n")
+    path = write_vocab_parquet(entries, layout.vocab_dir(root, version), manifest)
+    storage.publish(layout.vocab_current_file(root), version + "\n")
     return path
 
 
-def current_vocab_version(lakehouse: str) -> str:
+def current_vocab_version(root: str) -> str:
     """The vocab_version recorded in ``<lakehouse>/vocab/CURRENT`` by the last build_vocab."""
-    pointer = layout.vocab_current_file(lakehouse)
+    pointer = layout.vocab_current_file(root)
     try:
         version = storage.read_text(pointer).strip()
     except FileNotFoundError as exc:

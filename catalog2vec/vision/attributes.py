@@ -89,16 +89,16 @@ def build_targets(values: dict[str, dict[str, dict[str, Any]]], split_ids: dict[
     return AttributeTargets(list(fields), classes, targets)
 
 
-def load_attribute_targets(lakehouse: str, split_ids: dict[str, list[str]], fields: list[str],
+def load_attribute_targets(root: str, split_ids: dict[str, list[str]], fields: list[str],
                            min_count: int) -> AttributeTargets:
     """Read ``item_id`` and ``fields`` from ``bronze/catalog_items`` (delta-rs, no JVM) and build
     the targets of the items of ``split_ids``."""
     from catalog2vec.lakehouse import read_arrow, table_exists
     from catalog2vec.schemas import bronze
 
-    if not table_exists(lakehouse, bronze.CATALOG_ITEMS):
-        raise MissingInput(f"attribute heads need bronze/catalog_items under {lakehouse}; run jobs/ingest_catalog.py")
-    tbl = read_arrow(lakehouse, bronze.CATALOG_ITEMS, columns=["item_id", *fields])
+    if not table_exists(root, bronze.CATALOG_ITEMS):
+        raise MissingInput(f"attribute heads need bronze/catalog_items under {root}; run jobs/ingest_catalog.py")
+    tbl = read_arrow(root, bronze.CATALOG_ITEMS, columns=["item_id", *fields])
     ids = tbl.column("item_id").to_pylist()
     values = {f: dict(zip(ids, tbl.column(f).to_pylist(), strict=True)) for f in fields}
     return build_targets(values, split_ids, fields, min_count)

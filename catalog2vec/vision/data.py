@@ -59,23 +59,23 @@ class DataIndex:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def latest_vocab_version(lakehouse: str) -> str:
+def latest_vocab_version(root: str) -> str:
     """The current vocabulary: ``<lakehouse>/vocab/CURRENT`` written by build_vocab, or, where
     there is no pointer, the vocab_version of the most recent write to ``silver/vocab``."""
     from catalog2vec.text.vocab import current_vocab_version
 
     try:
-        return current_vocab_version(lakehouse)
+        return current_vocab_version(root)
     except FileNotFoundError:
         pass
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if not table_exists(lakehouse, silver.VOCAB):
-        raise MissingInput(f"no silver/vocab table under {lakehouse}; run jobs/build_vocab.py first")
-    path = table_path(lakehouse, silver.VOCAB)
-    dt = open_delta(lakehouse, silver.VOCAB)
+    if not table_exists(root, silver.VOCAB):
+        raise MissingInput(f"no silver/vocab table under {root}; run jobs/build_vocab.py first")
+    path = table_path(root, silver.VOCAB)
+    dt = open_delta(root, silver.VOCAB)
 
     actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     best: tuple[int, str] | None = None
@@ -89,14 +89,14 @@ def latest_vocab_version(lakehouse: str) -> str:
             if best is None or (mtime, v) > best:
                 best = (mtime, v)
     if best is None:
-        raise InvalidInput(f"silver/vocab under {lakehouse} is empty")
+        raise InvalidInput(f"silver/vocab under {root} is empty")
     return best[1]
 
 
-def load_vocab(lakehouse: str, vocab_version: str) -> Vocab:
+def load_vocab(root: str, vocab_version: str) -> Vocab:
     import pyarrow.compute as pc
 
-    tbl = read_arrow(lakehouse, silver.VOCAB, columns=["vocab_version", "token", "index", "count"])
+    tbl = read_arrow(root, silver.VOCAB, columns=["vocab_version", "token", "index", "count"])
     tbl = tbl.filter(pc.equal(tbl.column("vocab_version"), vocab_version)).sort_by("index")
     if tbl.num_rows == 0:
         raise InvalidInput(f"vocab_version {vocab_version!r} not found in silver/vocab")
@@ -107,7 +107,7 @@ def load_vocab(lakehouse: str, vocab_version: str) -> Vocab:
                  np.asarray(tbl.column("count").to_pylist(), dtype=np.int64))
 
 
-def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0) -> DataIndex:
+def load_index(root: str, vocab_version: str, max_label_share: float = 1.0) -> DataIndex:
     """Labels ⋈ image ids for ``vocab_version`` (no image bytes read); ids sorted per split.
 
     ``max_label_share < 1`` drops, from every item's label set, the words that label more than
@@ -117,15 +117,15 @@ def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0)
     counted in ``labelled_without_valid_labels``."""
     import pyarrow.compute as pc
 
-    vocab = load_vocab(lakehouse, vocab_version)
+    vocab = load_vocab(root, vocab_version)
     for spec, job in ((silver.ITEM_LABELS, "build_labels"), (silver.IMAGES, "ingest_images")):
-        if not table_exists(lakehouse, spec):
-            raise MissingInput(f"no {spec.qualified_name} table under {lakehouse}; run jobs/{job}.py first")
-    labels = read_arrow(lakehouse, silver.ITEM_LABELS, columns=["vocab_version", "item_id", "labels", "split"])
+        if not table_exists(root, spec):
+            raise MissingInput(f"no {spec.qualified_name} table under {root}; run jobs/{job}.py first")
+    labels = read_arrow(root, silver.ITEM_LABELS, columns=["vocab_version", "item_id", "labels", "split"])
     labels = labels.filter(pc.equal(labels.column("vocab_version"), vocab_version))
     if labels.num_rows == 0:
         raise InvalidInput(f"silver/item_labels has no rows for vocab_version {vocab_version!r}; run build_labels")
-    image_ids = set(read_arrow(lakehouse, silver.IMAGES, columns=["item_id"]).column("item_id").to_pylist())
+    image_ids = set(read_arrow(root, silver.IMAGES, columns=["item_id"]).column("item_id").to_pylist())
     rows = sorted(zip(labels.column("item_id").to_pylist(), labels.column("labels").to_pylist(),
                       labels.column("split").to_pylist(), strict=True))
     if not 0 < max_label_share <= 1:
@@ -165,13 +165,13 @@ def load_index(lakehouse: str, vocab_version: str, max_label_share: float = 1.0)
     return DataIndex(vocab, splits, counts)
 
 
-def load_image_bytes(lakehouse: str, item_ids: list[str]) -> list[bytes]:
+def load_image_bytes(root: str, item_ids: list[str]) -> list[bytes]:
     """Normalised JPEG bytes of ``item_ids`` (in that order) from ``silver/images``."""
     import pyarrow.compute as pc
 
     if not item_ids:
         return []
-    ds = open_delta(lakehouse, silver.IMAGES).to_pyarrow_dataset()
+    ds = open_delta(root, silver.IMAGES).to_pyarrow_dataset()
     tbl = ds.to_table(columns=["item_id", "image"], filter=pc.field("item_id").isin(item_ids))
     by_id = dict(zip(tbl.column("item_id").to_pylist(), tbl.column("image").to_pylist(), strict=True))
     missing = [i for i in item_ids if i not in by_id]

@@ -279,6 +279,14 @@ def card_attributes(card: Mapping[str, Any]) -> dict[str, int]:
     return {str(f): len(classes[f]) for f in fields}
 
 
+def build_model_from_card(card: models.ModelCard) -> WeakLabelNet:
+    """The network a model card describes (arch, projection, dropout, head, attribute heads), at
+    random init: the one rule that turns a card into a network (:func:`load_model_dir` then loads
+    the weights; the evaluation's random-weights baseline keeps them random)."""
+    return build_model(card.arch, card.num_words, embed_dim=card.embed_dim, dropout=card.dropout, loss=card.loss,
+                       head=card.head, attributes=card_attributes(card.data))
+
+
 def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> LoadedModel:
     """Restore a model directory written by :func:`save_model_dir` (model in eval mode)."""
     import pyarrow.parquet as pq
@@ -292,25 +300,15 @@ def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.devic
         if not storage.exists(storage.join(root, name)):
             raise MissingInput(f"{root}: missing {name} (not a complete model directory)")
     try:
-        card = storage.read_json(storage.join(root, models.CARD_FILE))
+        card = models.ModelCard.from_dict(storage.read_json(storage.join(root, models.CARD_FILE)),
+                                          f"{root}/model_card.json")
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{root}/model_card.json is not valid JSON: {exc}") from exc
-    for key in ("arch", "loss", "embedding_dim", "num_words", "image_size", "vocab_version"):
-        if key not in card:
-            raise InvalidInput(f"{root}/model_card.json lacks {key!r}")
     vocab = pq.read_table(io.BytesIO(storage.read_bytes(storage.join(root, "vocab.parquet")))).sort_by("index")
     tokens = [str(t) for t in vocab.column("token").to_pylist()]
-    if len(tokens) != int(card["num_words"]) or vocab.column("index").to_pylist() != list(range(len(tokens))):
-        raise InvalidInput(f"{root}/vocab.parquet does not hold indices 0..{int(card['num_words']) - 1}")
-    model = WeakLabelNet(
-        card["arch"],
-        int(card["num_words"]),
-        embed_dim=int(card["embedding_dim"]) if card.get("projected") else 0,
-        dropout=float(card.get("dropout", 0.0)),
-        loss=card["loss"],
-        head=str(card.get("head", "linear")),
-        attributes=card_attributes(card),
-    )
+    if len(tokens) != card.num_words or vocab.column("index").to_pylist() != list(range(len(tokens))):
+        raise InvalidInput(f"{root}/vocab.parquet does not hold indices 0..{card.num_words - 1}")
+    model = build_model_from_card(card)
     state = torch_load(storage.join(root, "model.pt"), map_location=map_location)
     if "logit_scale" not in state:  # a model saved before the cosine head existed
         state = {**state, "logit_scale": model.logit_scale.detach().clone()}
@@ -322,9 +320,9 @@ def load_model_dir(path: str | os.PathLike[str], map_location: str | torch.devic
     return LoadedModel(
         model=model,
         tokens=tokens,
-        vocab_version=str(card["vocab_version"]),
-        image_size=int(card["image_size"]),
-        card=card,
+        vocab_version=card.vocab_version,
+        image_size=card.image_size,
+        card=card.to_dict(),
     )
 
 
@@ -337,6 +335,7 @@ __all__ = [
     "WeakLabelNet",
     "atomic_torch_save",
     "build_model",
+    "build_model_from_card",
     "card_attributes",
     "load_init_weights",
     "load_model_dir",

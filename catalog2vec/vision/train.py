@@ -290,7 +290,7 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 
 @torch.no_grad()
-def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[list[int]], t: TrainSection,
+def evaluate(model: WeakLabelNet, root: str, ids: list[str], labels: list[list[int]], t: TrainSection,
              device: torch.device, use_amp: bool, world: int,
              embeddings: list[np.ndarray] | None = None,
              attributes: np.ndarray | None = None) -> dict[str, float]:
@@ -302,7 +302,7 @@ def evaluate(model: WeakLabelNet, lakehouse: str, ids: list[str], labels: list[l
     fields = list(model.attribute_heads) if attributes is not None else []
     hits = {f"{f}_{c}": 0.0 for f in fields for c in ("correct", "n")}
     if ids:
-        ds = ImageLabelDataset(load_image_bytes(lakehouse, ids), labels, t.image_size, train=False)
+        ds = ImageLabelDataset(load_image_bytes(root, ids), labels, t.image_size, train=False)
         loader = DataLoader(ds, batch_size=max(t.batch_size, 32), shuffle=False, collate_fn=collate,
                             num_workers=min(t.workers, 1))
         was_training = model.training
