@@ -65,6 +65,13 @@ def test_model_dir_rejects_path_like_versions(tmp_path: Path) -> None:
             models.model_dir(tmp_path, bad)
 
 
+def test_derive_version_is_the_one_naming_rule() -> None:
+    assert models.derive_version("", "resnet18", "bce", "1a2b3c4d9999", "5e6f7a8b0000") == "resnet18-bce-1a2b3c4d-5e6f7a8b"
+    assert models.derive_version("my-run.1", "resnet18", "bce", "v", "c") == "my-run.1"
+    with pytest.raises(ValueError, match="invalid model_version"):
+        models.derive_version("../x", "resnet18", "bce", "v", "c")
+
+
 def test_torch_save_load_roundtrip_on_memory_fs() -> None:
     import torch
 
