@@ -16,7 +16,7 @@ import sys
 
 from _common import base_parser, config_from_args, run_job
 
-from catalog2vec.ctr.simulate import SimulationParams, items_from_catalog, simulate, to_bronze
+from catalog2vec.ctr.simulate import SimulationParams, simulate_spark, to_bronze
 from catalog2vec.spark import get_spark
 
 
@@ -48,11 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             n_impressions=args.impressions, n_users=args.users, n_segments=args.segments, n_days=args.days,
             base_ctr=args.base_ctr, colour_strength=args.colour_strength, seed=args.seed,
         )
-        items = items_from_catalog(read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS))
-        pdf = simulate(items, params)
+        pdf = simulate_spark(read_table(spark, cfg.lakehouse, bronze.CATALOG_ITEMS), params)
         write_table(spark, to_bronze(spark, pdf, cfg.run_id), bronze.IMPRESSIONS, cfg.lakehouse, mode="merge")
         print(
-            f"[simulate_impressions] SYNTHETIC: {len(pdf)} impressions over {items['item_id'].nunique()} items, "
+            f"[simulate_impressions] SYNTHETIC: {len(pdf)} impressions over {pdf['item_id'].nunique()} items, "
             f"{int(pdf['click'].sum())} clicks (CTR {pdf['click'].mean():.4f}) -> {cfg.lakehouse}/bronze/impressions "
             "(source='synthetic')"
         )
