@@ -149,9 +149,9 @@ def read_card(root: str | os.PathLike[str], model_version: str) -> dict[str, Any
     except FileNotFoundError as exc:
         raise ModelNotFoundError(f"model {model_version!r} has no card at {path}") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        raise InvalidInput(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(card, dict):
-        raise ValueError(f"{path}: a model card must be a JSON object")
+        raise InvalidInput(f"{path}: a model card must be a JSON object")
     return card
 
 
@@ -297,7 +297,7 @@ def read_ctr_card(root: str | os.PathLike[str], ctr_version: str) -> dict[str, A
     except FileNotFoundError as exc:
         raise ModelNotFoundError(f"CTR model {ctr_version!r} has no card at {path}") from exc
     if not isinstance(card, dict):
-        raise ValueError(f"{path}: a model card must be a JSON object")
+        raise InvalidInput(f"{path}: a model card must be a JSON object")
     return card
 
 
