@@ -7,7 +7,8 @@
 * Incremental: an item whose ``(item_id, sha256)`` already has an embedding row for this
   model_version is skipped; ``full=True`` recomputes everything.
 * Pending images are processed in chunks of ``embed.commit_rows``; each chunk is computed once
-  (persisted), then MERGEd: tags first, embeddings last. An embedding row therefore marks a finished
+  (persisted), then MERGEd (appended to a table that holds no row of the version yet:
+  :func:`_first_write`): tags first, embeddings last. An embedding row therefore marks a finished
   item, and a run killed anywhere resumes with exactly the unfinished items (one row per item).
 * Accounting: ``images = skipped + pending`` and ``pending = embedded + quarantined``
   (undecodable images go to ``bronze/quarantine`` with reason ``image_undecodable``).
