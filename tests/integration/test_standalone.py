@@ -13,6 +13,10 @@ the deployment a user runs, shrunk to one machine.
   to the uninterrupted run's weights, and leaves no rank behind (``make test-long``);
 * a worker JVM killed during ``embed``: Spark retries its tasks on the other worker and the
   table ends with exactly one row per item.
+* the production route's slice (issue 33, ``make test-long``): one DAG task's submission rendered
+  by ``render_submission`` and launched by the Spark provider's hook, the application, config and
+  env archive (``make package``) fetched from the bucket, the jars from ``dist/jars/``, an empty
+  ``SPARK_CONF_DIR``, executors on the archive's Python.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +170,120 @@ def test_distributed_training_equals_two_local_processes(pipeline: dict[str, Any
     b = models.read_card(ROOT, "local-2procs")
     assert a["world_size"] == b["world_size"] == 2 and a["steps"] == b["steps"] == 3
     assert_same_weights("dist-2ranks", "local-2procs")
+
+
+# ---- the production route's cheapest real slice (issue 33; the whole scheduled day on this cluster:
+# tests/deploy/test_dag_standalone.py, make test-long): one task of the DAG, its submission rendered by
+# render_submission from the deployment's environment and launched by the Spark provider's hook, with
+# nothing of the development environment on the cluster side
+CPU_STAGE_EXCLUDES = ("nvidia-*", "cuda-*", "triton", "torch", "torchvision", "pyspark", "polars*", "duckdb",
+                      "apache-beam", "faiss-cpu", "sympy", "lightgbm", "matplotlib", "scikit-learn", "scipy")
+ROUTE_ITEMS = 40
+
+
+def package_and_upload(out: Path, artifacts: str) -> Path:
+    """``make package`` (a CPU stage's archive: ``--exclude-dist`` of the GPU and analysis stacks and of
+    pyspark, which every Spark node's own installation puts on its Python workers' path) and
+    ``aws s3 sync dist/ <artifacts>/ --exclude 'mwaa/*' --exclude '*.whl' --exclude 'jars/*'``."""
+    from catalog2vec import storage
+
+    excludes = [a for g in CPU_STAGE_EXCLUDES for a in ("--exclude-dist", g)]
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "package.sh"), "--out", str(out), "--compress-level", "1",
+                           *excludes], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for f in sorted(out.rglob("*")):
+        rel = f.relative_to(out).as_posix()
+        if f.is_file() and not rel.startswith(("mwaa/", "jars/")) and not rel.endswith(".whl"):
+            storage.put_file(f, f"{artifacts}/{rel}")
+    return out
+
+
+def route_environment(standalone: Any, dist: Path, artifacts: str, lake: str, tmp_path: Path) -> dict[str, str]:
+    """The Airflow worker's environment as terraform's startup script writes it (modules/airflow), for
+    this cluster and bucket: the Spark connection, ``CATALOG2VEC_*`` (jobs, config and env archive in
+    the bucket; the jars as ``local://`` files the nodes hold, dist/jars/), the jars on the submitting
+    Spark's own class path (``SPARK_DIST_CLASSPATH``), an empty ``SPARK_CONF_DIR``, no ``PYSPARK_*``.
+    The nodes have an S3 connector on their class path, as EMR's nodes do (dist/jars/: hadoop-aws,
+    the SDK bundle, the analytics accelerator). The driver runs in client mode on the submitting machine: its Python is the same archive,
+    fetched from the bucket and unpacked (as an EMR step does)."""
+    from catalog2vec import storage
+
+    driver_env = tmp_path / "driver-env"
+    driver_env.mkdir()
+    archive = storage.get_file(f"{artifacts}/catalog2vec-env.tar.gz", tmp_path / "env.tar.gz")
+    subprocess.run(["tar", "-xzf", archive, "-C", str(driver_env)], check=True, timeout=300)
+    (tmp_path / "spark-conf").mkdir()
+    s3a = {k: v for k, v in storage.s3_settings().spark_conf().items()
+           if not k.endswith((".access.key", ".secret.key", "aws.credentials.provider"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_", "CATALOG2VEC_", "AIRFLOW"))}
+    env.update({
+        "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_CONF_DIR": str(tmp_path / "spark-conf"),
+        "SPARK_DIST_CLASSPATH": f"{dist / 'jars'}/*", "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": standalone.master_url}),
+        "CATALOG2VEC_LAKEHOUSE": lake, "CATALOG2VEC_JOBS_DIR": f"{artifacts}/jobs",
+        "CATALOG2VEC_CONFIG": f"{artifacts}/conf/standalone.toml",
+        "CATALOG2VEC_ENV_ARCHIVE": f"{artifacts}/catalog2vec-env.tar.gz",
+        "CATALOG2VEC_DRIVER_PYTHON": str(driver_env / "bin" / "python"),
+        "CATALOG2VEC_JARS": ",".join(f"local://{j}" for j in sorted((dist / "jars").glob("*.jar"))),
+        # the nodes' own S3 connector (EMR's is built in): an executor fetches the s3a:// archive
+        # before any --jars are on its class path
+        "CATALOG2VEC_SPARK_CONF": json.dumps({**s3a, "spark.ui.enabled": "false",
+                                              "spark.executor.extraClassPath": f"{dist / 'jars'}/*"}),
+        "CATALOG2VEC_DEADLINE_HOURS": "0",
+    })
+    return env
+
+
+# 554 s at load 16-19 on the 2-core machine (2026-12-05: package + upload 108 s, spark-submit 446 s —
+# each executor copies the 690 MB of --jars into its work dir and unpacks the 214 MB archive): over
+# make test's budget, so in make test-long beside the two-day DAG run.
+@pytest.mark.long
+def test_a_dag_task_runs_on_the_cluster_from_the_bucket_with_the_packed_environment(
+        standalone: Any, s3_server: Any, tmp_path: Path) -> None:
+    """``ingest_catalog`` of the DAG: the application, ``--py-files``, the config (``--files`` and
+    ``--config``) and the env archive fetched from the bucket over ``s3a://``, executors on the
+    archive's Python, Delta and S3A from the shipped jars, the table written to the bucket."""
+    from catalog2vec import standalone as cl
+    from catalog2vec import storage
+    from catalog2vec.lakehouse import read_arrow
+    from tests.conftest import EXAMPLES
+
+    t0 = time.time()
+    bucket = s3_server.create_bucket("c2v-route")
+    artifacts, lake = f"s3://{bucket}/artifacts", f"s3://{bucket}/lake"
+    dist = package_and_upload(tmp_path / "dist", artifacts)
+    rows = (EXAMPLES / "styles.csv").read_text().splitlines()[: ROUTE_ITEMS + 1]
+    storage.write_text(f"{lake}/landing/styles.csv", "\n".join(rows) + "\n")
+    env = route_environment(standalone, dist, artifacts, lake, tmp_path)
+    t_submit = time.time()
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "deploy" / "submit_task.py"),
+                           "ingest_catalog", "2026-12-05T02:00:00", json.dumps({"input_path": f"{lake}/landing/styles.csv"})],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "SUBMIT_OK" in proc.stdout, out[-6000:]
+    cmd = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("SUBMIT_COMMAND ")).split(" ", 1)[1])
+    art_a = f"s3a://{bucket}/artifacts"
+    opts = " ".join(cmd)
+    assert f"--master {standalone.master_url}" in opts
+    assert cmd[cmd.index("--py-files") + 1] == f"{art_a}/jobs/_common.py"
+    assert cmd[cmd.index("--files") + 1] == f"{art_a}/conf/standalone.toml"
+    assert cmd[cmd.index("--archives") + 1] == f"{art_a}/catalog2vec-env.tar.gz#environment"
+    assert {j.rsplit("/", 1)[1] for j in cmd[cmd.index("--jars") + 1].split(",")} == \
+        set((dist / "jars" / "jars.txt").read_text().split())
+    assert f"{art_a}/jobs/ingest_catalog.py" in cmd and f"{artifacts}/conf/standalone.toml" in cmd
+    # the table is in the bucket: every input row is an item or a quarantine row with a reason
+    items = read_arrow(lake, "bronze/catalog_items", columns=["item_id"]).num_rows
+    quarantined = (read_arrow(lake, "bronze/quarantine", columns=["reason"]).num_rows
+                   if storage.exists(f"{lake}/bronze/quarantine/_delta_log") else 0)
+    assert items + quarantined == ROUTE_ITEMS and items >= ROUTE_ITEMS - 2, (items, quarantined)
+    # the executors ran on both workers from the archive (unpacked in their work dirs), not from .venv
+    state = cl.master_state(standalone.web_ui)
+    app = max(state.get("completedapps", []), key=lambda a: a["starttime"])  # this test's, the newest
+    unpacked = sorted(Path(standalone.run_dir).glob(f"worker-*/{app['id']}/*/environment/bin/python"))
+    assert unpacked, "no executor unpacked the env archive"
+    for d in Path(standalone.run_dir).glob(f"worker-*/{app['id']}"):
+        shutil.rmtree(d, ignore_errors=True)  # the jars copied per executor (~1.4 GB)
+    print(f"[route] package+upload {t_submit - t0:.0f}s, submit {time.time() - t_submit:.0f}s")
 
 
 def training_processes() -> list[int]:
