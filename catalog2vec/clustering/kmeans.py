@@ -113,9 +113,17 @@ def unit_features(valid: DataFrame) -> DataFrame:
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    sq = F.aggregate("embedding", F.lit(0.0).cast("double"), lambda acc, x: acc + x.cast("double") * x.cast("double"))
-    norm = F.greatest(F.sqrt(sq), F.lit(1e-12))
-    unit = F.transform("embedding", lambda x: (x.cast("double") / norm).cast("float"))
+    # the sum of squares is aggregated once per row and the division runs in its finish lambda
+    # (a norm expression inside the transform's lambda is re-aggregated for every element: d²
+    # interpreted steps per row, and a separate column is inlined back by the optimizer)
+    unit = F.aggregate(
+        "embedding",
+        F.lit(0.0).cast("double"),
+        lambda acc, x: acc + x.cast("double") * x.cast("double"),
+        lambda sq: F.transform(
+            "embedding", lambda x: (x.cast("double") / F.greatest(F.sqrt(sq), F.lit(1e-12))).cast("float")
+        ),
+    )
     return valid.withColumn("unit", unit).withColumn("features", array_to_vector(F.col("unit")))
 
 
@@ -223,7 +231,9 @@ def spark_clusters(
         if k_eff < k:
             log.warning("k=%d > %d distinct items: using k=%d", k, k_eff, k_eff)
         km = KMeans(k=k_eff, seed=seed, maxIter=max_iter, featuresCol="features", predictionCol="raw")
-        model = km.fit(feats)
+        # fit on a projection that is not itself cached: MLlib then caches its own deserialised
+        # vectors once, instead of decoding the cached rows (three array columns) on every pass
+        model = km.fit(feats.select("features"))
         centroids = np.asarray(model.clusterCenters(), dtype=np.float32)
         pred = model.transform(feats).select("item_id", "embedding", "raw")
         stats = {int(r["raw"]): (int(r["n"]), str(r["first"]))
