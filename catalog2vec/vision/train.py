@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -70,7 +71,14 @@ from catalog2vec.vision.losses import (
     ranking_sums,
     softmax_loss,
 )
-from catalog2vec.vision.model import WeakLabelNet, atomic_torch_save, build_model, save_model_dir, torch_load
+from catalog2vec.vision.model import (
+    WeakLabelNet,
+    atomic_torch_save,
+    build_model,
+    load_model_dir,
+    save_model_dir,
+    torch_load,
+)
 from catalog2vec.vision.prefetch import prefetch, step_inputs, to_device
 
 if TYPE_CHECKING:
@@ -342,8 +350,9 @@ def _attribute_hits(model: WeakLabelNet, z: torch.Tensor, targets: np.ndarray, h
 
 
 # ---------------------------------------------------------------- the loop
-def train(cfg: Config) -> TrainResult | None:
-    """Train (or resume) per ``cfg.train``; returns the result on rank 0, None on other ranks."""
+def train(cfg: Config, track: bool = True) -> TrainResult | None:
+    """Train (or resume) per ``cfg.train``; returns the result on rank 0, None on other ranks.
+    ``track=False``: rank 0 does not log to MLflow (the driver does, :func:`track_from_driver`)."""
     t = cfg.train
     validate_train_config(t)
     rank = int(os.environ.get("RANK", "0"))
@@ -360,7 +369,7 @@ def train(cfg: Config) -> TrainResult | None:
         dist.init_process_group("nccl" if use_cuda else "gloo")
         own_group = True
     try:
-        return _train(cfg, t, rank, world, device)
+        return _train(cfg, t, rank, world, device, track)
     finally:
         if own_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -670,11 +679,12 @@ def build_card(run: RunSetup, p: Progress, test_metrics: dict[str, float], test_
     return card_extra, final_metrics
 
 
-def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.device) -> TrainResult | None:
+def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.device,
+           track: bool = True) -> TrainResult | None:
     """prepare_run -> resume -> (train_one_epoch -> end_epoch)* -> final_test -> build_card -> publish."""
     run = prepare_run(cfg, t, rank, world, device)
     p = resume(run)
-    tracker = _start_tracking(cfg, run.model_version, run.vocab_version) if (t.mlflow and rank == 0) else None
+    tracker = _start_tracking(cfg, run.model_version, run.vocab_version) if (t.mlflow and track and rank == 0) else None
     while p.step < run.stop_at:
         epoch, start = divmod(p.step, run.steps_per_epoch)
         run.sampler.set_epoch(epoch, start)
@@ -698,7 +708,8 @@ def _train(cfg: Config, t: TrainSection, rank: int, world: int, device: torch.de
     log.info("model written to %s (complete=%s, %d steps, test %s, frequency baseline %s)", run.out_dir, complete,
              p.step, json.dumps(test_metrics), json.dumps(card_extra["baseline_frequency"]["test"]))
     if tracker is not None:
-        _finish_tracking(tracker, run.model, run.out_dir, run.model_version, test_metrics, t.image_size)
+        _finish_tracking(tracker, run.model, run.out_dir, run.model_version, test_metrics, t.image_size,
+                         cfg.embed.top_n)
     # a candidate only: models/LATEST, the champion alias and the *_latest views move in jobs/promote.py
     return TrainResult(run.model_version, str(run.out_dir), run.vocab_version, p.step, p.step // run.steps_per_epoch,
                        complete, p.resumed_from, final_metrics)
@@ -711,25 +722,53 @@ def _start_tracking(cfg: Config, model_version: str, vocab_version: str) -> trac
 
 
 def _finish_tracking(tracker: tracking.Run, model: WeakLabelNet, out_dir: str, model_version: str,
-                     test_metrics: dict[str, Any], image_size: int) -> None:
-    """Test metrics, the model card, the vocabulary, and the model (signature, registered, alias)."""
+                     test_metrics: dict[str, Any], image_size: int, top_n: int) -> None:
+    """Test metrics, the model card, the vocabulary, the JPEG-bytes pyfunc (``jpeg``) and the torch
+    model (signature, registered as the candidate, tagged with the pyfunc's URI)."""
     tracker.log_metrics(test_metrics, prefix="test_")
     tracker.log_dict(storage.read_json(storage.join(out_dir, "model_card.json")), "model_card.json")
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("vocab.parquet", "shards.json"):
             storage.get_file(storage.join(out_dir, name), os.path.join(tmp, name))
         tracker.log_artifacts(tmp, "catalog2vec")
-    tracker.log_pytorch_model(model, image_size, model_version)
+        data = os.path.join(tmp, "model")
+        os.makedirs(data)
+        for name in ("model.pt", "vocab.parquet", models.CARD_FILE):
+            storage.get_file(storage.join(out_dir, name), os.path.join(data, name))
+        example = torch.full((3, 16, 16), 128, dtype=torch.uint8)
+        from torchvision.io import encode_jpeg
+
+        jpeg_uri = tracker.log_jpeg_model(data, top_n, bytes(encode_jpeg(example).numpy().tobytes()))
+    tracker.log_pytorch_model(model, image_size, model_version, {tracking.JPEG_TAG: jpeg_uri})
     tracker.end()
 
 
-def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def track_from_driver(cfg: Config, result: Mapping[str, Any]) -> None:
+    """MLflow tracking after TorchDistributor returned (the ranks never import mlflow: the executors'
+    runtime archive has none): the same run layout as rank 0's in-process tracking, params, the
+    per-epoch metrics at their steps, then :func:`_finish_tracking` on the published model directory."""
+    tracker = _start_tracking(cfg, str(result["model_version"]), str(result["vocab_version"]))
+    try:
+        metrics = result.get("metrics") or {}
+        for entry in metrics.get("per_epoch", []):
+            tracker.log_metrics({k: v for k, v in entry.items() if k != "step"}, step=int(entry["step"]))
+        loaded = load_model_dir(str(result["model_dir"]))
+        _finish_tracking(tracker, loaded.model, str(result["model_dir"]), str(result["model_version"]),
+                         dict(metrics.get("test", {})), loaded.image_size, cfg.embed.top_n)
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+
+
+def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None,
+                track: bool = True) -> dict[str, Any] | None:
     """Picklable entry point (TorchDistributor, torchrun). The worker gets the driver's *resolved*
     configuration by content (``Config.to_dict()``), never a driver-side path, and the driver's S3
     endpoint/credentials (``S3Settings`` fields) for the storage layer.
 
     A :class:`UserError` comes back as ``{"user_error": {...}}`` rather than an exception, which
-    TorchDistributor would turn into an opaque ``RuntimeError``; :func:`run_distributed` re-raises it."""
+    TorchDistributor would turn into an opaque ``RuntimeError``; :func:`run_distributed` re-raises it.
+    ``track=False`` (TorchDistributor): no MLflow in the ranks, the driver logs the run afterwards."""
     die_with_launcher()
     logging.basicConfig(level=logging.INFO, format="[train] %(asctime)s %(levelname)s %(message)s", force=True)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
@@ -737,7 +776,7 @@ def train_entry(config: dict[str, Any], s3: dict[str, Any] | None = None) -> dic
     if s3 is not None:
         storage.configure(storage.S3Settings(**s3))
     try:
-        result = train(config_from_dict(config))
+        result = train(config_from_dict(config), track)
     except UserError as exc:
         return {"user_error": {"type": type(exc).__name__, "message": str(exc)}}
     return result.to_dict() if result is not None else None
@@ -763,11 +802,13 @@ def run_distributed(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     shipped = dataclasses.replace(cfg, lakehouse=storage.normalize(cfg.lakehouse)).to_dict()
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # local_mode workers die with this process
     distributor = TorchDistributor(num_processes=t.num_processes, local_mode=t.local_mode, use_gpu=t.use_gpu)
-    result = distributor.run(train_entry, shipped, dataclasses.asdict(settings))
+    result = distributor.run(train_entry, shipped, dataclasses.asdict(settings), False)  # the driver tracks
     if result is None:
         raise RuntimeError("training returned no result from rank 0")
     if "user_error" in result:
         raise InvalidInput(result["user_error"]["message"])
+    if t.mlflow:
+        track_from_driver(cfg, result)
     return dict(result)
 
 
