@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 VERSION_TAG = "catalog2vec.model_version"
 KIND_TAG = "catalog2vec.kind"
 MAX_PARAM_CHARS = 6000  # MLflow's limit for one parameter value
+JPEG_TAG = "catalog2vec.jpeg_model_uri"  # on the registered version: the pyfunc that takes JPEG bytes
+JPEG_LOADER = "catalog2vec.embed.pyfunc"  # its loader_module (needs the catalog2vec wheel where it loads)
+JPEG_SETTINGS_FILE = "pyfunc.json"
 
 
 class TrackingError(InvalidInput):
@@ -152,7 +155,7 @@ class Run:
         self.mlflow.log_artifacts(local_dir, artifact_path=artifact_path)
 
     def register(self, model_uri: str, version: int | str | None, catalog2vec_version: str, kind: str,
-                 alias: str | None = None) -> int:
+                 alias: str | None = None, tags: Mapping[str, str] | None = None) -> int:
         """Tag the registered version with the catalog2vec version and move ``alias`` (default: the
         registry's champion alias; ``""``: none) to it."""
         client = _client(self.registry)
@@ -161,13 +164,16 @@ class Run:
         v = str(version)
         client.set_model_version_tag(self.registry.model_name, v, VERSION_TAG, catalog2vec_version)
         client.set_model_version_tag(self.registry.model_name, v, KIND_TAG, kind)
+        for key, value in (tags or {}).items():
+            client.set_model_version_tag(self.registry.model_name, v, key, value)
         alias = self.registry.alias if alias is None else alias
         if alias:
             client.set_registered_model_alias(self.registry.model_name, alias, v)
         log.info("registered %s version %s (%s) alias %r", self.registry.model_name, v, catalog2vec_version, alias)
         return int(v)
 
-    def log_pytorch_model(self, model: nn.Module, image_size: int, catalog2vec_version: str) -> int:
+    def log_pytorch_model(self, model: nn.Module, image_size: int, catalog2vec_version: str,
+                          tags: Mapping[str, str] | None = None) -> int:
         """``mlflow.pytorch.log_model`` of the image model (input: (B, 3, S, S) float32 normalised
         images; output: the (B, D) embedding z) with its signature; registered as a candidate (the
         ``candidate_alias``, ``challenger``; never ``champion``). Returns the version.
@@ -187,7 +193,32 @@ class Run:
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "torchvision"],
         )
         return self.register(info.model_uri, info.registered_model_version, catalog2vec_version, "image",
-                             self.registry.candidate_alias)
+                             self.registry.candidate_alias, tags)
+
+    def log_jpeg_model(self, model_dir: str, top_n: int, example: bytes) -> str:
+        """The image model as a pyfunc over JPEG bytes (:mod:`catalog2vec.embed.pyfunc`, by name):
+        ``model_dir`` is a local copy of the published model directory; input a DataFrame with an
+        ``image`` bytes column, output ok, embedding, tags, tag_probabilities per image. Logged as
+        ``jpeg`` in this run with a signature and ``example`` (one JPEG) as input example; not
+        registered (the registered version carries its URI in :data:`JPEG_TAG`). Returns its URI."""
+        import pandas as pd
+        import torch
+        from mlflow.models import ModelSignature
+        from mlflow.types.schema import Array, ColSpec, Schema
+
+        with open(os.path.join(model_dir, JPEG_SETTINGS_FILE), "w", encoding="utf-8") as fh:
+            json.dump({"top_n": int(top_n)}, fh)
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("binary", "image")]),
+            outputs=Schema([ColSpec("long", "ok"), ColSpec(Array("float"), "embedding"),
+                            ColSpec(Array("string"), "tags"), ColSpec(Array("float"), "tag_probabilities")]))
+        info = self.mlflow.pyfunc.log_model(
+            name="jpeg", loader_module=JPEG_LOADER, data_path=model_dir, signature=signature,
+            input_example=pd.DataFrame({"image": [example]}),
+            pip_requirements=["catalog2vec", f"torch=={torch.__version__.split('+')[0]}", "torchvision", "pandas",
+                              "pyarrow"],
+        )
+        return str(info.model_uri)
 
     def log_lightgbm_model(self, booster: lgb.Booster, example: np.ndarray, feature_names: list[str],
                            catalog2vec_version: str) -> int:
@@ -284,6 +315,9 @@ def resolve_alias(name: str, reg: Registry | None = None) -> str | None:
 
 
 __all__ = [
+    "JPEG_LOADER",
+    "JPEG_SETTINGS_FILE",
+    "JPEG_TAG",
     "KIND_TAG",
     "VERSION_TAG",
     "Registry",
