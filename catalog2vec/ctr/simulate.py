@@ -215,7 +215,7 @@ def simulate_spark(catalog: DataFrame, params: SimulationParams) -> pd.DataFrame
     d = draw(params, n_items, len(colours), len(cats))
     wanted = np.unique(d.it)
     keys = catalog.sparkSession.createDataFrame(pd.DataFrame({"_pos": wanted.astype(np.int64)}))
-    got = positioned.join(F.broadcast(keys), "_pos").select("_pos", "item_id", "colour", "cat").toPandas()
+    got = pd.DataFrame(positioned.join(F.broadcast(keys), "_pos").select("_pos", "item_id", "colour", "cat").toPandas())
     got = got.set_index("_pos").loc[wanted]
     at = np.searchsorted(wanted, d.it)
     c_idx = {c: i for i, c in enumerate(colours)}
