@@ -90,6 +90,11 @@ def _mlflow() -> Any:
     return mlflow
 
 
+def check_available() -> None:
+    """Raise :class:`TrackingError` now (before hours of training) when mlflow cannot be imported here."""
+    _mlflow()
+
+
 def _client(reg: Registry) -> Any:
     mlflow = _mlflow()
     return mlflow.MlflowClient(tracking_uri=reg.tracking_uri or None, registry_uri=reg.registry_uri or None)
@@ -323,6 +328,7 @@ __all__ = [
     "Registry",
     "Run",
     "TrackingError",
+    "check_available",
     "default_registry",
     "flatten_params",
     "move_alias",

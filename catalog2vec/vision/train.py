@@ -798,6 +798,8 @@ def run_distributed(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     t = cfg.train
     if t.use_gpu and not t.local_mode:  # fail fast: TorchDistributor needs whole GPUs per process
         check_spark_gpu_conf(spark.sparkContext.getConf().getAll(), "train", t.num_processes)
+    if t.mlflow:  # the driver logs the run after the distributor returns: it needs mlflow, the ranks do not
+        tracking.check_available()
     settings = storage.configure_from_spark(spark)
     shipped = dataclasses.replace(cfg, lakehouse=storage.normalize(cfg.lakehouse)).to_dict()
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # local_mode workers die with this process
