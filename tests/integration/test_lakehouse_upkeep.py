@@ -169,9 +169,10 @@ def test_repartition_rewrites_a_table_created_unpartitioned(spark: Any, lakehous
 
 def test_upkeep_racing_a_writer_and_a_long_reader_loses_nothing(spark: Any, lakehouse: Path) -> None:
     """maintain_table (OPTIMIZE + VACUUM, the declared 7-day horizon) runs while another thread keeps
-    MERGEing into the same table (as embed does) and while a delta-rs reader holds the snapshot from
-    before both: conflicts are retried, every merged row is there, and the reader's old snapshot still
-    reads completely — VACUUM removed no file a snapshot inside the horizon needs."""
+    MERGEing into the same table (``write_table(mode="merge")``, embed's own write path) and while a
+    delta-rs reader holds the snapshot from before both and keeps reading it the whole time: conflicts
+    are retried, every merged row is there, and every read of the old snapshot (during and after the
+    upkeep) is complete — VACUUM removed no file a snapshot inside the horizon needs."""
     import threading
 
     from deltalake import DeltaTable
@@ -182,6 +183,16 @@ def test_upkeep_racing_a_writer_and_a_long_reader_loses_nothing(spark: Any, lake
     pinned = DeltaTable(path)  # a long reader: its snapshot is this version
     pinned_version = pinned.version()
     errors: list[BaseException] = []
+    reads: list[int] = []
+    upkeep_done = threading.Event()
+
+    def reader() -> None:  # a long delta-rs reader: the pinned snapshot, re-read until upkeep ends
+        try:
+            while not upkeep_done.is_set() or not reads:
+                reads.append(DeltaTable(path, version=pinned_version).to_pyarrow_table().num_rows)
+                upkeep_done.wait(0.05)
+        except BaseException as exc:
+            errors.append(exc)
 
     def writer() -> None:
         try:
@@ -190,11 +201,15 @@ def test_upkeep_racing_a_writer_and_a_long_reader_loses_nothing(spark: Any, lake
         except BaseException as exc:
             errors.append(exc)
 
-    t = threading.Thread(target=writer)
+    t, r = threading.Thread(target=writer), threading.Thread(target=reader)
     t.start()
+    r.start()
     results = [maintain_table(spark, lakehouse, SPEC) for _ in range(2)]
     t.join(timeout=600)
+    upkeep_done.set()
+    r.join(timeout=120)
     assert not errors, errors
+    assert reads and set(reads) == {40}, reads  # every concurrent read of the old snapshot was complete
     assert all(r.vacuumed_files == 0 for r in results)  # every replaced file is inside the horizon
     assert sorted(r["item_id"] for r in read_table(spark, lakehouse, SPEC).collect()) == [f"i{i:03d}" for i in range(100)]
     old = pinned.to_pyarrow_table()  # the snapshot from before OPTIMIZE/VACUUM/MERGE: still complete
