@@ -86,7 +86,7 @@ def test_distributor_training_is_tracked_by_the_driver_and_serves_jpeg_bytes(
     assert info.signature.outputs.input_names() == ["ok", "embedding", "tags", "tag_probabilities"]
     images = [p.read_bytes() for p in sorted(EXAMPLES.glob("*.jpg"))[:3]]
     model = mlflow.pyfunc.load_model(jpeg_uri)
-    out = model.predict(pd.DataFrame({"image": images + [b"not a jpeg"]}))
+    out = model.predict(pd.DataFrame({"image": [*images, b"not a jpeg"]}))
     core = InferenceModel.from_dir(str(root / "models" / "dist-tracked"), top_n=5, device="cpu")
     expected = core.predict(images)
     assert list(out["ok"]) == [1, 1, 1, 0] and out["embedding"].iloc[3] == []
