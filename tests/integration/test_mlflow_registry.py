@@ -97,6 +97,18 @@ def test_training_is_tracked_registered_and_embed_resolves_the_champion(spark: A
     local = load_model_dir(root / "models" / "tracked-1").model
     with torch.inference_mode():
         np.testing.assert_allclose(logged.eval()(x).numpy(), local(x).numpy(), rtol=1e-5, atol=1e-6)
+    # beside it the JPEG-bytes pyfunc (its URI on the registered version): the embed core's outputs
+    import pandas as pd
+
+    from catalog2vec.embed.core import InferenceModel
+
+    images = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[2] / "examples" / "data" / "images")
+                                             .glob("*.jpg"))[:2]]
+    out = mlflow.pyfunc.load_model(mv.tags[tracking.JPEG_TAG]).predict(pd.DataFrame({"image": images}))
+    core = InferenceModel.from_dir(str(root / "models" / "tracked-1"), top_n=cfg.embed.top_n, device="cpu")
+    expected = core.predict(images)
+    np.testing.assert_allclose(np.array(out["embedding"].tolist(), dtype=np.float32), expected.embedding, atol=1e-5)
+    assert out["tags"].map(list).tolist() == [[core.tokens[i] for i in row] for row in expected.tag_index]
 
     # the model owner resolves the alias (bare, with the configured registry, or as a models:/ URI)
     reg = tracking.registry(cfg)
