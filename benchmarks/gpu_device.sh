@@ -16,7 +16,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 { date -u; uptime; nvidia-smi -L; $py -c "import torch, torchvision; print(torch.__version__, torchvision.__version__, torch.cuda.get_device_name())"; } \
     2>&1 | tee "$out/gpu_tests.log"
-timeout 150 $py -m pytest -q -p no:cacheprovider -o addopts="-ra" tests/unit/vision/test_gpu_paths.py \
+timeout 150 $py -m pytest -q -p no:cacheprovider --noconftest -o addopts="-ra" tests/unit/vision/test_gpu_paths.py \
     2>&1 | tee -a "$out/gpu_tests.log"
 timeout 420 $py benchmarks/gpu.py --device cuda --budget-s 300 --out "$out/gpu_cuda.json" 2>&1 | tee "$out/gpu_bench.log"
 status=${PIPESTATUS[0]}
