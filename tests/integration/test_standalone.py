@@ -234,9 +234,9 @@ def route_environment(standalone: Any, dist: Path, artifacts: str, lake: str, tm
     return env
 
 
-# 554 s at load 16-19 on the 2-core machine (2026-12-05: package + upload 108 s, spark-submit 446 s —
-# each executor copies the 690 MB of --jars into its work dir and unpacks the 214 MB archive): over
-# make test's budget, so in make test-long beside the two-day DAG run.
+# 139 s idle (2026-12-05 03:56), 554 s at load 16-19 on the 2-core machine (package + upload 108 s, spark-submit 446 s —
+# each executor copies the 690 MB of --jars into its work dir and unpacks the 214 MB archive): with
+# make test at 42.5 of its 45 minutes, it runs in make test-long beside the two-day DAG run.
 @pytest.mark.long
 def test_a_dag_task_runs_on_the_cluster_from_the_bucket_with_the_packed_environment(
         standalone: Any, s3_server: Any, tmp_path: Path) -> None:
